@@ -1,0 +1,3 @@
+from claimscrub.cli import main
+
+main()

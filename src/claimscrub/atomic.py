@@ -1,0 +1,41 @@
+"""Atomic output: a file either appears whole or not at all."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from typing import IO, Iterator
+
+_live_temporaries: set[str] = set()
+
+
+@contextlib.contextmanager
+def atomic_writer(path: str, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
+    """Write to a temporary file beside ``path`` and rename it into place on success.
+
+    If the block raises (or the process is interrupted), the temporary file is removed and
+    ``path`` is left as it was.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+    _live_temporaries.add(tmp)
+    try:
+        kwargs = {"encoding": encoding, "newline": ""} if "b" not in mode else {}
+        with os.fdopen(fd, mode, **kwargs) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        _live_temporaries.discard(tmp)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+def remove_temporaries() -> None:
+    """Remove temporaries of writes still in progress (called on a termination signal)."""
+    for tmp in list(_live_temporaries):
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)

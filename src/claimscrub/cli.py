@@ -1,0 +1,220 @@
+"""The ``claimscrub`` command."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from datetime import date
+from typing import Callable, Optional
+
+import click
+
+from claimscrub import __version__
+from claimscrub.atomic import remove_temporaries
+from claimscrub.errors import (
+    EXIT_ACCEPTED,
+    EXIT_REJECTED,
+    EXIT_UNUSABLE,
+    EXIT_USAGE,
+    ClaimscrubError,
+    ConfigError,
+)
+from claimscrub.scrub import FileResult, RunResult, ScrubOptions, Scrubber, expand_inputs
+
+#: Writers run for every usable input file: (run, file, out_dir) -> path written.
+Writer = Callable[[RunResult, FileResult, str], str]
+
+
+def output_writers() -> list[Writer]:
+    from claimscrub.report.json_report import write_json
+
+    return [write_json]
+
+
+class Progress:
+    """A progress bar over bytes read, shown only on a terminal for a large batch."""
+
+    LARGE = 8 << 20
+
+    def __init__(self, total: int, enabled: bool):
+        self.total = max(total, 1)
+        self.done = 0
+        self.enabled = enabled and total >= self.LARGE
+        self._last = -1
+
+    def __call__(self, count: int) -> None:
+        if not self.enabled:
+            return
+        self.done += count
+        percent = min(100, self.done * 100 // self.total)
+        if percent != self._last:
+            self._last = percent
+            bar = "#" * (percent // 4)
+            sys.stderr.write(f"\rreading {bar:<25} {percent:3d}%  {self.done >> 20} MiB")
+            sys.stderr.flush()
+
+    def finish(self) -> None:
+        if self.enabled and self._last >= 0:
+            sys.stderr.write("\r" + " " * 60 + "\r")
+            sys.stderr.flush()
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"claimscrub: {message}", err=True)
+    sys.exit(code)
+
+
+def _on_terminate(signum, frame) -> None:  # pragma: no cover - exercised by a subprocess test
+    remove_temporaries()
+    os._exit(128 + signum)
+
+
+def _load_tables(rules_dir: Optional[str]):
+    try:
+        from claimscrub.tables import load_tables
+    except ImportError:
+        return None
+    return load_tables(rules_dir)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="claimscrub")
+def main() -> None:
+    """Pre-submission scrubber for X12 837P professional claims."""
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path())
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Folder for the reports (NAME.json, NAME.html, ... per input file).")
+@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]),
+              help="Day the run is judged on (future dates of service); default today.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              help="claimscrub.toml (default: ./claimscrub.toml or [tool.claimscrub] in ./pyproject.toml).")
+@click.option("--rules", "rules_dir", type=click.Path(file_okay=False),
+              help="Folder of rule tables (bundled edits/ tables, or the CMS PTP/MUE/RVU files).")
+@click.option("--work-dir", type=click.Path(file_okay=False),
+              help="Where the run keeps its temporary claim store (default: the system temp folder).")
+def scrub(inputs, out_dir, as_of, config_path, rules_dir, work_dir) -> None:
+    """Scrub 837P files (or folders of them) and write a report per file into --out.
+
+    Exit status: 0 every claim accepted, 1 some claim rejected, 2 some input unusable,
+    3 a usage or configuration error.
+    """
+    signal.signal(signal.SIGTERM, _on_terminate)
+    from claimscrub.config import find_config, load_config
+
+    try:
+        path = config_path or find_config()
+        config = load_config(path) if path else None
+        tables = _load_tables(rules_dir or (config.rules_dir if config else None))
+    except ClaimscrubError as exc:
+        _fail(str(exc), EXIT_USAGE)
+        return
+    paths = expand_inputs(inputs)
+    if not paths:
+        _fail("no input files found", EXIT_USAGE)
+    progress = Progress(
+        sum(os.path.getsize(p) for p in paths if os.path.isfile(p)), sys.stderr.isatty()
+    )
+    options = ScrubOptions(
+        as_of=as_of.date() if as_of else date.today(),
+        config=config,
+        tables=tables,
+        work_dir=work_dir,
+        on_progress=progress,
+    )
+    try:
+        scrubber = Scrubber(options)
+        if config is not None:
+            config.check_against(scrubber.engine.rules)
+    except ConfigError as exc:
+        _fail(str(exc), EXIT_USAGE)
+        return
+    run = scrubber.run(paths)
+    progress.finish()
+    try:
+        _write_outputs(run, out_dir)
+    finally:
+        run.close()
+    sys.exit(_report(run))
+
+
+def _write_outputs(run: RunResult, out_dir: str) -> None:
+    writers = output_writers()
+    for file in run.files:
+        if file.usable:
+            for writer in writers:
+                writer(run, file, out_dir)
+
+
+def _report(run: RunResult) -> int:
+    totals = {"claims": 0, "accepted": 0, "rejected": 0, "unusable": 0}
+    for file in run.files:
+        if not file.usable:
+            totals["unusable"] += 1
+            click.echo(f"claimscrub: {file.error}", err=True)
+            continue
+        totals["claims"] += file.claim_count
+        totals["accepted"] += file.accepted
+        totals["rejected"] += file.rejected
+        errors = sum(file.findings_by_rule.values())
+        click.echo(
+            f"{file.name}: {file.claim_count} claims, {file.accepted} accepted, "
+            f"{file.rejected} rejected, {errors} findings",
+            err=True,
+        )
+    files = len(run.files)
+    line = (
+        f"total: {files} file{'s' if files != 1 else ''}, {totals['claims']} claims, "
+        f"{totals['accepted']} accepted, {totals['rejected']} rejected"
+    )
+    if totals["unusable"]:
+        line += f", {totals['unusable']} unusable file{'s' if totals['unusable'] != 1 else ''}"
+    click.echo(line, err=True)
+    if totals["unusable"]:
+        return EXIT_UNUSABLE
+    return EXIT_REJECTED if totals["rejected"] else EXIT_ACCEPTED
+
+
+@main.command("rules")
+def rules_command() -> None:
+    """List every edit: id, scope, category, default severity and summary."""
+    from claimscrub.engine import load_rules
+
+    registry = load_rules()
+    width = max(len(rule_id) for rule_id in registry)
+    for rule_id, rule in registry.items():
+        click.echo(
+            f"{rule_id:<{width}}  {rule.scope.value:<15} {rule.category.value:<17} "
+            f"{rule.severity.value:<7}  {rule.summary}"
+        )
+
+
+@main.command()
+@click.argument("rule_id")
+def explain(rule_id: str) -> None:
+    """Print the documentation of one edit (like `ruff rule CODE`)."""
+    from claimscrub.engine import load_rules
+
+    registry = load_rules()
+    rule = registry.get(rule_id.upper())
+    if rule is None:
+        close = [r for r in registry if r.startswith(rule_id.upper()[:7])]
+        hint = f"; did you mean {', '.join(close)}?" if close else "; `claimscrub rules` lists them"
+        _fail(f"no rule {rule_id!r}{hint}", EXIT_USAGE)
+        return
+    docs = rule.documentation()
+    click.echo(f"{rule.id}  {rule.name}")
+    click.echo(f"{rule.summary}")
+    click.echo(
+        f"category: {rule.category.value}   severity: {rule.severity.value}   scope: {rule.scope.value}"
+        + (f"   277CA: {rule.status_code}" if rule.status_code else "")
+    )
+    for heading, text in docs.items():
+        if heading == "Summary":
+            continue
+        click.echo(f"\n{heading}:")
+        for line in text.splitlines():
+            click.echo(f"  {line}" if line.strip() else "")

@@ -1,0 +1,195 @@
+"""Configuration: which edits run and at what severity, globally and per payer.
+
+Read from ``claimscrub.toml`` or the ``[tool.claimscrub]`` table of ``pyproject.toml``::
+
+    select = ["EPI", "X12"]          # rule ids or prefixes to run (default: all)
+    ignore = ["EPI-LCD"]             # rule ids or prefixes not to run
+    rules = "path/to/tables"         # rule tables to load instead of / on top of edits/
+
+    [severity]
+    "EPI-MOD-004" = "error"
+
+    [payer."00435"]                  # payer id (2010BB NM109)
+    ignore = ["EPI-LCD-002"]
+    [payer."00435".severity]
+    "EPI-EM-003" = "error"
+
+Selection and ignores match a rule id exactly or by prefix (``EPI-IMG`` matches
+``EPI-IMG-001``); the most specific (longest) match wins, and ``ignore`` wins a tie.
+A payer section applies on top of the global settings for claims of that payer.
+Unknown keys, unknown severities and patterns that match no rule are errors.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Iterable, Optional
+
+from claimscrub.errors import ConfigError
+from claimscrub.findings import Severity
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+_TOP_KEYS = {"select", "ignore", "severity", "payer", "rules"}
+_PAYER_KEYS = {"select", "ignore", "severity"}
+
+
+@dataclass
+class Selection:
+    select: list[str] = field(default_factory=list)
+    ignore: list[str] = field(default_factory=list)
+    severity: dict[str, Severity] = field(default_factory=dict)
+
+    def decision(self, rule_id: str) -> Optional[tuple[int, bool]]:
+        """(specificity, enabled) of the most specific pattern matching ``rule_id``."""
+        best: Optional[tuple[int, bool]] = None
+        for patterns, enabled in ((self.select, True), (self.ignore, False)):
+            for pattern in patterns:
+                if _matches(pattern, rule_id):
+                    candidate = (len(pattern), enabled)
+                    if best is None or candidate[0] > best[0] or (candidate[0] == best[0] and not enabled):
+                        best = candidate
+        return best
+
+    def severity_for(self, rule_id: str) -> Optional[Severity]:
+        best: Optional[tuple[int, Severity]] = None
+        for pattern, severity in self.severity.items():
+            if _matches(pattern, rule_id) and (best is None or len(pattern) > best[0]):
+                best = (len(pattern), severity)
+        return best[1] if best else None
+
+
+def _matches(pattern: str, rule_id: str) -> bool:
+    return rule_id == pattern or rule_id.startswith(pattern.rstrip("-") + "-")
+
+
+@dataclass
+class Config:
+    default: Selection = field(default_factory=Selection)
+    payers: dict[str, Selection] = field(default_factory=dict)
+    rules_dir: Optional[str] = None
+    path: Optional[str] = None
+
+    def is_enabled(self, rule_id: str, payer_id: str = "") -> bool:
+        payer = self.payers.get(payer_id)
+        if payer is not None:
+            decision = payer.decision(rule_id)
+            if decision is not None:
+                return decision[1]
+        decision = self.default.decision(rule_id)
+        if decision is not None:
+            return decision[1]
+        return not self.default.select
+
+    def may_run(self, rule_id: str) -> bool:
+        """Whether the rule can fire for any payer (so the engine may skip it entirely)."""
+        if self.is_enabled(rule_id):
+            return True
+        return any(self.is_enabled(rule_id, payer) for payer in self.payers)
+
+    def severity_for(self, rule_id: str, payer_id: str, default: Severity) -> Severity:
+        payer = self.payers.get(payer_id)
+        if payer is not None:
+            override = payer.severity_for(rule_id)
+            if override is not None:
+                return override
+        return self.default.severity_for(rule_id) or default
+
+    def patterns(self) -> Iterable[tuple[str, str]]:
+        """Every (where, pattern) in the configuration, for checking against the registry."""
+        for where, selection in [("", self.default)] + [
+            (f"payer.{name}.", sel) for name, sel in self.payers.items()
+        ]:
+            for key in ("select", "ignore"):
+                for pattern in getattr(selection, key):
+                    yield f"{where}{key}", pattern
+            for pattern in selection.severity:
+                yield f"{where}severity", pattern
+
+    def check_against(self, rule_ids: Iterable[str]) -> None:
+        ids = list(rule_ids)
+        for where, pattern in self.patterns():
+            if not any(_matches(pattern, rule_id) for rule_id in ids):
+                raise ConfigError(f"{self.path or 'config'}: {where} {pattern!r} matches no rule")
+
+
+def _selection(data: dict, where: str, allowed: set[str]) -> Selection:
+    unknown = set(data) - allowed
+    if unknown:
+        raise ConfigError(f"{where}: unknown key{'s' if len(unknown) > 1 else ''} {', '.join(sorted(unknown))}")
+    selection = Selection()
+    for key in ("select", "ignore"):
+        value = data.get(key, [])
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where}: {key} must be a list of rule ids or prefixes")
+        setattr(selection, key, [v.strip() for v in value])
+    severities = data.get("severity", {})
+    if not isinstance(severities, dict):
+        raise ConfigError(f"{where}: severity must be a table of rule id = severity")
+    for pattern, value in severities.items():
+        try:
+            selection.severity[pattern] = Severity(value)
+        except ValueError:
+            raise ConfigError(
+                f"{where}: severity for {pattern!r} is {value!r}; use error, warning or info"
+            ) from None
+    return selection
+
+
+def parse_config(data: dict, path: str = "config") -> Config:
+    unknown = set(data) - _TOP_KEYS
+    if unknown:
+        raise ConfigError(f"{path}: unknown key{'s' if len(unknown) > 1 else ''} {', '.join(sorted(unknown))}")
+    config = Config(path=path)
+    config.default = _selection({k: v for k, v in data.items() if k in _PAYER_KEYS}, path, _PAYER_KEYS)
+    payers = data.get("payer", {})
+    if not isinstance(payers, dict):
+        raise ConfigError(f"{path}: payer must be a table of payer sections")
+    for payer_id, section in payers.items():
+        if not isinstance(section, dict):
+            raise ConfigError(f"{path}: payer.{payer_id} must be a table")
+        config.payers[str(payer_id)] = _selection(section, f"{path}: payer.{payer_id}", _PAYER_KEYS)
+    rules = data.get("rules")
+    if rules is not None:
+        if not isinstance(rules, str):
+            raise ConfigError(f"{path}: rules must be a folder path")
+        base = os.path.dirname(os.path.abspath(path)) if os.path.exists(path) else os.getcwd()
+        config.rules_dir = os.path.join(base, rules)
+    return config
+
+
+def load_config(path: str) -> Config:
+    try:
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    if os.path.basename(path) == "pyproject.toml":
+        data = data.get("tool", {}).get("claimscrub", {})
+    return parse_config(data, path)
+
+
+def find_config(start: str = ".") -> Optional[str]:
+    """``claimscrub.toml`` in ``start``, else a ``pyproject.toml`` there with
+    ``[tool.claimscrub]``; ``None`` when neither."""
+    candidate = os.path.join(start, "claimscrub.toml")
+    if os.path.isfile(candidate):
+        return candidate
+    pyproject = os.path.join(start, "pyproject.toml")
+    if os.path.isfile(pyproject):
+        try:
+            with open(pyproject, "rb") as handle:
+                if "claimscrub" in tomllib.load(handle).get("tool", {}):
+                    return pyproject
+        except (OSError, tomllib.TOMLDecodeError):
+            return None
+    return None

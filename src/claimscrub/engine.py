@@ -1,0 +1,223 @@
+"""The edit engine: rule registry, scopes, and dispatch.
+
+An edit is a small class in a module of :mod:`claimscrub.edits`, registered with
+:func:`register`. It declares a stable rule id, a category, a default severity, a scope and
+its source, and its docstring documents it in fixed sections (see ``DOC_SECTIONS``), which
+``claimscrub explain RULE`` prints and a test checks.
+
+Scopes:
+
+* ``line``: called once per service line, with ``(claim, line)``;
+* ``claim``: once per claim;
+* ``patient-day``: once per :class:`~claimscrub.grouping.PatientDay`, every line of one
+  patient on one date from one rendering provider, across all claims and files of the run;
+* ``patient``: once per patient with all of that patient's days in the run (frequency);
+* ``transaction-set``: once per transaction set, for envelope and implementation-guide
+  errors, which reject every claim of the set.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+import re
+import textwrap
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from enum import Enum
+from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Iterator, Optional
+
+from claimscrub.findings import Category, Finding, Severity
+from claimscrub.model import Claim, ServiceLine
+
+if TYPE_CHECKING:  # pragma: no cover
+    from claimscrub.config import Config
+    from claimscrub.grouping import PatientDay, PatientHistory
+
+
+class Scope(str, Enum):
+    LINE = "line"
+    CLAIM = "claim"
+    PATIENT_DAY = "patient-day"
+    PATIENT = "patient"
+    #: called by the pipeline once per transaction set, with its envelope and
+    #: implementation-guide results (:class:`claimscrub.scrub.TransactionInfo`)
+    TRANSACTION = "transaction-set"
+
+
+DOC_SECTIONS = (
+    "What it checks",
+    "Why payers deny it",
+    "Failing example",
+    "Corrected example",
+    "Configuration",
+    "Source",
+)
+
+RULE_ID = re.compile(r"^[A-Z][A-Z0-9]{1,4}(-[A-Z0-9]{2,6})+$")
+
+
+@dataclass
+class RuleContext:
+    """What an edit may consult besides its subject."""
+
+    tables: Any = None
+    config: Optional["Config"] = None
+    as_of: date = field(default_factory=date.today)
+    extras: dict = field(default_factory=dict)
+
+
+class Rule:
+    """Base class of every edit. Subclasses set the class attributes and ``check``."""
+
+    id: ClassVar[str]
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    category: ClassVar[Category]
+    severity: ClassVar[Severity]
+    scope: ClassVar[Scope]
+    source: ClassVar[str]
+    #: 277CA status for findings of this rule, "category:status" (e.g. "A7:454").
+    status_code: ClassVar[str] = ""
+
+    def check(self, subject: Any, ctx: RuleContext) -> Iterable[Finding]:  # pragma: no cover
+        raise NotImplementedError
+
+    # -- helpers for subclasses -------------------------------------------------------
+    def finding(
+        self,
+        claim: Claim,
+        message: str,
+        fix: str = "",
+        line: Optional[ServiceLine] = None,
+        segment: Optional[int] = None,
+        severity: Optional[Severity] = None,
+        source: Optional[str] = None,
+        amount_at_risk: Optional[Decimal] = None,
+        status_code: Optional[str] = None,
+    ) -> Finding:
+        if segment is None:
+            segment = (line.sv1_pos or line.pos) if line is not None else claim.pos
+        return Finding(
+            rule=self.id,
+            category=self.category,
+            severity=severity or self.severity,
+            message=message,
+            fix=fix,
+            source=source or self.source,
+            file=claim.file,
+            claim_id=claim.claim_id,
+            claim_index=claim.index,
+            line=line.number if line is not None else None,
+            segment=segment,
+            amount_at_risk=amount_at_risk,
+            status_code=status_code or self.status_code or None,
+        )
+
+    @classmethod
+    def documentation(cls) -> dict[str, str]:
+        """The docstring's sections, by heading."""
+        return parse_doc_sections(inspect.getdoc(cls) or "")
+
+
+REGISTRY: dict[str, type[Rule]] = {}
+
+
+def register(rule: type[Rule]) -> type[Rule]:
+    """Class decorator: add an edit to the registry under its stable id."""
+    for attr in ("id", "name", "summary", "category", "severity", "scope", "source"):
+        if not hasattr(rule, attr):
+            raise TypeError(f"{rule.__name__} must define {attr}")
+    if not RULE_ID.match(rule.id):
+        raise TypeError(f"{rule.__name__}: rule id {rule.id!r} is not of the form EPI-IMG-001")
+    if rule.id in REGISTRY and REGISTRY[rule.id] is not rule:
+        raise TypeError(f"rule id {rule.id} registered twice")
+    REGISTRY[rule.id] = rule
+    return rule
+
+
+_loaded = False
+
+
+def load_rules() -> dict[str, type[Rule]]:
+    """Import every module of :mod:`claimscrub.edits` so their edits register."""
+    global _loaded
+    if not _loaded:
+        import claimscrub.edits as package
+
+        for module in pkgutil.iter_modules(package.__path__):
+            if not module.name.startswith("_"):
+                importlib.import_module(f"{package.__name__}.{module.name}")
+        _loaded = True
+    return dict(sorted(REGISTRY.items()))
+
+
+def parse_doc_sections(doc: str) -> dict[str, str]:
+    sections: dict[str, str] = {}
+    current = "Summary"
+    buffer: list[str] = []
+    for raw in doc.splitlines():
+        heading = raw.strip().rstrip(":")
+        if heading in DOC_SECTIONS and raw.strip().endswith(":"):
+            sections[current] = textwrap.dedent("\n".join(buffer)).strip()
+            current, buffer = heading, []
+        else:
+            buffer.append(raw)
+    sections[current] = textwrap.dedent("\n".join(buffer)).strip()
+    return sections
+
+
+class Engine:
+    """Runs the registered edits, honouring the configuration's selection and severities."""
+
+    def __init__(self, ctx: RuleContext, rules: Optional[dict[str, type[Rule]]] = None):
+        self.ctx = ctx
+        registry = rules if rules is not None else load_rules()
+        self.rules = {rule_id: cls() for rule_id, cls in registry.items()}
+        self.by_scope: dict[Scope, list[Rule]] = {scope: [] for scope in Scope}
+        for rule in self.rules.values():
+            self.by_scope[rule.scope].append(rule)
+
+    def _apply_config(self, rule: Rule, payer_id: str, findings: Iterable[Finding]) -> Iterator[Finding]:
+        config = self.ctx.config
+        if config is None:
+            yield from findings
+            return
+        if not config.is_enabled(rule.id, payer_id):
+            return
+        for finding in findings:
+            severity = config.severity_for(rule.id, payer_id, finding.severity)
+            yield finding if severity == finding.severity else finding.model_copy(update={"severity": severity})
+
+    def _enabled_anywhere(self, rule: Rule) -> bool:
+        config = self.ctx.config
+        return config is None or config.may_run(rule.id)
+
+    def check_claim(self, claim: Claim) -> list[Finding]:
+        """Line- and claim-scope edits of one claim."""
+        out: list[Finding] = []
+        payer = claim.payer.id
+        for rule in self.by_scope[Scope.CLAIM]:
+            if self._enabled_anywhere(rule):
+                out.extend(self._apply_config(rule, payer, rule.check(claim, self.ctx)))
+        for rule in self.by_scope[Scope.LINE]:
+            if not self._enabled_anywhere(rule):
+                continue
+            for line in claim.lines:
+                out.extend(self._apply_config(rule, payer, rule.check((claim, line), self.ctx)))
+        return out
+
+    def check_patient_day(self, day: "PatientDay") -> list[Finding]:
+        return self._run_grouped(Scope.PATIENT_DAY, day, day.payer_id)
+
+    def check_patient(self, history: "PatientHistory") -> list[Finding]:
+        return self._run_grouped(Scope.PATIENT, history, history.payer_id)
+
+    def _run_grouped(self, scope: Scope, subject: Any, payer: str) -> list[Finding]:
+        out: list[Finding] = []
+        for rule in self.by_scope[scope]:
+            if self._enabled_anywhere(rule):
+                out.extend(self._apply_config(rule, payer, rule.check(subject, self.ctx)))
+        return out

@@ -1,0 +1,36 @@
+"""Errors that make an input unusable, and the exit codes the command returns."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+EXIT_ACCEPTED = 0
+EXIT_REJECTED = 1
+EXIT_UNUSABLE = 2
+EXIT_USAGE = 3
+
+
+class ClaimscrubError(Exception):
+    """Base class for errors claimscrub reports as one line."""
+
+
+class InputError(ClaimscrubError):
+    """An input file claimscrub cannot read as 837P.
+
+    The message is one line naming the file, the segment (when there is one) and what
+    is wrong; it never carries member ids or names.
+    """
+
+    def __init__(self, file: str, message: str, segment: Optional[int] = None):
+        self.file = file
+        self.segment = segment
+        self.detail = message
+        super().__init__(self.one_line())
+
+    def one_line(self) -> str:
+        where = f"{self.file}: segment {self.segment}: " if self.segment else f"{self.file}: "
+        return where + self.detail
+
+
+class ConfigError(ClaimscrubError):
+    """A configuration file or rule table that cannot be used."""

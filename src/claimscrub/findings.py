@@ -1,0 +1,72 @@
+"""The one finding model every edit yields and every writer reads."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from enum import Enum
+from typing import Optional
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Category(str, Enum):
+    """The closed set of finding categories (used in JSON and the 277CA mapping)."""
+
+    SYNTAX = "syntax"
+    BALANCING = "balancing"
+    CODE_VALIDITY = "code-validity"
+    UNITS = "units"
+    IMAGING = "imaging"
+    PTP = "ptp"
+    MODIFIER = "modifier"
+    EM_25 = "em-25"
+    MEDICAL_NECESSITY = "medical-necessity"
+    FREQUENCY = "frequency"
+    CLAIM_SPLIT = "claim-split"
+
+
+class Severity(str, Enum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+
+class Finding(BaseModel):
+    """One fact about one claim, or one line of it.
+
+    ``segment`` is the 1-based ordinal of the segment in its input file (ISA = 1), the
+    position a report points at; ``line`` is the service line number (LX01) when the
+    finding is about a line.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    rule: str
+    category: Category
+    severity: Severity
+    message: str
+    fix: str = ""
+    source: str
+    file: str
+    claim_id: Optional[str] = None
+    claim_index: Optional[int] = None
+    line: Optional[str] = None
+    segment: Optional[int] = None
+    amount_at_risk: Optional[Decimal] = None
+    status_code: Optional[str] = None
+
+    def as_report(self) -> dict:
+        """The shape a finding takes in the JSON report."""
+        out = {
+            "rule": self.rule,
+            "category": self.category.value,
+            "severity": self.severity.value,
+            "line": self.line,
+            "segment": self.segment,
+            "message": self.message,
+            "fix": self.fix,
+            "source": self.source,
+        }
+        if self.amount_at_risk is not None:
+            out["amount_at_risk"] = str(self.amount_at_risk)
+        return out

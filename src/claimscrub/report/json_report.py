@@ -1,0 +1,56 @@
+"""The JSON report: one document per input file, written atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import IO
+
+from claimscrub import __version__
+from claimscrub.atomic import atomic_writer
+from claimscrub.scrub import FileResult, RunResult
+
+
+def summary(file: FileResult) -> dict:
+    return {
+        "claims": file.claim_count,
+        "accepted": file.accepted,
+        "rejected": file.rejected,
+        "accepted_charge": str(file.accepted_charge),
+        "rejected_charge": str(file.rejected_charge),
+        "transaction_sets": len(file.transactions),
+        "findings_by_category": dict(sorted(file.findings_by_category.items())),
+        "findings_by_rule": dict(sorted(file.findings_by_rule.items())),
+    }
+
+
+def write_json(run: RunResult, file: FileResult, out_dir: str) -> str:
+    path = os.path.join(out_dir, file.name + ".json")
+    with atomic_writer(path) as handle:
+        _write(run, file, handle)
+    return path
+
+
+def _write(run: RunResult, file: FileResult, handle: IO[str]) -> None:
+    # Claims are streamed one by one so a large batch never sits in memory as one object.
+    head = {
+        "input": file.name,
+        "claimscrub_version": __version__,
+        "tables": run.table_versions,
+        "summary": summary(file),
+    }
+    text = json.dumps(head, indent=2)
+    handle.write(text[:-2] + ',\n  "claims": [')
+    first = True
+    for result in run.claim_results(file):
+        claim = result.claim
+        entry = {
+            "claim_id": claim.claim_id,
+            "status": result.status,
+            "charge": str(claim.charge) if claim.charge is not None else claim.charge_raw,
+            "segment": claim.pos,
+            "findings": [f.as_report() for f in result.findings],
+        }
+        handle.write(("\n    " if first else ",\n    ") + json.dumps(entry))
+        first = False
+    handle.write("\n  ]\n}\n")

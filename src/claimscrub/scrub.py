@@ -1,0 +1,365 @@
+"""The scrub pipeline: read, build claims, edit, group, edit again, decide.
+
+    bytes -> segments -> transaction sets -> claims -> line/claim edits -> store
+          -> patient-days -> patient-day/patient edits -> dispositions
+
+Writers (JSON, HTML, 999, 277CA, accepted 837P) read a :class:`RunResult`; they run after
+every file of the run has been read, because a patient-day can span files.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Callable, Iterable, Iterator, Optional, Protocol
+
+from claimscrub.claims import build_claims
+from claimscrub.engine import Engine, RuleContext, Scope
+from claimscrub.errors import InputError
+from claimscrub.findings import Finding, Severity
+from claimscrub.model import Claim
+from claimscrub.store import ClaimStore
+from claimscrub.x12.envelope import EnvelopeIssue, FunctionalGroup, TransactionSet, iter_transaction_sets
+from claimscrub.x12.reader import Delimiters, X12Reader
+
+ACCEPTED = "accepted"
+REJECTED = "rejected"
+
+
+@dataclass(frozen=True)
+class ClaimRef:
+    """Enough of a claim to attach a finding to it without loading it."""
+
+    file: str
+    index: int
+    claim_id: str
+    pos: int
+    last_pos: int
+    charge: Optional[Decimal] = None
+
+
+@dataclass
+class IGError:
+    """An implementation-guide error reported by the validator for one segment.
+
+    ``segment`` is the file ordinal of the segment; ``seg_count`` its position within the
+    transaction set (ST = 1), as a 999 IK302 needs. ``element`` is ``None`` for a
+    segment-level error (``code`` is then an IK304 code), else the element position as
+    ``"5"`` or ``"5:1"`` with ``element_ref`` the data element number (``code`` an IK403).
+    """
+
+    segment: Optional[int]
+    seg_count: Optional[int]
+    seg_id: str
+    code: str
+    message: str
+    element: Optional[str] = None
+    element_ref: str = ""
+    bad_value: str = ""
+    loop_id: str = ""
+
+
+@dataclass
+class TransactionInfo:
+    index: int
+    control_number: str
+    version: str
+    st_pos: int
+    se_pos: int
+    segment_count: int
+    group: FunctionalGroup
+    issues: list[EnvelopeIssue]
+    claims: list[ClaimRef] = field(default_factory=list)
+    ig_errors: list[IGError] = field(default_factory=list)
+    ig_checked: bool = False
+    #: transaction-level codes the validator reported (IK502: "2", "3", "4", "5", ...)
+    ig_transaction_codes: list[str] = field(default_factory=list)
+
+    def all_issues(self) -> list[EnvelopeIssue]:
+        return self.issues + self.group.issues + self.group.interchange.issues
+
+    def claim_at(self, segment: Optional[int]) -> Optional[ClaimRef]:
+        if segment is None:
+            return None
+        for ref in self.claims:
+            if ref.pos <= segment <= ref.last_pos:
+                return ref
+        return None
+
+
+@dataclass
+class FileResult:
+    index: int
+    path: str
+    name: str
+    error: Optional[InputError] = None
+    delimiters: Optional[Delimiters] = None
+    transactions: list[TransactionInfo] = field(default_factory=list)
+    claim_count: int = 0
+    segment_count: int = 0
+    byte_count: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    accepted_charge: Decimal = Decimal(0)
+    rejected_charge: Decimal = Decimal(0)
+    findings_by_rule: Counter = field(default_factory=Counter)
+    findings_by_category: Counter = field(default_factory=Counter)
+
+    @property
+    def usable(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class ClaimResult:
+    claim: Claim
+    segments: list[str]
+    findings: list[Finding]
+
+    @property
+    def status(self) -> str:
+        return disposition(self.findings)
+
+
+def disposition(findings: Iterable[Finding]) -> str:
+    return REJECTED if any(f.severity == Severity.ERROR for f in findings) else ACCEPTED
+
+
+class TransactionValidator(Protocol):
+    """Implementation-guide validation of transaction sets (pyx12), possibly in parallel."""
+
+    def submit(self, key: tuple[int, int], ts: TransactionSet, delimiters: Delimiters) -> None: ...
+
+    def completed(self, block: bool = False) -> Iterator[tuple[tuple[int, int], list[IGError], list[str]]]: ...
+
+    def close(self) -> None: ...
+
+
+ENVELOPE_RULE = "X12-ENV-001"
+IG_RULE = "X12-IG-001"
+
+
+@dataclass
+class ScrubOptions:
+    as_of: date = field(default_factory=date.today)
+    config: object = None
+    tables: object = None
+    validator: Optional[TransactionValidator] = None
+    work_dir: Optional[str] = None
+    on_progress: Optional[Callable[[int], None]] = None
+
+
+class RunResult:
+    """Everything the writers need; the claims themselves stay in the store."""
+
+    def __init__(self, store: ClaimStore, files: list[FileResult], findings: dict, engine: Engine):
+        self.store = store
+        self.files = files
+        self.findings = findings
+        self.engine = engine
+
+    def claim_results(self, file: FileResult) -> Iterator[ClaimResult]:
+        if not file.usable:
+            return
+        for claim, segments in self.store.claims(file.index):
+            yield ClaimResult(claim, segments, self.findings.get((file.index, claim.index), []))
+
+    def close(self) -> None:
+        self.store.close()
+
+    @property
+    def table_versions(self) -> list[dict]:
+        tables = self.engine.ctx.tables
+        return list(getattr(tables, "versions", lambda: [])()) if tables is not None else []
+
+
+def expand_inputs(paths: Iterable[str]) -> list[str]:
+    """Files given, and every regular file below folders given, in a stable order."""
+    out: list[str] = []
+    for path in paths:
+        if os.path.isdir(path):
+            for root, dirs, files in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                out.extend(os.path.join(root, f) for f in sorted(files) if not f.startswith("."))
+        else:
+            out.append(path)
+    return out
+
+
+def _display_names(paths: list[str]) -> list[str]:
+    """The base name of each input, disambiguated when two inputs share one."""
+    counts: Counter = Counter()
+    names = []
+    for path in paths:
+        base = os.path.basename(path)
+        counts[base] += 1
+        names.append(base if counts[base] == 1 else f"{base}.{counts[base]}")
+    return names
+
+
+class Scrubber:
+    def __init__(self, options: ScrubOptions):
+        self.options = options
+        self.engine = Engine(
+            RuleContext(tables=options.tables, config=options.config, as_of=options.as_of)
+        )
+
+    def run(self, paths: list[str]) -> RunResult:
+        store = ClaimStore(self.options.work_dir)
+        findings: dict[tuple[int, int], list[Finding]] = {}
+        files = [
+            FileResult(index=i, path=p, name=n)
+            for i, (p, n) in enumerate(zip(paths, _display_names(paths)))
+        ]
+        try:
+            for file in files:
+                self._read_file(file, store, findings)
+            self._collect_validation(files, findings, block=True)
+            for file in files:
+                if file.usable:
+                    self._envelope_findings(file, findings)
+            self._grouped_edits(store, files, findings)
+        except BaseException:
+            store.close()
+            if self.options.validator is not None:
+                self.options.validator.close()
+            raise
+        if self.options.validator is not None:
+            self.options.validator.close()
+        for file in files:
+            self._tally(file, findings)
+        return RunResult(store, files, findings, self.engine)
+
+    # -- stage 1: read ----------------------------------------------------------------
+    def _read_file(self, file: FileResult, store: ClaimStore, findings: dict) -> None:
+        reader = X12Reader(file.path, file.name)
+        validator = self.options.validator
+        progress = self.options.on_progress
+        claim_index = 0
+        last_bytes = 0
+        try:
+            for ts in iter_transaction_sets(reader):
+                file.delimiters = reader.delimiters
+                delimiters = reader.delimiters
+                assert delimiters is not None
+                info = TransactionInfo(
+                    index=ts.index,
+                    control_number=ts.control_number,
+                    version=ts.version,
+                    st_pos=ts.segments[0].pos,
+                    se_pos=ts.segments[-1].pos,
+                    segment_count=len(ts.segments),
+                    group=ts.group,
+                    issues=ts.issues,
+                )
+                file.transactions.append(info)
+                first_pos = ts.segments[0].pos
+                for claim in build_claims(ts, delimiters, file.name, claim_index):
+                    claim_index += 1
+                    claim_segments = [
+                        s.text(delimiters) for s in ts.segments[claim.pos - first_pos : claim.last_pos - first_pos + 1]
+                    ]
+                    store.add(file.index, claim, claim_segments)
+                    info.claims.append(
+                        ClaimRef(file.name, claim.index, claim.claim_id, claim.pos, claim.last_pos, claim.charge)
+                    )
+                    claim_findings = self.engine.check_claim(claim)
+                    if claim_findings:
+                        findings.setdefault((file.index, claim.index), []).extend(claim_findings)
+                if validator is not None:
+                    validator.submit((file.index, ts.index), ts, delimiters)
+                    self._collect_validation([file], findings, block=False)
+                if progress is not None and reader.bytes_read != last_bytes:
+                    progress(reader.bytes_read - last_bytes)
+                    last_bytes = reader.bytes_read
+        except InputError as error:
+            file.error = error
+            store.drop_file(file.index)
+            for key in [k for k in findings if k[0] == file.index]:
+                del findings[key]
+            file.transactions = []
+        file.claim_count = claim_index if file.usable else 0
+        file.byte_count = reader.size
+        if progress is not None and reader.size > last_bytes:
+            progress(reader.size - last_bytes)
+
+    # -- stage 1b: implementation-guide validation --------------------------------------
+    def _collect_validation(self, files: list[FileResult], findings: dict, block: bool) -> None:
+        validator = self.options.validator
+        if validator is None:
+            return
+        by_index = {f.index: f for f in files}
+        for (file_idx, ts_idx), errors, ts_codes in validator.completed(block=block):
+            file = by_index.get(file_idx)
+            if file is None:
+                continue
+            if not file.usable or ts_idx >= len(file.transactions):
+                continue
+            info = file.transactions[ts_idx]
+            info.ig_errors = errors
+            info.ig_transaction_codes = ts_codes
+            info.ig_checked = True
+
+    # -- stage 1c: envelope and IG findings on every claim they reject ---------------------
+    def _envelope_findings(self, file: FileResult, findings: dict) -> None:
+        envelope_rule = self.engine.rules.get(ENVELOPE_RULE)
+        ig_rule = self.engine.rules.get(IG_RULE)
+        for info in file.transactions:
+            produced: list[Finding] = []
+            if envelope_rule is not None:
+                produced.extend(envelope_rule.check(info, self.engine.ctx))
+            if ig_rule is not None and info.ig_errors:
+                produced.extend(ig_rule.check(info, self.engine.ctx))
+            for finding in produced:
+                findings.setdefault((file.index, finding.claim_index), []).append(finding)
+
+    # -- stage 2: patient-days ---------------------------------------------------------
+    def _grouped_edits(self, store: ClaimStore, files: list[FileResult], findings: dict) -> None:
+        if not (self.engine.by_scope[Scope.PATIENT_DAY] or self.engine.by_scope[Scope.PATIENT]):
+            return
+        file_index = {f.name: f.index for f in files}
+        for history in store.patients():
+            produced: list[Finding] = []
+            for day in history.days:
+                produced.extend(self.engine.check_patient_day(day))
+            produced.extend(self.engine.check_patient(history))
+            for finding in produced:
+                findings.setdefault((file_index[finding.file], finding.claim_index), []).append(finding)
+
+    # -- stage 3: dispositions ---------------------------------------------------------
+    def _tally(self, file: FileResult, findings: dict) -> None:
+        if not file.usable:
+            return
+        for info in file.transactions:
+            for ref in info.claims:
+                claim_findings = _dedupe(findings.get((file.index, ref.index), []))
+                if claim_findings:
+                    findings[(file.index, ref.index)] = claim_findings
+                for finding in claim_findings:
+                    file.findings_by_rule[finding.rule] += 1
+                    file.findings_by_category[finding.category.value] += 1
+                charge = ref.charge or Decimal(0)
+                if disposition(claim_findings) == REJECTED:
+                    file.rejected += 1
+                    file.rejected_charge += charge
+                else:
+                    file.accepted += 1
+                    file.accepted_charge += charge
+
+
+def _dedupe(findings: list[Finding]) -> list[Finding]:
+    """Drop exact repeats (a patient-day edit may see the same pair twice) and order the
+    findings by segment, errors first at the same segment."""
+    seen = set()
+    out = []
+    for finding in findings:
+        key = (finding.rule, finding.line, finding.segment, finding.message)
+        if key not in seen:
+            seen.add(key)
+            out.append(finding)
+    rank = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
+    out.sort(key=lambda f: (f.segment or 0, rank[f.severity], f.rule))
+    return out

@@ -1,0 +1,343 @@
+"""Envelopes: split a segment stream into transaction sets and check the control structure.
+
+A file may hold several interchanges (ISA/IEA), each several functional groups (GS/GE),
+each several transaction sets (ST/SE). Only one transaction set is held in memory at a
+time. Control-number and count mismatches are recorded as :class:`EnvelopeIssue` on the
+transaction set, group or interchange they belong to; anything that makes the file
+unreadable as 837P raises :class:`~claimscrub.errors.InputError`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator, Optional
+
+from claimscrub.errors import InputError
+from claimscrub.x12.reader import WHAT_WE_READ, Delimiters, Segment, X12Reader
+
+SUPPORTED_VERSIONS = ("005010X222A1", "005010X222A2")
+
+_KNOWN_GROUPS = {
+    "HP": "an 835 remittance advice",
+    "HN": "a 277 claim status / acknowledgment",
+    "FA": "a 999/997 acknowledgment",
+    "BE": "an 834 enrollment",
+    "HS": "a 270 eligibility inquiry",
+    "HB": "a 271 eligibility response",
+    "HR": "a 276 claim status request",
+    "RA": "an 820 payment order",
+}
+
+
+@dataclass
+class EnvelopeIssue:
+    """A control-structure error.
+
+    ``level`` is ``interchange``, ``group`` or ``transaction``; ``code`` is the X12 code
+    for the acknowledgment (TA1 note code, AK905 or IK502 code).
+    """
+
+    level: str
+    code: str
+    message: str
+    segment: int
+
+
+@dataclass
+class Interchange:
+    sender_qualifier: str
+    sender_id: str
+    receiver_qualifier: str
+    receiver_id: str
+    date: str
+    time: str
+    control_number: str
+    version: str
+    ack_requested: str
+    usage: str
+    segment: int
+    issues: list[EnvelopeIssue] = field(default_factory=list)
+
+
+@dataclass
+class FunctionalGroup:
+    functional_id: str
+    sender: str
+    receiver: str
+    date: str
+    time: str
+    control_number: str
+    version: str
+    segment: int
+    interchange: Interchange
+    transaction_count: int = 0
+    issues: list[EnvelopeIssue] = field(default_factory=list)
+
+
+@dataclass
+class TransactionSet:
+    """One ST..SE transaction set with its segments (ST and SE included)."""
+
+    control_number: str
+    version: str
+    segments: list[Segment]
+    group: FunctionalGroup
+    index: int
+    issues: list[EnvelopeIssue] = field(default_factory=list)
+
+    @property
+    def interchange(self) -> Interchange:
+        return self.group.interchange
+
+
+def _unusable_group(name: str, gs: Segment) -> str:
+    functional_id = gs.get(1)
+    version = gs.get(8)
+    if functional_id == "HC" and version.startswith("005010X223"):
+        what = f"an 837I institutional claim ({version})"
+    elif functional_id == "HC" and version.startswith("004010"):
+        what = f"a 4010 837 ({version})"
+    elif functional_id == "HC":
+        what = f"an 837 of version {version or '(none)'}"
+    else:
+        what = _KNOWN_GROUPS.get(functional_id, f"functional group {functional_id or '(none)'}")
+        if version:
+            what += f" ({version})"
+    return f"{what}, not an 837P; {WHAT_WE_READ}"
+
+
+def iter_transaction_sets(reader: X12Reader) -> Iterator[TransactionSet]:
+    """Yield each transaction set of the file; group and interchange issues are appended
+    to the shared :class:`FunctionalGroup` / :class:`Interchange` objects as their trailers
+    are read, so they are complete once the iteration ends."""
+    name = reader.name
+    interchange: Optional[Interchange] = None
+    group: Optional[FunctionalGroup] = None
+    current: Optional[list[Segment]] = None
+    current_st: Optional[Segment] = None
+    group_count = 0
+    st_controls: set[str] = set()
+    isa_controls: set[str] = set()
+    group_controls: set[str] = set()
+    index = 0
+    last_pos = 0
+
+    for segment in reader:
+        last_pos = segment.pos
+        seg_id = segment.id
+        if current is not None:
+            current.append(segment)
+            if seg_id == "SE":
+                assert current_st is not None and group is not None
+                ts = TransactionSet(
+                    control_number=current_st.get(2),
+                    version=current_st.get(3) or group.version,
+                    segments=current,
+                    group=group,
+                    index=index,
+                )
+                index += 1
+                _check_trailer(ts, segment)
+                if ts.control_number in st_controls:
+                    ts.issues.append(
+                        EnvelopeIssue(
+                            "transaction",
+                            "23",
+                            f"transaction set control number {ts.control_number} is not unique in its group",
+                            current_st.pos,
+                        )
+                    )
+                st_controls.add(ts.control_number)
+                current = None
+                current_st = None
+                yield ts
+            elif seg_id in ("ST", "GS", "ISA", "GE", "IEA"):
+                raise InputError(
+                    name,
+                    f"{seg_id} found inside transaction set {current_st.get(2) if current_st else ''} "
+                    f"before its SE trailer; the file is truncated or malformed",
+                    segment.pos,
+                )
+            continue
+
+        if seg_id == "ISA":
+            if interchange is not None:
+                raise InputError(
+                    name, "ISA found before the previous interchange's IEA trailer", segment.pos
+                )
+            version = segment.get(12).strip()
+            if version != "00501":
+                raise InputError(
+                    name,
+                    f"X12 interchange version {version or '(none)'} "
+                    f"({'4010' if version == '00401' else 'unsupported'}); {WHAT_WE_READ}",
+                    segment.pos,
+                )
+            interchange = Interchange(
+                sender_qualifier=segment.get(5).strip(),
+                sender_id=segment.get(6).strip(),
+                receiver_qualifier=segment.get(7).strip(),
+                receiver_id=segment.get(8).strip(),
+                date=segment.get(9),
+                time=segment.get(10),
+                control_number=segment.get(13).strip(),
+                version=version,
+                ack_requested=segment.get(14).strip(),
+                usage=segment.get(15).strip(),
+                segment=segment.pos,
+            )
+            if interchange.control_number in isa_controls:
+                interchange.issues.append(
+                    EnvelopeIssue(
+                        "interchange",
+                        "025",
+                        f"duplicate interchange control number {interchange.control_number}",
+                        segment.pos,
+                    )
+                )
+            isa_controls.add(interchange.control_number)
+            group_count = 0
+            group_controls = set()
+        elif seg_id == "GS":
+            if interchange is None:
+                raise InputError(name, "GS found outside an interchange (no ISA before it)", segment.pos)
+            if group is not None:
+                raise InputError(name, "GS found before the previous group's GE trailer", segment.pos)
+            if segment.get(1) != "HC" or segment.get(8) not in SUPPORTED_VERSIONS:
+                raise InputError(name, _unusable_group(name, segment), segment.pos)
+            group = FunctionalGroup(
+                functional_id=segment.get(1),
+                sender=segment.get(2),
+                receiver=segment.get(3),
+                date=segment.get(4),
+                time=segment.get(5),
+                control_number=segment.get(6),
+                version=segment.get(8),
+                segment=segment.pos,
+                interchange=interchange,
+            )
+            if group.control_number in group_controls:
+                group.issues.append(
+                    EnvelopeIssue(
+                        "group",
+                        "19",
+                        f"functional group control number {group.control_number} is not unique in its interchange",
+                        segment.pos,
+                    )
+                )
+            group_controls.add(group.control_number)
+            group_count += 1
+            st_controls = set()
+        elif seg_id == "ST":
+            if group is None:
+                raise InputError(name, "ST found outside a functional group (no GS before it)", segment.pos)
+            if segment.get(1) != "837":
+                raise InputError(
+                    name,
+                    f"transaction set {segment.get(1) or '(none)'} inside an 837 group, not an 837P; {WHAT_WE_READ}",
+                    segment.pos,
+                )
+            st_version = segment.get(3)
+            if st_version and st_version not in SUPPORTED_VERSIONS:
+                raise InputError(
+                    name,
+                    f"transaction set version {st_version}, not an 837P; {WHAT_WE_READ}",
+                    segment.pos,
+                )
+            group.transaction_count += 1
+            current = [segment]
+            current_st = segment
+        elif seg_id == "GE":
+            if group is None:
+                raise InputError(name, "GE found with no open functional group", segment.pos)
+            if segment.get(1) != str(group.transaction_count):
+                group.issues.append(
+                    EnvelopeIssue(
+                        "group",
+                        "5",
+                        f"GE01 says {segment.get(1) or '(empty)'} transaction sets, the group has {group.transaction_count}",
+                        segment.pos,
+                    )
+                )
+            if segment.get(2) != group.control_number:
+                group.issues.append(
+                    EnvelopeIssue(
+                        "group",
+                        "4",
+                        f"GE02 {segment.get(2) or '(empty)'} does not match GS06 {group.control_number}",
+                        segment.pos,
+                    )
+                )
+            group = None
+        elif seg_id == "IEA":
+            if interchange is None:
+                raise InputError(name, "IEA found with no open interchange", segment.pos)
+            if group is not None:
+                raise InputError(
+                    name, "IEA found before the open functional group's GE trailer", segment.pos
+                )
+            if segment.get(1) != str(group_count):
+                interchange.issues.append(
+                    EnvelopeIssue(
+                        "interchange",
+                        "021",
+                        f"IEA01 says {segment.get(1) or '(empty)'} functional groups, the interchange has {group_count}",
+                        segment.pos,
+                    )
+                )
+            if segment.get(2).strip() != interchange.control_number:
+                interchange.issues.append(
+                    EnvelopeIssue(
+                        "interchange",
+                        "001",
+                        f"IEA02 {segment.get(2) or '(empty)'} does not match ISA13 {interchange.control_number}",
+                        segment.pos,
+                    )
+                )
+            interchange = None
+        elif seg_id == "TA1":
+            continue
+        else:
+            where = "between transaction sets" if group is not None else "outside any transaction set"
+            raise InputError(name, f"segment {seg_id!r} {where}; the envelope is malformed", segment.pos)
+
+    if current is not None:
+        raise InputError(
+            name,
+            f"the file ends inside transaction set {current_st.get(2) if current_st else ''} "
+            f"(no SE trailer); the file is truncated",
+            last_pos,
+        )
+    if group is not None:
+        raise InputError(name, "the file ends before the GE trailer; the file is truncated", last_pos)
+    if interchange is not None:
+        raise InputError(name, "the file ends before the IEA trailer; the file is truncated", last_pos)
+    if last_pos == 0:
+        raise InputError(name, f"no segments found; {WHAT_WE_READ}")
+
+
+def _check_trailer(ts: TransactionSet, se: Segment) -> None:
+    count = len(ts.segments)
+    if se.get(1) != str(count):
+        ts.issues.append(
+            EnvelopeIssue(
+                "transaction",
+                "4",
+                f"SE01 says {se.get(1) or '(empty)'} segments, the transaction set has {count}",
+                se.pos,
+            )
+        )
+    if se.get(2) != ts.control_number:
+        ts.issues.append(
+            EnvelopeIssue(
+                "transaction",
+                "3",
+                f"SE02 {se.get(2) or '(empty)'} does not match ST02 {ts.control_number}",
+                se.pos,
+            )
+        )
+
+
+def read_delimiters(reader: X12Reader) -> Delimiters:
+    assert reader.delimiters is not None
+    return reader.delimiters
