@@ -1,0 +1,32 @@
+# claimscrub: everything a user or CI needs is set up from here; nothing is installed by hand.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+AS_OF  ?= 2026-11-22
+
+.PHONY: install demo test bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Scrub the bundled demo batch. The demo holds claims with errors on purpose, so exit
+# status 1 (some claim rejected) is the expected outcome here.
+demo: $(STAMP)
+	@rc=0; $(BIN)/claimscrub scrub fixtures/837/demo --out out/demo --as-of $(AS_OF) || rc=$$?; \
+	  test $$rc -le 1 || exit $$rc; \
+	  echo "reports: out/demo/ (open out/demo/*.html in a browser)"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf out benchmarks/data benchmarks/results
