@@ -203,6 +203,10 @@ def _display_names(paths: list[str]) -> list[str]:
 class Scrubber:
     def __init__(self, options: ScrubOptions):
         self.options = options
+        if options.tables is None:
+            from claimscrub.tables import load_tables
+
+            options.tables = load_tables()
         self.engine = Engine(
             RuleContext(tables=options.tables, config=options.config, as_of=options.as_of)
         )

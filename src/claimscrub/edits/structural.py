@@ -35,10 +35,13 @@ class EnvelopeControl(Rule):
         every claim inside goes back unprocessed.
 
     Failing example:
-        ST*837*0001*005010X222A1~ ... 30 segments ... SE*25*0001~
+        claims:
+          - {id: PCN1, lines: [{code: "62323", charge: 500}]}
+        mutate: [["SE*24*0001", "SE*23*0001"]]
 
     Corrected example:
-        ST*837*0001*005010X222A1~ ... 30 segments ... SE*30*0001~
+        claims:
+          - {id: PCN1, lines: [{code: "62323", charge: 500}]}
 
     Configuration:
         None. The finding is an error on every claim of the transaction set (or of the
@@ -89,10 +92,12 @@ class ClaimBalance(Rule):
         of balance") before adjudication.
 
     Failing example:
-        CLM*PCN1*600***11:B:1*Y*A*Y*Y~ ... SV1*HC:62323*500*UN*1***1~
+        claims:
+          - {id: PCN1, charge: 600, lines: [{code: "62323", charge: 500}]}
 
     Corrected example:
-        CLM*PCN1*500***11:B:1*Y*A*Y*Y~ ... SV1*HC:62323*500*UN*1***1~
+        claims:
+          - {id: PCN1, charge: 500, lines: [{code: "62323", charge: 500}]}
 
     Configuration:
         None.
@@ -153,10 +158,12 @@ class DiagnosisPointer(Rule):
         the claim is rejected (277CA status 477).
 
     Failing example:
-        HI*ABK:M5416~ ... SV1*HC:62323*500*UN*1***2~
+        claims:
+          - {id: PCN1, dx: [M5416], lines: [{code: "62323", pointers: [2]}]}
 
     Corrected example:
-        HI*ABK:M5416~ ... SV1*HC:62323*500*UN*1***1~
+        claims:
+          - {id: PCN1, dx: [M5416], lines: [{code: "62323", pointers: [1]}]}
 
     Configuration:
         None.
@@ -230,10 +237,12 @@ class ServiceDate(Rule):
         happen are rejected (277CA 510).
 
     Failing example:
-        LX*1~ SV1*HC:62323*500*UN*1***1~ DTP*472*D8*20250230~
+        claims:
+          - {id: PCN1, lines: [{code: "62323", date: "2025-02-30"}]}
 
     Corrected example:
-        LX*1~ SV1*HC:62323*500*UN*1***1~ DTP*472*D8*20250228~
+        claims:
+          - {id: PCN1, lines: [{code: "62323", date: "2025-02-28"}]}
 
     Configuration:
         ``--as-of DATE`` sets the day against which future dates are judged (default: today).
@@ -297,10 +306,12 @@ class UnitsPositive(Rule):
         the line unpayable and the claim is rejected (277CA status 476).
 
     Failing example:
-        SV1*HC:62323*500*UN*0***1~
+        claims:
+          - {id: PCN1, lines: [{code: "62323", units: 0}]}
 
     Corrected example:
-        SV1*HC:62323*500*UN*1***1~
+        claims:
+          - {id: PCN1, lines: [{code: "62323", units: 1}]}
 
     Configuration:
         None.
