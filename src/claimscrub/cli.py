@@ -27,9 +27,10 @@ Writer = Callable[[RunResult, FileResult, str], str]
 
 
 def output_writers() -> list[Writer]:
+    from claimscrub.report.html_report import write_html
     from claimscrub.report.json_report import write_json
 
-    return [write_json]
+    return [write_json, write_html]
 
 
 class Progress:

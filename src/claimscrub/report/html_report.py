@@ -1,0 +1,753 @@
+"""The HTML report: what a billing specialist reads in the morning.
+
+One self-contained page per input file (inline CSS and script, nothing fetched, a
+Content-Security-Policy that forbids fetching): a summary first (claims, accepted,
+rejected, charges, money at risk, findings by category and by rule, rule table versions),
+then every flagged claim, rejected ones first, each with its own segments and every
+finding beside the segment it points at, then the explanation of every rule that fired.
+
+The page is built with lxml and streamed with :func:`lxml.etree.htmlfile`: each claim is
+one small element tree written and dropped, so memory stays flat on a large batch, and
+every value is escaped by construction (no string templating of data). At most
+``max_claims`` flagged claims are rendered in full; the summary always counts them all.
+
+A filter by rule and severity works offline (inline script over ``data-rule`` and
+``data-severity`` attributes) and is linkable: ``NAME.html#rule=EPI-BAL-001`` or
+``#rule=EPI-BAL-001&severity=error`` opens the page filtered.
+
+Privacy: member ids, names, addresses and birth dates never reach the page. The segments
+of person loops (NM1*IL/QC, their N3/N4/REF, every DMG, identifying REF qualifiers) have
+their values replaced by ``•••`` (segment ids and qualifiers stay), and the claim's member
+id, names and birth dates are also masked wherever else they occur as a word (a finding
+message quoting a bad value, for instance).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import Counter, defaultdict
+from decimal import Decimal
+from typing import IO, Iterable, Optional
+
+from lxml import etree
+from lxml.html import builder as E
+
+from claimscrub import __version__
+from claimscrub.atomic import atomic_writer
+from claimscrub.findings import Finding, Severity
+from claimscrub.model import Claim
+from claimscrub.scrub import REJECTED, ClaimResult, FileResult, RunResult
+
+#: Flagged claims rendered in full; the rest are counted in the summary and listed in JSON.
+MAX_CLAIMS = 2000
+
+#: What a masked value shows (not "***", which reads as X12 element separators).
+MASK = "•••"
+#: NM101 entity codes of people whose names and ids are PHI (insured, patient, ...).
+PERSON_ENTITIES = frozenset({"IL", "QC", "QD", "74"})
+#: REF01 qualifiers whose REF02 identifies a person (SSN, member id, medical record, ...).
+PERSON_REFS = frozenset({"SY", "1W", "EA", "Y4", "IG", "HJ"})
+SEVERITIES = (Severity.ERROR, Severity.WARNING, Severity.INFO)
+_SEVERITY_RANK = {s.value: i for i, s in enumerate(SEVERITIES)}
+
+
+def write_html(run: RunResult, file: FileResult, out_dir: str, max_claims: int = MAX_CLAIMS) -> str:
+    """Write ``out_dir/NAME.html`` for one input file, atomically; return its path."""
+    path = os.path.join(out_dir, file.name + ".html")
+    with atomic_writer(path, mode="wb", encoding=None) as handle:
+        _write(run, file, handle, max_claims)
+    return path
+
+
+# -- the data the summary needs, from findings already in memory --------------------------
+
+
+class _Summary:
+    def __init__(self, run: RunResult, file: FileResult):
+        self.file = file
+        self.at_risk = Decimal(0)
+        self.priced = 0
+        self.flagged = 0
+        self.by_rule: Counter = Counter(file.findings_by_rule)
+        self.rule_severities: dict[str, Counter] = defaultdict(Counter)
+        self.rule_at_risk: dict[str, Decimal] = defaultdict(Decimal)
+        self.rule_category: dict[str, str] = {}
+        for (file_idx, claim_idx), findings in run.findings.items():
+            if file_idx != file.index or claim_idx is None or not findings:
+                continue
+            self.flagged += 1
+            for finding in findings:
+                self.rule_severities[finding.rule][finding.severity.value] += 1
+                self.rule_category.setdefault(finding.rule, finding.category.value)
+                if finding.amount_at_risk is not None:
+                    self.at_risk += finding.amount_at_risk
+                    self.rule_at_risk[finding.rule] += finding.amount_at_risk
+                    self.priced += 1
+        self.warned = self.flagged - file.rejected
+
+
+def _rules_doc() -> dict:
+    from claimscrub.engine import load_rules
+
+    return load_rules()
+
+
+# -- privacy -------------------------------------------------------------------------------
+
+
+def _sensitive_pattern(claim: Claim) -> Optional[re.Pattern]:
+    """A pattern matching the claim's member id, names and birth dates as whole words."""
+    values = {
+        claim.subscriber.member_id,
+        claim.subscriber.last_name,
+        claim.subscriber.first_name,
+        claim.subscriber.birth_date,
+        claim.patient.last_name,
+        claim.patient.first_name,
+        claim.patient.birth_date,
+    }
+    words = sorted({v.strip() for v in values if v and len(v.strip()) >= 3}, key=len, reverse=True)
+    if not words:
+        return None
+    alternatives = "|".join(re.escape(w) for w in words)
+    return re.compile(rf"(?<![A-Za-z0-9])(?:{alternatives})(?![A-Za-z0-9])", re.IGNORECASE)
+
+
+def _scrub_text(text: str, pattern: Optional[re.Pattern]) -> str:
+    return pattern.sub(MASK, text) if pattern is not None and text else text
+
+
+def mask_segments(
+    segments: Iterable[str], element: str, pattern: Optional[re.Pattern] = None
+) -> list[str]:
+    """The claim's segments with every person-identifying value replaced by :data:`MASK`.
+
+    Segment ids and qualifiers are kept, so the structure still reads. N3/N4 are shown
+    only under an NM1 that names an organisation or provider (a service facility, say);
+    under a person, or before any NM1, they are masked.
+    """
+    out = []
+    under_person: Optional[bool] = None  # None: no NM1 seen yet in this claim
+    for text in segments:
+        elements = text.split(element)
+        seg_id = elements[0]
+        keep: set[int] = set()
+        masked = False
+        if seg_id == "NM1":
+            under_person = elements[1] in PERSON_ENTITIES if len(elements) > 1 else True
+            if under_person:
+                keep, masked = {0, 1, 2, 8}, True
+        elif seg_id in ("N3", "N4"):
+            if under_person is not False:
+                keep, masked = {0}, True
+        elif seg_id == "DMG":
+            keep, masked = {0, 1}, True
+        elif seg_id == "REF":
+            qualifier = elements[1] if len(elements) > 1 else ""
+            if qualifier in PERSON_REFS or under_person:
+                keep, masked = {0, 1}, True
+        elif seg_id == "PAT":
+            keep, masked = {0, 1, 2, 3, 4}, True
+        elif seg_id == "PER" and under_person:
+            keep, masked = {0, 1, 3, 5, 7}, True
+        if masked:
+            elements = [e if i in keep or not e else MASK for i, e in enumerate(elements)]
+        elements = [elements[0]] + [_scrub_text(e, pattern) for e in elements[1:]]
+        out.append(element.join(elements))
+    return out
+
+
+# -- formatting ----------------------------------------------------------------------------
+
+
+def _money(amount: Optional[Decimal]) -> str:
+    if amount is None:
+        return "—"
+    return f"${amount:,.2f}"
+
+
+def _plural(count: int, word: str, plural: Optional[str] = None) -> str:
+    return f"{count:,} {word if count == 1 else (plural or word + 's')}"
+
+
+def _rule_link(rule_id: str, rules: dict) -> etree._Element:
+    rule = rules.get(rule_id)
+    attrs = {"href": f"#rule-{rule_id}", "class": "rule-id"}
+    if rule is not None:
+        attrs["title"] = rule.summary
+    return E.A(rule_id, **attrs)
+
+
+def _badge(severity: str) -> etree._Element:
+    return E.SPAN(severity, **{"class": f"badge sev-{severity}"})
+
+
+# -- page ----------------------------------------------------------------------------------
+
+
+def _write(run: RunResult, file: FileResult, handle: IO[bytes], max_claims: int) -> None:
+    rules = _rules_doc()
+    summary = _Summary(run, file)
+    element = file.delimiters.element if file.delimiters is not None else "*"
+    with etree.htmlfile(handle, encoding="utf-8") as xf:
+        xf.write_doctype("<!DOCTYPE html>")
+        with xf.element("html", lang="en"):
+            xf.write(_head(file))
+            with xf.element("body"):
+                xf.write(_header(run, file))
+                with xf.element("main"):
+                    xf.write(_summary_section(run, file, summary, rules))
+                    with xf.element("section", id="claims"):
+                        xf.write(E.H2("Flagged claims"))
+                        xf.write(_toolbar(summary, rules, max_claims))
+                        shown = _claim_groups(xf, run, file, summary, rules, element, max_claims)
+                        if shown < summary.flagged:
+                            xf.write(
+                                E.P(
+                                    f"{summary.flagged - shown:,} more flagged claims are not shown "
+                                    f"here, to keep the page usable: the first {shown:,} are. The "
+                                    "summary above counts every claim, and ",
+                                    E.CODE(file.name + ".json"),
+                                    " lists them all.",
+                                    id="cap-note",
+                                    **{"class": "note"},
+                                )
+                            )
+                    xf.write(_rules_section(summary, rules))
+                xf.write(E.FOOTER(f"claimscrub {__version__}"))
+                script = etree.Element("script")
+                script.text = _SCRIPT
+                xf.write(script)
+
+
+def _head(file: FileResult) -> etree._Element:
+    style = etree.Element("style")
+    style.text = _CSS
+    return E.HEAD(
+        E.META(charset="utf-8"),
+        E.META(
+            **{
+                "http-equiv": "Content-Security-Policy",
+                "content": "default-src 'none'; style-src 'unsafe-inline'; "
+                "script-src 'unsafe-inline'; img-src data:",
+            }
+        ),
+        E.META(name="viewport", content="width=device-width, initial-scale=1"),
+        E.META(name="referrer", content="no-referrer"),
+        E.TITLE(f"claimscrub: {file.name}"),
+        style,
+    )
+
+
+def _header(run: RunResult, file: FileResult) -> etree._Element:
+    as_of = getattr(run.engine.ctx, "as_of", None)
+    details = [f"{_plural(len(file.transactions), 'transaction set')}"]
+    if as_of is not None:
+        details.append(f"judged as of {as_of.isoformat()}")
+    details.append(f"claimscrub {__version__}")
+    return E.HEADER(
+        E.DIV(
+            E.H1("Claim scrub report ", E.SPAN(file.name, **{"class": "file"})),
+            E.P(" · ".join(details), **{"class": "meta"}),
+            **{"class": "wrap"},
+        )
+    )
+
+
+def _card(label: str, value: str, sub: str = "", kind: str = "", key: str = "") -> etree._Element:
+    children = [E.DIV(label, **{"class": "label"}), E.DIV(value, **{"class": "value", "data-key": key})]
+    if sub:
+        children.append(E.DIV(sub, **{"class": "sub"}))
+    return E.DIV(*children, **{"class": f"card {kind}".strip()})
+
+
+def _summary_section(run: RunResult, file: FileResult, summary: _Summary, rules: dict) -> etree._Element:
+    total_findings = sum(file.findings_by_rule.values())
+    cards = E.DIV(
+        _card("Claims", f"{file.claim_count:,}", _money(file.accepted_charge + file.rejected_charge) + " billed",
+              key="claims"),
+        _card("Accepted", f"{file.accepted:,}", _money(file.accepted_charge), "ok", key="accepted"),
+        _card("Rejected", f"{file.rejected:,}", _money(file.rejected_charge), "bad", key="rejected"),
+        _card("Money at risk", _money(summary.at_risk),
+              f"from {_plural(summary.priced, 'priced finding')}", "risk", key="at_risk"),
+        _card("Findings", f"{total_findings:,}",
+              f"on {_plural(summary.flagged, 'claim')}; {summary.warned:,} accepted with warnings",
+              key="findings"),
+        id="cards",
+        **{"class": "cards"},
+    )
+    charges = E.TABLE(
+        E.TR(E.TH("Accepted charge"), E.TD(_money(file.accepted_charge), **{"class": "num", "data-key": "accepted_charge"})),
+        E.TR(E.TH("Rejected charge"), E.TD(_money(file.rejected_charge), **{"class": "num", "data-key": "rejected_charge"})),
+        E.TR(E.TH("Money at risk"), E.TD(_money(summary.at_risk), **{"class": "num", "data-key": "at_risk"})),
+        **{"class": "kv"},
+    )
+    by_category = E.TABLE(
+        E.THEAD(E.TR(E.TH("Category"), E.TH("Findings", **{"class": "num"}))),
+        E.TBODY(
+            *[
+                E.TR(E.TD(category), E.TD(f"{count:,}", **{"class": "num"}), **{"data-category": category})
+                for category, count in sorted(file.findings_by_category.items(), key=lambda kv: (-kv[1], kv[0]))
+            ]
+        ),
+        id="by-category",
+        **{"class": "grid"},
+    )
+    rule_rows = []
+    for rule_id, count in sorted(summary.by_rule.items(), key=lambda kv: (-kv[1], kv[0])):
+        rule = rules.get(rule_id)
+        severities = summary.rule_severities.get(rule_id, Counter())
+        rule_rows.append(
+            E.TR(
+                E.TD(_rule_link(rule_id, rules)),
+                E.TD(rule.summary if rule is not None else "", **{"class": "summary"}),
+                E.TD(
+                    *[_badge(s) for s in sorted(severities, key=_SEVERITY_RANK.get)],
+                ),
+                E.TD(f"{count:,}", **{"class": "num count"}),
+                E.TD(_money(summary.rule_at_risk[rule_id]) if rule_id in summary.rule_at_risk else "",
+                     **{"class": "num"}),
+                E.TD(E.A("show", href=f"#rule={rule_id}", **{"class": "filter-link"})),
+                **{"data-rule": rule_id},
+            )
+        )
+    by_rule = E.TABLE(
+        E.THEAD(
+            E.TR(
+                E.TH("Rule"), E.TH("What it checks"), E.TH("Severity"),
+                E.TH("Findings", **{"class": "num"}), E.TH("At risk", **{"class": "num"}), E.TH(""),
+            )
+        ),
+        E.TBODY(*rule_rows),
+        id="by-rule",
+        **{"class": "grid"},
+    )
+    parts = [
+        E.H2("Summary"),
+        cards,
+        E.DIV(
+            E.DIV(E.H3("Charges"), charges, **{"class": "panel"}),
+            E.DIV(E.H3("Findings by category"),
+                  by_category if file.findings_by_category else E.P("No findings.", **{"class": "muted"}),
+                  **{"class": "panel"}),
+            **{"class": "panels"},
+        ),
+        E.H3("Findings by rule"),
+        by_rule if rule_rows else E.P("No findings: every claim is accepted.", **{"class": "muted"}),
+    ]
+    versions = run.table_versions
+    if versions:
+        keys: list[str] = []
+        for entry in versions:
+            for key in entry:
+                if key not in keys:
+                    keys.append(key)
+        parts.append(E.H3("Rule tables used"))
+        parts.append(
+            E.TABLE(
+                E.THEAD(E.TR(*[E.TH(str(k)) for k in keys])),
+                E.TBODY(*[E.TR(*[E.TD(str(entry.get(k, ""))) for k in keys]) for entry in versions]),
+                id="tables",
+                **{"class": "grid"},
+            )
+        )
+    return E.SECTION(*parts, id="summary")
+
+
+def _toolbar(summary: _Summary, rules: dict, max_claims: int) -> etree._Element:
+    options = [E.OPTION(f"All rules ({sum(summary.by_rule.values()):,} findings)", value="")]
+    for rule_id, count in sorted(summary.by_rule.items()):
+        rule = rules.get(rule_id)
+        label = f"{rule_id} ({count:,})" + (f" · {rule.summary}" if rule is not None else "")
+        if len(label) > 90:
+            label = label[:89] + "…"
+        options.append(E.OPTION(label, value=rule_id))
+    boxes = []
+    for severity in SEVERITIES:
+        boxes.append(
+            E.LABEL(
+                E.INPUT(type="checkbox", value=severity.value, checked="checked",
+                        **{"class": "sev-filter", "id": f"sev-{severity.value}"}),
+                " ",
+                _badge(severity.value),
+                **{"class": "check"},
+            )
+        )
+    return E.DIV(
+        E.LABEL("Rule ", E.SELECT(*options, id="rule-filter"), **{"for": "rule-filter"}),
+        E.SPAN("Severity ", *boxes, **{"class": "sevs"}),
+        E.A("reset", href="#all", id="filter-reset"),
+        E.SPAN(
+            f"{_plural(min(summary.flagged, max_claims), 'flagged claim')} shown",
+            id="filter-status",
+            role="status",
+        ),
+        id="toolbar",
+        **{"class": "toolbar"},
+    )
+
+
+def _claim_groups(xf, run: RunResult, file: FileResult, summary: _Summary, rules: dict,
+                  element: str, max_claims: int) -> int:
+    """Rejected claims, then claims accepted with findings; two streaming passes."""
+    shown = 0
+    groups = (
+        ("rejected", "Rejected claims", file.rejected, lambda r: r.status == REJECTED),
+        ("warned", "Accepted with warnings", summary.warned, lambda r: r.status != REJECTED),
+    )
+    for key, title, count, wanted in groups:
+        if count == 0:
+            continue
+        with xf.element("section", id=f"group-{key}", **{"class": f"group group-{key}"}):
+            xf.write(E.H3(f"{title} ", E.SPAN(f"({count:,})", **{"class": "muted"})))
+            if shown >= max_claims:
+                xf.write(E.P("Not shown: the page holds at most "
+                             f"{max_claims:,} claims in full.", **{"class": "muted"}))
+                continue
+            for result in run.claim_results(file):
+                if not result.findings or not wanted(result):
+                    continue
+                xf.write(_claim(result, rules, element))
+                shown += 1
+                if shown >= max_claims:
+                    break
+    if summary.flagged == 0:
+        xf.write(E.P("No claim has a finding.", **{"class": "muted"}))
+    return shown
+
+
+def _claim(result: ClaimResult, rules: dict, element: str) -> etree._Element:
+    claim = result.claim
+    pattern = _sensitive_pattern(claim)
+    first, last = claim.pos, claim.pos + len(result.segments) - 1
+    beside: dict[int, list[Finding]] = defaultdict(list)
+    outside: list[Finding] = []
+    for finding in result.findings:
+        if finding.segment is not None and first <= finding.segment <= last:
+            beside[finding.segment].append(finding)
+        else:
+            outside.append(finding)
+    severities = Counter(f.severity.value for f in result.findings)
+    status = result.status
+    dates = sorted({line.date_from for line in claim.lines if line.date_from is not None})
+    facts = [E.SPAN(_money(claim.charge) if claim.charge is not None else (claim.charge_raw or "—"),
+                    **{"class": "charge"})]
+    facts.append(E.SPAN(_plural(len(claim.lines), "line")))
+    if dates:
+        span = dates[0].isoformat() + (f" to {dates[-1].isoformat()}" if len(dates) > 1 else "")
+        facts.append(E.SPAN(f"DOS {span}"))
+    if claim.payer.name:
+        facts.append(E.SPAN(_scrub_text(claim.payer.name, pattern)))
+    facts.append(E.SPAN(f"segments {first:,}–{last:,}"))
+    counts = ", ".join(_plural(severities[s.value], s.value) for s in SEVERITIES if severities[s.value])
+
+    rows = []
+    masked = mask_segments(result.segments, element, pattern)
+    for offset, text in enumerate(masked):
+        ordinal = first + offset
+        notes = beside.get(ordinal, [])
+        seg_id, sep, rest = text.partition(element)
+        worst = min((_SEVERITY_RANK[f.severity.value] for f in notes), default=None)
+        attrs = {"data-seg": str(ordinal), "id": f"c{claim.index}-s{ordinal}"}
+        if worst is not None:
+            attrs["class"] = f"flag sev-{SEVERITIES[worst].value}"
+        rows.append(
+            E.TR(
+                E.TD(str(ordinal), **{"class": "pos"}),
+                E.TD(E.CODE(E.SPAN(seg_id, **{"class": "sid"}), *_masked_spans(sep + rest)), **{"class": "seg"}),
+                E.TD(*[_finding(f, rules, pattern) for f in notes], **{"class": "notes"}),
+                **attrs,
+            )
+        )
+    parts = [
+        E.DIV(
+            E.H4(E.SPAN(claim.claim_id, **{"class": "claim-id"}), " ", _badge_status(status)),
+            E.DIV(*_interleave(facts, " · "), **{"class": "facts"}),
+            E.DIV(counts, **{"class": "counts"}),
+            **{"class": "claim-head"},
+        )
+    ]
+    if outside:
+        parts.append(
+            E.DIV(
+                E.DIV("Findings outside this claim's segments (envelope, transaction set)",
+                      **{"class": "outside-title"}),
+                *[_finding(f, rules, pattern) for f in outside],
+                **{"class": "outside"},
+            )
+        )
+    parts.append(
+        E.TABLE(
+            E.COLGROUP(E.COL(**{"class": "c-pos"}), E.COL(**{"class": "c-seg"}), E.COL(**{"class": "c-notes"})),
+            E.TBODY(*rows),
+            **{"class": "segments"},
+        )
+    )
+    return E.ARTICLE(
+        *parts,
+        id=f"claim-{claim.index}",
+        **{
+            "class": f"claim {status}",
+            "data-claim": claim.claim_id,
+            "data-status": status,
+            "data-rules": " ".join(sorted({f.rule for f in result.findings})),
+        },
+    )
+
+
+def _masked_spans(text: str) -> list:
+    """Text with each masked value wrapped in a span that says why it is hidden."""
+    out: list = []
+    for i, piece in enumerate(text.split(MASK)):
+        if i:
+            out.append(E.SPAN(MASK, title="hidden: personal data", **{"class": "mask"}))
+        if piece:
+            out.append(piece)
+    return out
+
+
+def _badge_status(status: str) -> etree._Element:
+    return E.SPAN(status, **{"class": f"status status-{status}"})
+
+
+def _interleave(items: list, sep: str) -> list:
+    out: list = []
+    for i, item in enumerate(items):
+        if i:
+            out.append(sep)
+        out.append(item)
+    return out
+
+
+def _finding(finding: Finding, rules: dict, pattern: Optional[re.Pattern]) -> etree._Element:
+    severity = finding.severity.value
+    head = [_badge(severity), " ", _rule_link(finding.rule, rules),
+            E.SPAN(finding.category.value, **{"class": "category"})]
+    if finding.line:
+        head.append(E.SPAN(f"line {finding.line}", **{"class": "line"}))
+    if finding.amount_at_risk is not None:
+        head.append(E.SPAN(f"{_money(finding.amount_at_risk)} at risk", **{"class": "risk"}))
+    body = [
+        E.DIV(*head, **{"class": "f-head"}),
+        E.DIV(_scrub_text(finding.message, pattern), **{"class": "message"}),
+    ]
+    if finding.fix:
+        body.append(E.DIV(E.B("Fix: "), _scrub_text(finding.fix, pattern), **{"class": "fix"}))
+    body.append(E.DIV(E.B("Source: "), finding.source, **{"class": "source"}))
+    attrs = {
+        "class": f"finding sev-{severity}",
+        "data-rule": finding.rule,
+        "data-severity": severity,
+    }
+    if finding.segment is not None:
+        attrs["data-seg"] = str(finding.segment)
+    return E.DIV(*body, **attrs)
+
+
+def _rules_section(summary: _Summary, rules: dict) -> etree._Element:
+    entries = []
+    for rule_id in sorted(summary.by_rule):
+        rule = rules.get(rule_id)
+        if rule is None:
+            entries.append(E.DIV(E.H3(rule_id), E.P("No documentation for this rule id.", **{"class": "muted"}),
+                                 id=f"rule-{rule_id}", **{"class": "rule-doc"}))
+            continue
+        docs = rule.documentation()
+        facts = f"{rule.category.value} · default severity {rule.severity.value} · scope {rule.scope.value}"
+        body = [
+            E.H3(E.SPAN(rule_id, **{"class": "rule-id"}), " ", E.SPAN(rule.name, **{"class": "muted"})),
+            E.P(rule.summary, **{"class": "rule-summary"}),
+            E.P(facts, **{"class": "muted"}),
+        ]
+        for heading in ("What it checks", "Why payers deny it", "Failing example", "Corrected example"):
+            text = docs.get(heading)
+            if text:
+                tag = E.PRE if "example" in heading else E.P
+                body.append(E.DIV(E.H5(heading), tag(text), **{"class": "doc-part"}))
+        body.append(E.DIV(E.H5("Source"), E.P(docs.get("Source") or rule.source), **{"class": "doc-part"}))
+        entries.append(E.DIV(*body, id=f"rule-{rule_id}", **{"class": "rule-doc", "data-rule": rule_id}))
+    if not entries:
+        return E.SECTION(id="rules")
+    return E.SECTION(E.H2("The rules that fired"), *entries, id="rules")
+
+
+_CSS = """
+:root { --ink:#1d2430; --muted:#5d6776; --line:#dde2ea; --bg:#f4f6f9; --card:#fff;
+  --err:#b42318; --err-bg:#fdecea; --warn:#8a5a00; --warn-bg:#fff5d6; --info:#1f5fa8; --info-bg:#e7f0fb;
+  --ok:#1e7b3a; --ok-bg:#e6f4ea; --mono: "DejaVu Sans Mono", "Liberation Mono", Menlo, Consolas, monospace; }
+* { box-sizing: border-box; }
+[hidden] { display: none !important; }
+html { font-size: 15px; }
+body { margin: 0; font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Liberation Sans", "DejaVu Sans", sans-serif;
+  color: var(--ink); background: var(--bg); line-height: 1.45; }
+header { background: #1d2a3a; color: #fff; }
+header .wrap, main, footer { max-width: 1320px; margin: 0 auto; padding: 0 24px; }
+header .wrap { padding-top: 18px; padding-bottom: 16px; }
+h1 { margin: 0; font-size: 1.5rem; font-weight: 600; }
+h1 .file { font-family: var(--mono); font-weight: 400; color: #c9d6e8; margin-left: .3em; }
+.meta { margin: 4px 0 0; color: #b6c3d4; font-size: .9rem; }
+h2 { font-size: 1.25rem; margin: 28px 0 12px; }
+h3 { font-size: 1.05rem; margin: 20px 0 8px; }
+a { color: #1f5fa8; }
+.muted { color: var(--muted); font-weight: 400; }
+.cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(190px, 1fr)); gap: 12px; }
+.card { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 12px 16px;
+  border-top: 4px solid #8796a8; }
+.card.ok { border-top-color: var(--ok); } .card.bad { border-top-color: var(--err); } .card.risk { border-top-color: #c77700; }
+.card .label { color: var(--muted); font-size: .85rem; text-transform: uppercase; letter-spacing: .04em; }
+.card .value { font-size: 1.7rem; font-weight: 650; font-variant-numeric: tabular-nums; }
+.card.bad .value { color: var(--err); } .card.ok .value { color: var(--ok); }
+.card .sub { color: var(--muted); font-size: .88rem; }
+.panels { display: grid; grid-template-columns: repeat(auto-fit, minmax(320px, 1fr)); gap: 12px; margin-top: 12px; }
+.panel { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 4px 16px 12px; }
+table { border-collapse: collapse; }
+table.grid, table.kv { width: 100%; background: var(--card); }
+table.grid th, table.grid td, table.kv th, table.kv td { text-align: left; padding: 6px 10px; border-bottom: 1px solid var(--line); vertical-align: top; }
+table.grid thead th { font-size: .82rem; text-transform: uppercase; letter-spacing: .03em; color: var(--muted); background: #eef1f5; }
+table.kv th { font-weight: 500; color: var(--muted); }
+#by-rule, #tables { border: 1px solid var(--line); border-radius: 8px; overflow: hidden; }
+.num { text-align: right !important; font-variant-numeric: tabular-nums; }
+.rule-id { font-family: var(--mono); font-weight: 600; white-space: nowrap; }
+.badge { display: inline-block; font-size: .72rem; font-weight: 700; text-transform: uppercase; letter-spacing: .04em;
+  padding: 1px 7px; border-radius: 10px; margin-right: 4px; }
+.badge.sev-error { color: var(--err); background: var(--err-bg); }
+.badge.sev-warning { color: var(--warn); background: var(--warn-bg); }
+.badge.sev-info { color: var(--info); background: var(--info-bg); }
+.toolbar { position: sticky; top: 0; z-index: 5; display: flex; flex-wrap: wrap; align-items: center; gap: 10px 22px;
+  background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 10px 14px; margin-bottom: 14px;
+  box-shadow: 0 2px 6px rgba(20, 30, 50, .06); }
+.toolbar select { font: inherit; padding: 4px 6px; max-width: 560px; }
+.toolbar .check { margin-right: 6px; white-space: nowrap; }
+#filter-status { margin-left: auto; color: var(--muted); }
+.group h3 { margin-top: 18px; }
+.claim { background: var(--card); border: 1px solid var(--line); border-left: 5px solid var(--warn); border-radius: 8px;
+  margin: 0 0 16px; overflow: hidden; }
+.claim.rejected { border-left-color: var(--err); }
+.claim-head { display: flex; flex-wrap: wrap; align-items: baseline; gap: 4px 18px; padding: 10px 16px;
+  background: #f8f9fb; border-bottom: 1px solid var(--line); }
+.claim-head h4 { margin: 0; font-size: 1.1rem; }
+.claim-id { font-family: var(--mono); }
+.facts { color: var(--muted); } .facts .charge { color: var(--ink); font-weight: 600; }
+.counts { margin-left: auto; color: var(--muted); font-size: .9rem; }
+.status { font-size: .75rem; font-weight: 700; text-transform: uppercase; padding: 2px 8px; border-radius: 4px; vertical-align: 2px; }
+.status-rejected { color: #fff; background: var(--err); } .status-accepted { color: #fff; background: var(--ok); }
+.outside { margin: 10px 16px 0; padding: 8px 10px; border: 1px dashed #d3a19c; border-radius: 6px; background: #fffafa; }
+.outside-title { font-size: .85rem; color: var(--muted); margin-bottom: 4px; }
+table.segments { width: 100%; table-layout: fixed; margin: 6px 0 8px; }
+col.c-pos { width: 64px; } col.c-seg { width: 46%; }
+table.segments td { padding: 3px 10px; vertical-align: top; border-bottom: 1px solid #f0f2f5; }
+table.segments td.pos { color: #98a2b0; text-align: right; font-family: var(--mono); font-size: .82rem; padding-top: 5px; }
+table.segments td.seg code { font-family: var(--mono); font-size: .88rem; white-space: pre-wrap; word-break: break-all; }
+.sid { font-weight: 700; color: #2b4a7a; }
+.mask { color: #8a94a3; letter-spacing: -.05em; }
+tr.flag.sev-error td.seg { background: var(--err-bg); box-shadow: inset 3px 0 0 var(--err); }
+tr.flag.sev-warning td.seg { background: var(--warn-bg); box-shadow: inset 3px 0 0 #d49b00; }
+tr.flag.sev-info td.seg { background: var(--info-bg); box-shadow: inset 3px 0 0 var(--info); }
+tr.flag.dim td.seg { background: none; box-shadow: none; }
+.finding { border: 1px solid var(--line); border-left: 4px solid var(--muted); border-radius: 6px; padding: 6px 10px;
+  margin: 2px 0 6px; background: #fff; font-size: .92rem; }
+.finding.sev-error { border-left-color: var(--err); }
+.finding.sev-warning { border-left-color: #d49b00; }
+.finding.sev-info { border-left-color: var(--info); }
+.f-head { display: flex; flex-wrap: wrap; align-items: center; gap: 2px 10px; }
+.f-head .category, .f-head .line { color: var(--muted); font-size: .85rem; }
+.f-head .risk { color: #a35f00; font-weight: 600; font-size: .85rem; }
+.message { margin-top: 3px; font-weight: 500; }
+.fix, .source { color: #39424e; margin-top: 2px; }
+.source { color: var(--muted); font-size: .85rem; }
+.fix b, .source b { font-weight: 600; }
+.note { background: var(--warn-bg); border: 1px solid #ecd08a; border-radius: 6px; padding: 10px 14px; }
+.rule-doc { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 4px 16px 10px; margin-bottom: 12px; }
+.rule-doc:target { outline: 3px solid #9cc0ea; }
+.rule-doc h5 { margin: 8px 0 2px; font-size: .85rem; color: var(--muted); text-transform: uppercase; letter-spacing: .03em; }
+.rule-doc p { margin: 2px 0; white-space: pre-line; }
+.rule-doc pre { margin: 2px 0; font-family: var(--mono); font-size: .85rem; background: #f4f6f9; padding: 6px 8px; border-radius: 4px; white-space: pre-wrap; }
+.rule-summary { font-weight: 600; }
+footer { color: var(--muted); font-size: .85rem; padding: 24px; }
+@media print { .toolbar { display: none; } body { background: #fff; } }
+"""
+
+# Static: no data is ever interpolated into the script; it reads the data-* attributes.
+_SCRIPT = """
+(function () {
+  "use strict";
+  var select = document.getElementById("rule-filter");
+  var boxes = Array.prototype.slice.call(document.querySelectorAll("input.sev-filter"));
+  var claims = Array.prototype.slice.call(document.querySelectorAll("article.claim"));
+  var groups = Array.prototype.slice.call(document.querySelectorAll("section.group"));
+  var status = document.getElementById("filter-status");
+  if (!select) { return; }
+
+  function state() {
+    var severities = boxes.filter(function (b) { return b.checked; }).map(function (b) { return b.value; });
+    return { rule: select.value, severities: severities };
+  }
+
+  function apply(updateHash) {
+    var s = state();
+    var shown = 0;
+    claims.forEach(function (claim) {
+      var any = false;
+      claim.querySelectorAll(".finding").forEach(function (f) {
+        var ok = (s.rule === "" || f.getAttribute("data-rule") === s.rule) &&
+                 s.severities.indexOf(f.getAttribute("data-severity")) >= 0;
+        f.hidden = !ok;
+        if (ok) { any = true; }
+      });
+      claim.querySelectorAll("tr.flag").forEach(function (row) {
+        var visible = row.querySelectorAll(".finding:not([hidden])").length > 0;
+        row.classList.toggle("dim", !visible);
+      });
+      claim.hidden = !any;
+      if (any) { shown += 1; }
+    });
+    groups.forEach(function (g) {
+      var list = g.querySelectorAll("article.claim");
+      if (list.length) { g.hidden = g.querySelectorAll("article.claim:not([hidden])").length === 0; }
+    });
+    var all = s.rule === "" && s.severities.length === boxes.length;
+    status.textContent = (all ? "" : "Filtered: ") + shown + " of " + claims.length + " claims shown";
+    status.setAttribute("data-shown", String(shown));
+    if (updateHash) {
+      var parts = [];
+      if (s.rule) { parts.push("rule=" + encodeURIComponent(s.rule)); }
+      if (s.severities.length !== boxes.length) { parts.push("severity=" + s.severities.join(",")); }
+      try { history.replaceState(null, "", parts.length ? "#" + parts.join("&") : location.pathname + location.search); }
+      catch (e) { /* file: URLs in some browsers */ }
+    }
+  }
+
+  function fromHash() {
+    var hash = location.hash.replace(/^#/, "");
+    if (hash === "all") {
+      select.value = "";
+      boxes.forEach(function (b) { b.checked = true; });
+      apply(true);
+      return;
+    }
+    if (!/(^|&)(rule|severity)=/.test(hash)) { return; }
+    var rule = "", severities = null;
+    hash.split("&").forEach(function (part) {
+      var eq = part.indexOf("=");
+      if (eq < 0) { return; }
+      var key = part.slice(0, eq), value = decodeURIComponent(part.slice(eq + 1));
+      if (key === "rule") { rule = value; }
+      if (key === "severity") { severities = value ? value.split(",") : []; }
+    });
+    var known = Array.prototype.some.call(select.options, function (o) { return o.value === rule; });
+    select.value = known ? rule : "";
+    boxes.forEach(function (b) { b.checked = severities === null || severities.indexOf(b.value) >= 0; });
+    apply(false);
+    var claimsSection = document.getElementById("claims");
+    if (claimsSection && location.hash.length > 1 && document.readyState === "complete") {
+      claimsSection.scrollIntoView();
+    }
+  }
+
+  select.addEventListener("change", function () { apply(true); });
+  boxes.forEach(function (b) { b.addEventListener("change", function () { apply(true); }); });
+  window.addEventListener("hashchange", fromHash);
+  fromHash();
+})();
+"""
