@@ -28,9 +28,10 @@ Writer = Callable[[RunResult, FileResult, str], str]
 
 def output_writers() -> list[Writer]:
     from claimscrub.report.html_report import write_html
+    from claimscrub.report.ack277 import write_277
     from claimscrub.report.json_report import write_json
 
-    return [write_json, write_html]
+    return [write_json, write_html, write_277]
 
 
 class Progress:
@@ -97,7 +98,9 @@ def main() -> None:
               help="Folder of rule tables (bundled edits/ tables, or the CMS PTP/MUE/RVU files).")
 @click.option("--work-dir", type=click.Path(file_okay=False),
               help="Where the run keeps its temporary claim store (default: the system temp folder).")
-def scrub(inputs, out_dir, as_of, config_path, rules_dir, work_dir) -> None:
+@click.option("--accepted-out", "accepted_dir", type=click.Path(file_okay=False),
+              help="Folder for an 837P per input holding only its accepted claims (same file name).")
+def scrub(inputs, out_dir, as_of, config_path, rules_dir, work_dir, accepted_dir) -> None:
     """Scrub 837P files (or folders of them) and write a report per file into --out.
 
     Exit status: 0 every claim accepted, 1 some claim rejected, 2 some input unusable,
@@ -137,6 +140,8 @@ def scrub(inputs, out_dir, as_of, config_path, rules_dir, work_dir) -> None:
     progress.finish()
     try:
         _write_outputs(run, out_dir)
+        if accepted_dir:
+            _write_accepted(run, accepted_dir)
     finally:
         run.close()
     sys.exit(_report(run))
@@ -148,6 +153,14 @@ def _write_outputs(run: RunResult, out_dir: str) -> None:
         if file.usable:
             for writer in writers:
                 writer(run, file, out_dir)
+
+
+def _write_accepted(run: RunResult, accepted_dir: str) -> None:
+    from claimscrub.report.accepted837 import write_accepted_837
+
+    for file in run.files:
+        if file.usable:
+            write_accepted_837(run, file, accepted_dir)
 
 
 def _report(run: RunResult) -> int:
