@@ -1,0 +1,157 @@
+"""Reading real 837P files: every corpus file, delimiter and line-break variants, streaming."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from claimscrub.x12 import reader as reader_module
+from claimscrub.x12.envelope import iter_transaction_sets
+from claimscrub.x12.reader import X12Reader
+
+from conftest import AS_OF, CORPUS, corpus_files, run_claimscrub
+
+UNUSABLE_CORPUS = {"imsweb__x12-parser__x12_no_isa_line.txt"}
+
+
+def clm_ids(text: str) -> list[str]:
+    """CLM01 of every CLM segment, found without claimscrub's parser: delimiters from the
+    fixed ISA positions (element at 3, terminator after ISA16)."""
+    text = text.lstrip("\ufeff \r\n")
+    element = text[3]
+    isa_end = [m.start() for m in re.finditer(re.escape(element), text)][15] + 2
+    terminator = text[isa_end]
+    ids = []
+    for segment in text.split(terminator):
+        parts = segment.strip("\r\n").split(element)
+        if parts[0] == "CLM":
+            ids.append(parts[1])
+    return ids
+
+
+def scrub_one(path: Path, out: Path, *extra: str):
+    result = run_claimscrub("scrub", str(path), "--out", str(out), "--as-of", AS_OF, *extra)
+    return result
+
+
+@pytest.mark.parametrize("path", corpus_files(), ids=lambda p: p.name)
+def test_corpus_file_is_read_and_every_claim_has_one_disposition(path, tmp_path):
+    result = scrub_one(path, tmp_path)
+    assert "Traceback" not in result.stderr
+    if path.name in UNUSABLE_CORPUS:
+        assert result.returncode == 2
+        assert result.stderr.count("\n") >= 1 and path.name in result.stderr
+        assert not list(tmp_path.iterdir())
+        return
+    assert result.returncode in (0, 1), result.stderr
+    report = json.loads((tmp_path / (path.name + ".json")).read_text())
+    expected = clm_ids(path.read_text(encoding="utf-8", errors="replace"))
+    assert [c["claim_id"] for c in report["claims"]] == expected
+    assert all(c["status"] in ("accepted", "rejected") for c in report["claims"])
+    summary = report["summary"]
+    assert summary["claims"] == len(expected) == summary["accepted"] + summary["rejected"]
+
+
+def _variant(text: str, kind: str) -> str:
+    text = text.lstrip("\ufeff")
+    element = text[3]
+    isa_end = [m.start() for m in re.finditer(re.escape(element), text)][15] + 2
+    terminator = text[isa_end]
+    segments = [s.strip("\r\n") for s in text.split(terminator)]
+    segments = [s for s in segments if s]
+    if kind == "crlf":
+        return "".join(s + terminator + "\r\n" for s in segments)
+    if kind == "one-line":
+        return "".join(s + terminator for s in segments)
+    if kind == "other-delimiters":
+        component = text[isa_end - 1]
+        out = []
+        for s in segments:
+            # Pick delimiters that appear nowhere in the file's data.
+            s = s.replace(element, "\x01").replace(component, "\x02")
+            s = s.replace("\x01", "|").replace("\x02", "\\")
+            out.append(s)
+        return "".join(s + "!\n" for s in out)
+    raise ValueError(kind)
+
+
+def _claims_view(report: dict) -> list:
+    return [
+        (c["claim_id"], c["status"], c["charge"], sorted((f["rule"], f["line"]) for f in c["findings"]))
+        for c in report["claims"]
+    ]
+
+
+VARIANT_FILES = [
+    p for p in corpus_files()
+    if p.name not in UNUSABLE_CORPUS and p.name.startswith(("albmarin", "LinuxForHealth", "UHIN", "imsweb__x12-parser__x12_complex"))
+]
+
+
+@pytest.mark.parametrize("kind", ["crlf", "one-line", "other-delimiters"])
+@pytest.mark.parametrize("path", VARIANT_FILES, ids=lambda p: p.name)
+def test_line_breaks_and_delimiters_do_not_change_the_claims(path, kind, tmp_path):
+    original = tmp_path / "original" / path.name
+    original.parent.mkdir()
+    original.write_bytes(path.read_bytes())
+    text = path.read_text(encoding="utf-8")
+    if kind == "other-delimiters" and ("|" in text or "\\" in text or "!" in text):
+        pytest.skip("file already uses the replacement delimiters as data")
+    variant = tmp_path / kind / path.name
+    variant.parent.mkdir()
+    variant.write_text(_variant(text, kind), encoding="utf-8", newline="")
+    # IG validation is left to its own tests: the variants differ only in framing.
+    a = scrub_one(original, tmp_path / "out-a", "--no-validate")
+    b = scrub_one(variant, tmp_path / "out-b", "--no-validate")
+    assert a.returncode == b.returncode, b.stderr
+    ra = json.loads((tmp_path / "out-a" / (path.name + ".json")).read_text())
+    rb = json.loads((tmp_path / "out-b" / (path.name + ".json")).read_text())
+    assert _claims_view(ra) == _claims_view(rb)
+    assert ra["claims"], "variant test needs claims"
+
+
+def test_chunk_boundaries_do_not_change_segments(monkeypatch):
+    path = CORPUS / "imsweb__x12-parser__x12_complex.txt"
+    whole = [(s.pos, s.elements) for s in X12Reader(path)]
+    monkeypatch.setattr(reader_module, "CHUNK_SIZE", 7)
+    chunked = [(s.pos, s.elements) for s in X12Reader(path)]
+    assert chunked == whole
+    assert len(whole) == 298
+
+
+def test_reader_streams_a_file_larger_than_its_buffer(tmp_path, monkeypatch):
+    """Memory is bounded by the chunk and one transaction set: with a 64-byte chunk, a file
+    of many transaction sets is read while only ever holding a chunk plus one set."""
+    from claimscrub.synth import write_837
+
+    claims = [{"id": f"C{i}", "member": f"M{i}", "lines": [{"code": "62323"}]} for i in range(60)]
+    path = tmp_path / "many.837"
+    path.write_text(write_837(claims, claims_per_transaction=5))
+    monkeypatch.setattr(reader_module, "CHUNK_SIZE", 64)
+    reader = X12Reader(path)
+    peak = 0
+    seen_bytes = []
+    for ts in iter_transaction_sets(reader):
+        peak = max(peak, len(ts.segments))
+        seen_bytes.append(reader.bytes_read)
+    assert peak < 150  # one transaction set of 5 claims, not the file's 1,300+ segments
+    assert seen_bytes == sorted(seen_bytes) and seen_bytes[0] < path.stat().st_size
+
+
+def test_dependents_claims_are_not_missed(tmp_path):
+    from claimscrub.synth import write_837
+
+    claims = [
+        {"id": "SUB1", "member": "M1", "lines": [{"code": "62323"}]},
+        {"id": "DEP1", "member": "M2", "patient": {"dependent": True}, "lines": [{"code": "62323"}]},
+        {"id": "DEP2", "member": "M2", "patient": {"dependent": True, "first": "OTHER"}, "lines": [{"code": "99213"}]},
+    ]
+    path = tmp_path / "deps.837"
+    path.write_text(write_837(claims))
+    result = scrub_one(path, tmp_path / "out")
+    report = json.loads((tmp_path / "out" / "deps.837.json").read_text())
+    assert [c["claim_id"] for c in report["claims"]] == ["SUB1", "DEP1", "DEP2"]
+    assert result.returncode == 0, result.stderr
