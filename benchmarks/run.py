@@ -1,0 +1,167 @@
+"""Benchmark: claimscrub against pyx12 on the same synthetic 837P batch, in one run.
+
+    make bench                         # 50,000 claims
+    python benchmarks/run.py --claims 5000 --jobs 2
+
+Generates a batch of interventional-pain claims (clean ones and the common errors, a
+quarter of them under dependents), then times, each as its own process:
+
+* ``claimscrub scrub`` as a user runs it (implementation-guide validation on, --jobs N);
+* ``claimscrub scrub --no-validate`` (reading, claims, edits, patient-days, reports);
+* pyx12's ``x12valid`` on the same file.
+
+For each it reports wall time, segments per second and peak memory (the summed resident
+set of the process and its children, sampled every 20 ms). Results also go to
+benchmarks/results/latest.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from claimscrub.synth import write_837
+
+HERE = Path(__file__).resolve().parent
+BIN = Path(sys.executable).parent
+
+SCENARIOS = [
+    # (weight, lines, dx)
+    (30, [{"code": "62323", "charge": 650}], ["M5416"]),
+    (15, [{"code": "99214", "modifiers": ["25"], "charge": 180, "pointers": [2]},
+          {"code": "62323", "charge": 650, "pointers": [1]}], ["M5417", "M1711"]),
+    (10, [{"code": "62321", "charge": 600}], ["M5412"]),
+    (10, [{"code": "64483", "modifiers": ["RT"], "charge": 700},
+          {"code": "64484", "modifiers": ["RT"], "charge": 300}], ["M5417"]),
+    (10, [{"code": "99213", "charge": 120}], ["M5416"]),
+    (5, [{"code": "62323", "charge": 650}, {"code": "77003", "charge": 120}], ["M5416"]),
+    (5, [{"code": "62322", "charge": 500}, {"code": "77003", "charge": 120}], ["M4807"]),
+    (5, [{"code": "99213", "charge": 120}, {"code": "62321", "charge": 600}], ["M5412"]),
+    (5, [{"code": "62323", "charge": 650}], ["M545"]),
+    (5, [{"code": "62323", "units": 2, "charge": 1300}], ["M5416"]),
+]
+
+
+def generate(count: int, path: Path, seed: int = 7) -> None:
+    rng = random.Random(seed)
+    weights = [w for w, _, _ in SCENARIOS]
+    claims = []
+    for i in range(count):
+        _, lines, dx = rng.choices(SCENARIOS, weights)[0]
+        claim = {
+            "id": f"B{i:08d}",
+            "member": f"MBR{rng.randrange(count // 3 + 1):07d}",
+            "date": f"2025-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d}",
+            "dx": dx,
+            "lines": lines,
+        }
+        if rng.random() < 0.25:
+            claim["patient"] = {"dependent": True, "first": f"DEP{rng.randrange(3)}"}
+        claims.append(claim)
+    path.write_text(write_837(claims, claims_per_transaction=1000))
+
+
+def _tree_rss_kib(pid: int) -> int:
+    total = 0
+    stack = [pid]
+    while stack:
+        current = stack.pop()
+        try:
+            with open(f"/proc/{current}/status") as handle:
+                for line in handle:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+                        break
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as handle:
+                    stack.extend(int(c) for c in handle.read().split())
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+    return total
+
+
+def measure(name: str, argv: list[str], cwd: Path, segments: int) -> dict:
+    start = time.perf_counter()
+    process = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak = 0
+    while process.poll() is None:
+        peak = max(peak, _tree_rss_kib(process.pid))
+        time.sleep(0.02)
+    elapsed = time.perf_counter() - start
+    stdout, stderr = process.communicate()
+    result = {
+        "name": name,
+        "command": " ".join(Path(a).name if i == 0 else a for i, a in enumerate(argv)),
+        "exit_code": process.returncode,
+        "seconds": round(elapsed, 2),
+        "segments_per_second": round(segments / elapsed),
+        "peak_rss_mib": round(peak / 1024, 1),
+        "stderr_tail": stderr.strip().splitlines()[-2:],
+    }
+    print(f"  {name:<34} {elapsed:8.2f} s  {result['segments_per_second']:>9,} seg/s  "
+          f"{result['peak_rss_mib']:>7.1f} MiB  (exit {process.returncode})", flush=True)
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--claims", type=int, default=50_000)
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--skip-pyx12", action="store_true", help="do not run x12valid")
+    args = parser.parse_args()
+
+    data = HERE / "data"
+    data.mkdir(exist_ok=True)
+    batch = data / f"bench-{args.claims}.837"
+    if not batch.exists():
+        print(f"generating {args.claims:,} claims -> {batch.relative_to(HERE.parent)}", flush=True)
+        generate(args.claims, batch)
+    text_size = batch.stat().st_size
+    segments = batch.read_text().count("~")
+    print(f"batch: {args.claims:,} claims, {segments:,} segments, {text_size / 2**20:.1f} MiB; "
+          f"{os.cpu_count()} cores", flush=True)
+
+    results = []
+    with tempfile.TemporaryDirectory(prefix="claimscrub-bench-") as tmp:
+        tmp = Path(tmp)
+        claimscrub = str(BIN / "claimscrub")
+        common = [str(batch), "--as-of", "2026-11-22"]
+        results.append(measure(f"claimscrub scrub --jobs {args.jobs}",
+                               [claimscrub, "scrub", *common, "--out", str(tmp / "full"), "--jobs", str(args.jobs)],
+                               tmp, segments))
+        results.append(measure("claimscrub scrub --no-validate",
+                               [claimscrub, "scrub", *common, "--out", str(tmp / "fast"), "--no-validate"],
+                               tmp, segments))
+        if not args.skip_pyx12:
+            copy = tmp / batch.name
+            shutil.copy(batch, copy)
+            results.append(measure("pyx12 x12valid", [str(BIN / "x12valid"), str(copy)], tmp, segments))
+    full, fast = results[0]["seconds"], results[1]["seconds"]
+    share = max(0.0, (full - fast) / full) if full else 0.0
+    summary = {
+        "claims": args.claims,
+        "segments": segments,
+        "bytes": text_size,
+        "cores": os.cpu_count(),
+        "jobs": args.jobs,
+        "runs": results,
+        "ig_validation_share_of_wall_time": round(share, 3),
+    }
+    print(f"  implementation-guide validation share of the full run: {share:.0%}")
+    out = HERE / "results"
+    out.mkdir(exist_ok=True)
+    (out / "latest.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"results: {(out / 'latest.json').relative_to(HERE.parent)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
