@@ -22,6 +22,9 @@ from claimscrub.errors import (
 )
 from claimscrub.scrub import FileResult, RunResult, ScrubOptions, Scrubber, expand_inputs
 
+# Exit status 2 means an unusable input; command-line mistakes get their own code.
+click.UsageError.exit_code = EXIT_USAGE
+
 #: Writers run for every usable input file: (run, file, out_dir) -> path written.
 Writer = Callable[[RunResult, FileResult, str], str]
 
