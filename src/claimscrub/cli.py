@@ -235,3 +235,18 @@ def explain(rule_id: str) -> None:
         click.echo(f"\n{heading}:")
         for line in text.splitlines():
             click.echo(f"  {line}" if line.strip() else "")
+        if heading in ("Failing example", "Corrected example"):
+            _echo_example_segments(text)
+
+
+def _echo_example_segments(text: str) -> None:
+    """Show a documentation example as the 837P claim segments it stands for."""
+    from claimscrub.examples import claim_text, parse_example
+
+    try:
+        segments = claim_text(parse_example(text))
+    except (ValueError, KeyError, TypeError):
+        return
+    click.echo("  as 837P:")
+    for line in segments.splitlines():
+        click.echo(f"    {line}")
