@@ -1,0 +1,299 @@
+"""Units of service: the Medicare MUE table, and one epidural per region per session.
+
+Two edits, one problem each:
+
+* EPI-MUE-001 applies the loaded MUE table (bundled ``edits/mue.csv`` or the CMS
+  practitioner MUE file) with its adjudication indicator (MAI);
+* EPI-MUE-002 applies the CPT/LCD policy that 62320-62327 are reported once per spinal
+  region per session.
+
+They never report the same excess twice: EPI-MUE-001 skips the codes of EPI-MUE-002
+(family ``epidural-interlaminar`` in ``edits/procedure_codes.csv``). For those codes the
+policy limit (one) is never above a published MUE, so EPI-MUE-002 reports every excess
+EPI-MUE-001 could, for every payer, and its fix is the more specific one.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Iterable, Optional
+
+from claimscrub.engine import Rule, RuleContext, Scope, register
+from claimscrub.findings import Category, Finding, Severity
+from claimscrub.grouping import DayLine, PatientDay
+
+EPIDURAL_FAMILY = "epidural-interlaminar"
+
+
+def procedure_info(ctx: RuleContext, code: str, day) -> Optional[dict]:
+    """The ``procedure_codes`` row of a code: the one active on ``day``, else any row
+    (a code's family and region do not change when it is deleted)."""
+    table = ctx.tables.get("procedure_codes") if ctx.tables is not None else None
+    if table is None:
+        return None
+    row = table.first(day, code=code)
+    if row is None:
+        rows = table.index("code").get((code,), [])
+        row = rows[0] if rows else None
+    return row
+
+
+def valid_units(entry: DayLine) -> Optional[Decimal]:
+    units = entry.line.units
+    return units if units is not None and units > 0 else None
+
+
+def where(entry: DayLine, anchor: DayLine) -> str:
+    """'line 2', or 'line 1 of claim C2' (and its file) when the entry is on another claim."""
+    if (entry.claim.file, entry.claim.index) == (anchor.claim.file, anchor.claim.index):
+        return f"line {entry.line.number}"
+    text = f"line {entry.line.number} of claim {entry.claim.claim_id}"
+    if entry.claim.file != anchor.claim.file:
+        text += f" in {entry.claim.file}"
+    return text
+
+
+def units_text(value: Decimal) -> str:
+    text = format(value.normalize(), "f")
+    return f"{text} unit" if value == 1 else f"{text} units"
+
+
+def _over(entries: list[DayLine], limit: Decimal) -> tuple[Decimal, DayLine]:
+    """Total units, and the line that takes the running total over ``limit``."""
+    total = Decimal(0)
+    culprit = entries[-1]
+    crossed = False
+    for entry in entries:
+        total += valid_units(entry) or 0
+        if not crossed and total > limit:
+            culprit, crossed = entry, True
+    return total, culprit
+
+
+def _breakdown(entries: list[DayLine], anchor: DayLine) -> str:
+    return ", ".join(f"{units_text(valid_units(e) or Decimal(0))} on {where(e, anchor)}" for e in entries)
+
+
+def _by_code(entries: Iterable[DayLine]) -> dict[str, list[DayLine]]:
+    out: dict[str, list[DayLine]] = {}
+    for entry in entries:
+        if valid_units(entry) is not None and entry.code:
+            out.setdefault(entry.code, []).append(entry)
+    return out
+
+
+@register
+class MedicallyUnlikelyUnits(Rule):
+    """Units above the Medicare MUE, applied per line or per day by the MUE adjudication indicator.
+
+    What it checks:
+        For Medicare claims, the units of each procedure code against the loaded MUE
+        table (bundled ``edits/mue.csv``, or the CMS practitioner MUE file given with
+        ``--rules``), by the row's MUE adjudication indicator (MAI):
+
+        * MAI 1 (line edit): the units of each line; an excess is an error on that line.
+        * MAI 2 (date of service edit, policy): the units of the code summed over the
+          patient-day (same patient, date and rendering provider) across lines, claims and
+          files; an excess is an error: the limit is absolute, not appealable.
+        * MAI 3 (date of service edit, clinical): summed the same way; an excess is a
+          warning, because the denial is appealable with documentation.
+
+        A day finding is attached to the line that takes the total over the limit and
+        names the other lines. The codes 62320-62327 are left to EPI-MUE-002 (one per
+        session), which reports every excess this edit could for them. Codes without a
+        row have no published MUE and are not checked (a code no table knows at all is
+        reported by EPI-TBL-001).
+
+    Why payers deny it:
+        Medicare's MUE edits deny all units of a line (MAI 1) or of the date of service
+        (MAI 2/3) when the units exceed the limit (Noridian: "If the number of units is
+        over the MUE value, all units are denied"). MAI 2 limits cannot be overridden,
+        not even on appeal; MAI 3 denials can be overturned with documentation.
+
+    Failing example:
+        claims:
+          - {id: C1, date: "2026-03-03", lines: [{code: "99214", units: 2}]}
+
+    Corrected example:
+        claims:
+          - {id: C1, date: "2026-03-03", lines: [{code: "99214", units: 1}]}
+
+    Configuration:
+        The MUE table: ``--rules DIR`` with ``MCR_MUE_PractitionerServices_Eff_*.csv``
+        replaces the bundled table. Rows of the bundled table are UNVERIFIED
+        (domain-rules.md 3.2 gives the MUE of 62320/62322/62323 only, and no MAI), so
+        their excesses are reported as warnings; rows from the CMS file are reported at
+        the severity above. Other payers: not checked (MUEs are Medicare edits; commercial
+        payers license similar but different limits).
+
+    Source:
+        CMS practitioner MUE table and its adjudication indicators; NCCI Policy Manual
+        for Medicare Services ch. I (MUE); Noridian JF "Medically Unlikely Edits".
+    """
+
+    id = "EPI-MUE-001"
+    name = "mue-units"
+    summary = "Units above the Medicare MUE (MAI 1 per line, MAI 2/3 per patient-day across claims)"
+    category = Category.UNITS
+    severity = Severity.ERROR
+    scope = Scope.PATIENT_DAY
+    source = "CMS practitioner MUE table (MAI 1/2/3); NCCI Policy Manual ch. I; Noridian JF MUE page"
+    status_code = "A7:476"
+
+    def check(self, day: PatientDay, ctx: RuleContext) -> Iterable[Finding]:
+        table = ctx.tables.get("mue") if ctx.tables is not None else None
+        if table is None:
+            return
+        entries = [e for e in day.entries if e.claim.is_medicare]
+        for code, lines in _by_code(entries).items():
+            info = procedure_info(ctx, code, day.service_date)
+            if info is not None and info.get("family") == EPIDURAL_FAMILY:
+                continue  # EPI-MUE-002
+            row = table.first(day.service_date, code=code)
+            if row is None or not str(row.get("mue", "")).strip().isdigit():
+                continue
+            limit = Decimal(str(row["mue"]).strip())
+            mai = str(row.get("mai", "")).strip()[:1]
+            verified = str(row.get("verified", "")).strip().lower() == "yes"
+            version = table.provenance.get("version", table.name)
+            source = f"MUE table {version}: {code} MUE {limit}, MAI {mai}; NCCI Policy Manual ch. I; Noridian JF MUE page"
+            caveat = "" if verified else (
+                " (bundled MUE value UNVERIFIED: confirm it against the CMS practitioner MUE file)"
+            )
+            bilateral = info is not None and str(info.get("bilateral_indicator", "")) == "1"
+            if mai == "1":
+                yield from self._line_edit(code, lines, limit, verified, caveat, source, bilateral)
+            elif mai in ("2", "3"):
+                yield from self._day_edit(day, code, lines, limit, mai, verified, caveat, source)
+
+    def _line_edit(self, code, lines, limit, verified, caveat, source, bilateral) -> Iterable[Finding]:
+        for entry in lines:
+            units = valid_units(entry)
+            if units is None or units <= limit:
+                continue
+            fix = (
+                f"Report at most {units_text(limit)} of {code} per line. If more were medically "
+                "necessary, report the additional units on separate lines with an appropriate modifier "
+                "(anatomic RT/LT, 76/77, 91 or XS/59) and keep the documentation."
+            )
+            if bilateral:
+                fix += f" For a bilateral {code} to Medicare, report one line with modifier 50 and 1 unit."
+            yield self.finding(
+                entry.claim,
+                f"{units_text(units)} of {code} on this line exceed the Medicare MUE of {limit} per line "
+                f"(MAI 1, line edit): all units of the line are denied{caveat}.",
+                fix=fix,
+                line=entry.line,
+                severity=Severity.ERROR if verified else Severity.WARNING,
+                source=source,
+            )
+
+    def _day_edit(self, day, code, lines, limit, mai, verified, caveat, source) -> Iterable[Finding]:
+        total, culprit = _over(lines, limit)
+        if total <= limit:
+            return
+        others = _breakdown(lines, culprit) if len(lines) > 1 else units_text(total) + " on this line"
+        if mai == "2":
+            kind = "MAI 2, date of service edit: policy"
+            consequence = "all units for the day are denied, and the limit is absolute, not appealable"
+            severity = Severity.ERROR if verified else Severity.WARNING
+            fix = (
+                f"Report no more than {units_text(limit)} of {code} for this patient on "
+                f"{day.service_date.isoformat()} across all claims; remove the extra units or lines."
+            )
+        else:
+            kind = "MAI 3, date of service edit: clinical"
+            consequence = "all units for the day are denied; the denial is appealable with documentation"
+            severity = Severity.WARNING
+            fix = (
+                f"Report no more than {units_text(limit)} of {code} on this date, or keep documentation "
+                "of the medical necessity of the extra units and expect to appeal."
+            )
+        yield self.finding(
+            culprit.claim,
+            f"{units_text(total)} of {code} on {day.service_date.isoformat()} ({others}) exceed the Medicare "
+            f"MUE of {limit} per day ({kind}): {consequence}{caveat}.",
+            fix=fix,
+            line=culprit.line,
+            severity=severity,
+            source=source,
+        )
+
+
+@register
+class EpiduralOnePerSession(Rule):
+    """An interlaminar epidural code (62320-62327) is reported once, with one unit, per session.
+
+    What it checks:
+        For each code of 62320-62327, the units summed over the patient-day (same patient,
+        date and rendering provider, across lines, claims and files): more than one is an
+        error. The same code on two lines counts twice. The finding is on the line that
+        takes the total over one, and names the other lines.
+
+    Why payers deny it:
+        The codes describe one injection session in one spinal region, whatever the number
+        of levels or injections; the catheter codes (62324-62327) cover the whole infusion.
+        The practitioner MUE for these codes is 1, and the Medicare ESI LCD articles allow
+        one interlaminar or caudal level per session: the extra unit or line is denied.
+
+    Failing example:
+        claims:
+          - {id: C1, lines: [{code: "62323", units: 2}]}
+
+    Corrected example:
+        claims:
+          - {id: C1, lines: [{code: "62323", units: 1}]}
+
+    Configuration:
+        None. Applies to every payer: one code per region per session is CPT code structure
+        and LCD policy, not only a Medicare MUE. Two different codes of the family for one
+        region are EPI-FAM-001; two regions are EPI-FAM-002. EPI-MUE-001 does not check
+        these codes, so an excess is reported once. The MUE of 1 is VERIFIED for
+        62320/62322/62323 (payerready 2026 mirror); for 62321 and 62324-62327 it is
+        UNVERIFIED, and the limit rests on the CPT descriptors and the LCD session limit.
+
+    Source:
+        CPT 62320-62327 descriptors (one injection or catheter per region per session);
+        practitioner MUE 1 for 62320/62322/62323 (payerready.com 2026 mirror); ESI LCD
+        billing articles A58745, A58731, A56651 (one interlaminar/caudal level per session).
+    """
+
+    id = "EPI-MUE-002"
+    name = "epidural-one-per-session"
+    summary = "62320-62327 are reported once per session with one unit (summed across lines and claims)"
+    category = Category.UNITS
+    severity = Severity.ERROR
+    scope = Scope.PATIENT_DAY
+    source = "CPT 62320-62327 descriptors; practitioner MUE 1 (payerready 2026 mirror); ESI LCD articles A58745/A58731/A56651"
+    status_code = "A7:476"
+
+    def check(self, day: PatientDay, ctx: RuleContext) -> Iterable[Finding]:
+        for code, lines in _by_code(day.entries).items():
+            info = procedure_info(ctx, code, day.service_date)
+            if info is None or info.get("family") != EPIDURAL_FAMILY:
+                continue
+            total, culprit = _over(lines, Decimal(1))
+            if total <= 1:
+                continue
+            catheter = str(info.get("catheter", "")) == "yes"
+            if len(lines) == 1:
+                what = f"{code} is reported with {units_text(total)}"
+            else:
+                what = (
+                    f"{code} is reported {len(lines)} times on {day.service_date.isoformat()} "
+                    f"({_breakdown(lines, culprit)})"
+                )
+            scope = (
+                "an indwelling catheter code covers the whole infusion, reported once"
+                if catheter else
+                "it is reported once per spinal region per session, whatever the number of levels or injections"
+            )
+            yield self.finding(
+                culprit.claim,
+                f"{what}; {scope}. The extra unit is denied (MUE 1).",
+                fix=(
+                    f"Report {code} once, with 1 unit, for this session; remove the extra "
+                    f"{'line' if len(lines) > 1 else 'units'}. Do not repeat it with 76 or 59."
+                ),
+                line=culprit.line,
+            )
