@@ -23,6 +23,9 @@ demo: $(STAMP)
 	  echo "reports: out/demo/ (open out/demo/*.html in a browser)"
 
 test: $(STAMP)
+	@command -v chromium >/dev/null 2>&1 || (echo "installing chromium (Debian) for the HTML report's browser test"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
+	  { echo "make test: could not install chromium; the browser test will be skipped"; test -z "$$CI"; }
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

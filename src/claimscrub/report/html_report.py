@@ -726,7 +726,7 @@ _SCRIPT = """
       apply(true);
       return;
     }
-    if (!/(^|&)(rule|severity)=/.test(hash)) { return; }
+    if (!/(^|&)(rule|severity)=/.test(hash)) { apply(false); return; }
     var rule = "", severities = null;
     hash.split("&").forEach(function (part) {
       var eq = part.indexOf("=");
