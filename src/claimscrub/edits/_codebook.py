@@ -41,11 +41,16 @@ ADD_ON_GLOBAL = "ZZZ"
 
 
 def procedure(ctx: RuleContext, code: str, day: Optional[date]) -> Optional[dict]:
-    """The procedure-table row for ``code`` that applies on ``day``, if any."""
-    table = ctx.tables.get(PROCEDURES) if ctx.tables is not None else None
-    if table is None or not code:
-        return None
-    return table.first(day, code=code)
+    """The procedure-table row for ``code`` that applies on ``day``, if any.
+
+    Memoised for the run in ``ctx.extras`` (the tables do not change during a run, and
+    every patient-day edit asks about the same few codes and dates)."""
+    cache = ctx.extras.setdefault("claimscrub.edits._codebook.procedure", {})
+    key = (code, day)
+    if key not in cache:
+        table = ctx.tables.get(PROCEDURES) if ctx.tables is not None else None
+        cache[key] = table.first(day, code=code) if table is not None and code else None
+    return cache[key]
 
 
 def procedure_any_date(ctx: RuleContext, code: str, day: Optional[date]) -> Optional[dict]:
@@ -136,9 +141,11 @@ def where(entry: DayLine, relative_to: Optional[Claim] = None) -> str:
     return text + f"line {entry.line.number}"
 
 
-def listing(items: list[str]) -> str:
-    """``a``, ``a and b``, ``a, b and c``."""
+def listing(items: list[str], limit: int = 6) -> str:
+    """``a``, ``a and b``, ``a, b and c``; past ``limit`` items, ``a, b, ... and 7 more``."""
     items = list(dict.fromkeys(items))
+    if len(items) > limit:
+        items = items[: limit - 1] + [f"{len(items) - limit + 1} more"]
     if len(items) <= 1:
         return "".join(items)
     return ", ".join(items[:-1]) + " and " + items[-1]

@@ -16,6 +16,9 @@ from claimscrub.findings import Category, Finding, Severity
 from claimscrub.grouping import PatientDay
 from claimscrub.model import Claim
 
+#: other claims named in one message; the rest are counted
+MAX_NAMED = 5
+
 
 def _label(claim: Claim, relative_to: Claim) -> str:
     text = f"claim {claim.claim_id}"
@@ -32,7 +35,9 @@ class SplitPatientDay(Rule):
         A patient-day (same patient, same date of service, same rendering provider) whose
         service lines come from more than one claim, in one file or across the files of the
         run: for example 62323 on one claim and 77003 or an E/M on another. Each claim
-        involved gets one finding naming the other claims and their codes for that day.
+        involved gets one finding naming the other claims and their codes for that day (the
+        first five; the rest are counted), and saying so when the same claim id appears
+        twice (a duplicate submission rather than a split).
         Lines with a different date or a different rendering provider are other
         patient-days and do not count.
 
@@ -79,13 +84,27 @@ class SplitPatientDay(Rule):
             codes.setdefault((entry.claim.file, entry.claim.index), []).append(entry.code)
         for claim in claims:
             mine = codes[(claim.file, claim.index)]
-            others = [
+            others = [other for other in claims if other is not claim]
+            named = [
                 f"{_label(other, claim)} ({listing(codes[(other.file, other.index)])})"
-                for other in claims if other is not claim
+                for other in others[:MAX_NAMED]
             ]
+            if len(others) > MAX_NAMED:
+                rest = len(others) - MAX_NAMED
+                named.append(f"{rest} more claim{'s' if rest != 1 else ''}")
+            duplicate = ""
+            if any(other.claim_id == claim.claim_id for other in others):
+                duplicate = (
+                    f" Claim id {claim.claim_id} appears more than once for this session: if it is the "
+                    "same claim sent twice, the payer denies the second as a duplicate."
+                )
             yield self.finding(
                 claim,
                 f"This claim's services on {day.service_date.isoformat()} ({listing(mine)}) belong to "
-                f"the same session as {listing(others)}: same patient, date and rendering provider.",
-                fix="Bill the session's services on one claim (void and replace the others as needed).",
+                f"the same session as {listing(named, limit=MAX_NAMED + 1)}: same patient, date and rendering provider."
+                + duplicate,
+                fix=(
+                    "Bill the session's services on one claim, once (void and replace the others as "
+                    "needed)."
+                ),
             )
