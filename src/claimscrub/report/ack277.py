@@ -30,8 +30,10 @@ codes (code source 507) and claim status codes (code source 508) as in pyx12's
 
 from __future__ import annotations
 
+import io
 import os
 import re
+import tempfile
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import date
@@ -166,15 +168,17 @@ class _Writer:
 
 @dataclass
 class _Provider:
+    """A billing provider of one transaction set: its claims' patient loops (where they sit
+    in the transaction's spool) and its totals."""
+
     provider: BillingProvider
-    claims: list[int] = field(default_factory=list)
+    blocks: list[tuple[int, int, int]] = field(default_factory=list)  # offset, length, segments
     accepted: int = 0
     rejected: int = 0
     accepted_amount: Decimal = Decimal(0)
     rejected_amount: Decimal = Decimal(0)
 
-    def add(self, index: int, charge: Optional[Decimal], rejected: bool) -> None:
-        self.claims.append(index)
+    def count(self, charge: Optional[Decimal], rejected: bool) -> None:
         if rejected:
             self.rejected += 1
             self.rejected_amount += charge or Decimal(0)
@@ -183,13 +187,41 @@ class _Provider:
             self.accepted_amount += charge or Decimal(0)
 
 
-@dataclass
 class _Batch:
-    """The claims of one input transaction set, by billing provider, and their totals."""
+    """The claims of one input transaction set, by billing provider, and their totals.
 
-    ts_index: int
-    claim: Claim  # the first claim, for the header values it carries
-    providers: "OrderedDict[str, _Provider]" = field(default_factory=OrderedDict)
+    Claims arrive in file order, but the 277CA lists them under their billing provider, so
+    each claim's patient loop is written to a spool (memory, then disk past
+    :data:`SPOOL_MEMORY` bytes) and copied out under its provider when the set is complete;
+    every claim is read from the store once and the batch never sits in memory whole.
+    """
+
+    SPOOL_MEMORY = 16 << 20
+
+    def __init__(self, ts_index: int, claim: Claim, day: str, received: str):
+        self.ts_index = ts_index
+        self.claim = claim  # the first claim, for the header values it carries
+        self.day = day
+        self.received = received
+        self.providers: "OrderedDict[str, _Provider]" = OrderedDict()
+        self.spool = tempfile.SpooledTemporaryFile(max_size=self.SPOOL_MEMORY, mode="w+b")
+
+    def add(self, claim: Claim, findings: list[Finding]) -> None:
+        key = _provider_key(claim)
+        provider = self.providers.get(key)
+        if provider is None:
+            provider = self.providers[key] = _Provider(claim.billing_provider)
+        provider.count(claim.charge, _rejected(findings))
+        text = io.StringIO()
+        out = _Writer(text)
+        _write_claim(out, claim, findings, self.day, self.received)
+        data = text.getvalue().encode("utf-8")
+        provider.blocks.append((self.spool.tell(), len(data), out.count))
+        self.spool.write(data)
+
+    def read(self, offset: int, length: int) -> str:
+        self.spool.seek(offset)
+        return self.spool.read(length).decode("utf-8")
 
     def totals(self) -> tuple[int, int, Decimal, Decimal]:
         ps = self.providers.values()
@@ -200,6 +232,9 @@ class _Batch:
             sum((p.rejected_amount for p in ps), Decimal(0)),
         )
 
+    def close(self) -> None:
+        self.spool.close()
+
 
 def _provider_key(claim: Claim) -> str:
     npi = claim.billing_provider.npi.strip()
@@ -208,24 +243,6 @@ def _provider_key(claim: Claim) -> str:
 
 def _rejected(findings: list[Finding]) -> bool:
     return any(f.severity == Severity.ERROR for f in findings)
-
-
-def _collect(run: RunResult, file: FileResult) -> list[_Batch]:
-    """First pass: which claims go in which transaction set under which provider (indexes
-    only, so a large file is not held in memory)."""
-    batches: "OrderedDict[int, _Batch]" = OrderedDict()
-    for result in run.claim_results(file):
-        claim = result.claim
-        ts_index = claim.interchange.transaction_index if claim.interchange else 0
-        batch = batches.get(ts_index)
-        if batch is None:
-            batch = batches[ts_index] = _Batch(ts_index, claim)
-        key = _provider_key(claim)
-        provider = batch.providers.get(key)
-        if provider is None:
-            provider = batch.providers[key] = _Provider(claim.billing_provider)
-        provider.add(claim.index, claim.charge, _rejected(result.findings))
-    return list(batches.values())
 
 
 def _control_number(file: FileResult, options: Ack277Options) -> int:
@@ -259,19 +276,15 @@ def write_277(
     level); ``None`` is returned then.
     """
     options = options or Ack277Options()
-    if not file.usable:
-        return None
-    batches = _collect(run, file)
-    if not batches:
+    if not file.usable or not any(info.claims for info in file.transactions):
         return None
     path = os.path.join(out_dir, file.name + ".277")
     with atomic_writer(path) as handle:
-        _write(run, file, batches, handle, options)
+        _write(run, file, handle, options)
     return path
 
 
-def _write(run: RunResult, file: FileResult, batches: list[_Batch], handle: IO[str],
-           options: Ack277Options) -> None:
+def _write(run: RunResult, file: FileResult, handle: IO[str], options: Ack277Options) -> None:
     control = _control_number(file, options)
     day, time = _ack_date_time(file, options)
     first = file.transactions[0]
@@ -290,16 +303,35 @@ def _write(run: RunResult, file: FileResult, batches: list[_Batch], handle: IO[s
     out.seg("GS", "HN", clean(first.group.receiver or interchange.receiver_id, 15, 2, "CLAIMSCRUB"),
             clean(first.group.sender or interchange.sender_id, 15, 2, "SUBMITTER"),
             day, time, str(control), "X", "005010X214")
-    for number, batch in enumerate(batches, start=1):
-        _write_transaction(run, file, batch, out, number, control, day, time)
-    out.seg("GE", str(len(batches)), str(control))
+    number = 0
+    batch: Optional[_Batch] = None
+    try:
+        for result in run.claim_results(file):
+            claim = result.claim
+            ts_index = claim.interchange.transaction_index if claim.interchange else 0
+            if batch is None or batch.ts_index != ts_index:
+                if batch is not None:
+                    number += 1
+                    _write_transaction(file, batch, out, number, control, time)
+                    batch.close()
+                received = _valid_date(file.transactions[ts_index].group.date) or day
+                batch = _Batch(ts_index, claim, day, received)
+            batch.add(claim, result.findings)
+        if batch is not None:
+            number += 1
+            _write_transaction(file, batch, out, number, control, time)
+    finally:
+        if batch is not None:
+            batch.close()
+    out.seg("GE", str(number), str(control))
     out.seg("IEA", "1", f"{control:09d}")
 
 
-def _write_transaction(run: RunResult, file: FileResult, batch: _Batch, out: _Writer,
-                       number: int, control: int, day: str, time: str) -> None:
+def _write_transaction(file: FileResult, batch: _Batch, out: _Writer, number: int,
+                       control: int, time: str) -> None:
     info: TransactionInfo = file.transactions[batch.ts_index]
     head = batch.claim.interchange
+    day = batch.day
     start = out.count
     st = f"{number:04d}"
     reference = f"{control:09d}{st}"
@@ -312,8 +344,7 @@ def _write_transaction(run: RunResult, file: FileResult, batch: _Batch, out: _Wr
     out.seg("NM1", "AY", "2", clean(source_name, 60, fallback="CLAIMSCRUB"), "", "", "", "",
             "46", clean(source_id, 80, 2, "CLAIMSCRUB"))
     out.seg("TRN", "1", reference)
-    received = _valid_date(info.group.date) or day
-    out.seg("DTP", "050", "D8", received)
+    out.seg("DTP", "050", "D8", batch.received)
     out.seg("DTP", "009", "D8", day)
     # 2000B information receiver: the 837 submitter (1000A), with the batch totals.
     out.seg("HL", "2", "1", "21", "1")
@@ -345,12 +376,11 @@ def _write_transaction(run: RunResult, file: FileResult, batch: _Batch, out: _Wr
         out.seg("TRN", "1", "0")
         _totals(out, RECEIPT_STATUS + ":AY", "", provider.accepted, provider.rejected,
                 provider.accepted_amount, provider.rejected_amount, ("QA", "QC"))
-        for claim_index in provider.claims:
+        for offset, length, count in provider.blocks:
             hl += 1
-            claim = run.store.get(file.index, claim_index)
-            findings = run.findings.get((file.index, claim_index), [])
             out.seg("HL", str(hl), str(provider_hl), "PT")
-            _write_claim(out, claim, findings, day, received)
+            out.handle.write(batch.read(offset, length))
+            out.count += count
     out.seg("SE", str(out.count - start + 1), st)
 
 
