@@ -330,3 +330,15 @@ def test_input_delimiters_and_line_breaks_are_kept(tmp_path):
     assert result.count("!\r\n") == result.count("!")
     assert pyx12_valid(result)
     assert_hierarchy_sound(result, "|", "!")
+
+
+def test_accepted_out_may_not_overwrite_the_inputs(tmp_path):
+    source = tmp_path / "in.837"
+    text = write_837(mixed_claims())
+    source.write_text(text)
+    result = CliRunner().invoke(
+        main, ["scrub", str(source), "--out", str(tmp_path / "out"), "--accepted-out", str(tmp_path),
+               "--as-of", AS_OF])
+    assert result.exit_code == 3
+    assert "--accepted-out" in result.output
+    assert source.read_text() == text

@@ -122,6 +122,10 @@ def scrub(inputs, out_dir, as_of, config_path, rules_dir, work_dir, accepted_dir
     paths = expand_inputs(inputs)
     if not paths:
         _fail("no input files found", EXIT_USAGE)
+    if accepted_dir and any(
+        os.path.dirname(os.path.abspath(p)) == os.path.abspath(accepted_dir) for p in paths
+    ):
+        _fail("--accepted-out must not be a folder of the inputs (it would overwrite them)", EXIT_USAGE)
     progress = Progress(
         sum(os.path.getsize(p) for p in paths if os.path.isfile(p)), sys.stderr.isatty()
     )
