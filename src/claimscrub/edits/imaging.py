@@ -340,8 +340,8 @@ class EpidurographyWithEpidural(Rule):
 
     Source:
         domain-rules.md sections 1.1 and 11 (EPI-IMG-003), UNVERIFIED pairing; 72275
-        deletion per case2code.codingahead.com/cpt/codes/72275 (reported by EPI-SYN-001 /
-        the code-validity edits from procedure_codes.csv).
+        deletion per case2code.codingahead.com/cpt/codes/72275 (the ``deleted`` date in
+        procedure_codes.csv, reported by the code-validity edits).
     """
 
     id = "EPI-IMG-003"

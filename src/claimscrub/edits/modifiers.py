@@ -48,14 +48,25 @@ def _line_row(ctx: RuleContext, line) -> dict | None:
     return procedure(ctx, line.procedure_code, line.service_date)
 
 
+#: MPFS bilateral indicators with which modifier 50 is not reported (50 is valid with 1 and 3)
+_NO_MODIFIER_50 = {
+    "0": "{code} has bilateral indicator 0: the bilateral adjustment does not apply and modifier 50 "
+         "must not be reported.",
+    "2": "{code} has bilateral indicator 2: its value already covers both sides, so modifier 50 "
+         "must not be reported.",
+    "9": "The bilateral concept does not apply to {code} (bilateral indicator 9).",
+}
+
+
 @register
 class BilateralModifierNotAllowed(Rule):
     """Modifier 50 on a code without a bilateral adjustment; 50/LT/RT on 62320-62327.
 
     What it checks:
         Modifier 50 on a code whose MPFS bilateral indicator (``bilateral_indicator`` in
-        procedure_codes.csv, for the date of service) is 0 (the 150% bilateral adjustment
-        does not apply) or 9 (the bilateral concept does not apply, e.g. E/M, drugs); and
+        procedure_codes.csv, for the date of service) is not 1 or 3: 0 (the 150% bilateral
+        adjustment does not apply), 2 (the code is already bilateral) or 9 (the bilateral
+        concept does not apply, e.g. E/M, drugs); and
         50, LT or RT on the interlaminar/caudal epidural codes 62320-62327, which are
         midline procedures reported once per session.
 
@@ -109,13 +120,8 @@ class BilateralModifierNotAllowed(Rule):
                 f"{'does' if len(set(used)) == 1 else 'do'} not apply."
             )
         else:
-            used = [m for m in mods if m == "50"] if indicator in ("0", "9") else []
-            why = (
-                f"{code} has bilateral indicator 0: the bilateral adjustment does not apply and "
-                "modifier 50 must not be reported."
-                if indicator == "0"
-                else f"The bilateral concept does not apply to {code} (bilateral indicator 9)."
-            )
+            used = [m for m in mods if m == "50"] if indicator in _NO_MODIFIER_50 else []
+            why = _NO_MODIFIER_50.get(indicator, "").format(code=code)
         if not used:
             return
         yield self.finding(
