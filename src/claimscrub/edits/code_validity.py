@@ -1,0 +1,525 @@
+"""Code validity by date of service: diagnosis codes, the diagnosis code set, procedure codes.
+
+* EPI-DX-001: an ICD-10-CM diagnosis not valid, or not billable (a header), on the dates
+  of service of the lines that point at it (:mod:`claimscrub.icd10`: the release bundled by
+  simple-icd-10-cm plus ``edits/icd10_changes.csv``).
+* EPI-DX-002: the diagnosis code set (ICD-9-CM qualifiers BK/BF, ICD-10-CM ABK/ABF) does not
+  match the dates of service, or one claim mixes both.
+* EPI-CODE-001: a procedure code deleted (or not yet in effect) on the line's date of
+  service, per ``edits/procedure_codes.csv``; E/M codes are left to EPI-EM-004.
+* EPI-SYN-001: a procedure code (qualifier HC) that is not shaped like a CPT/HCPCS code at
+  all, so no table can know it.
+
+A procedure code that no table knows is not judged here: EPI-TBL-001 reports it as
+unchecked (a malformed one is also reported by EPI-SYN-001, which says why).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+from typing import Iterable, Optional
+
+from claimscrub import icd10
+from claimscrub.edits._codebook import (
+    EPIDUROGRAPHY,
+    INTERLAMINAR,
+    TRANSFORAMINAL,
+    family,
+    flag,
+    is_em,
+    is_verified,
+    listing,
+    procedure,
+    procedure_any_date,
+)
+from claimscrub.engine import Rule, RuleContext, Scope, register
+from claimscrub.findings import Category, Finding, Severity
+from claimscrub.icd10 import ICD10_START, Judgement, Verdict, dotted
+from claimscrub.model import Claim, Diagnosis
+
+ICD9_QUALIFIERS = ("BK", "BF")
+ICD10_QUALIFIERS = ("ABK", "ABF")
+PRINCIPAL_QUALIFIERS = ("BK", "ABK")
+
+#: how many replacement codes a fix names before "and N more"
+LIST_AT_MOST = 6
+
+
+def _is_principal(dx: Diagnosis) -> bool:
+    return dx.position == 1 or dx.qualifier in PRINCIPAL_QUALIFIERS
+
+
+def _dx_status(dx: Diagnosis) -> str:
+    """277CA: 254 principal diagnosis code, 255 diagnosis code (domain-rules.md 10.2)."""
+    return "A7:254" if _is_principal(dx) else "A7:255"
+
+
+def _named(code: str) -> str:
+    """``M54.50 (Low back pain, unspecified)``, or just the dotted code."""
+    title = icd10.description(code)
+    return f"{dotted(code)} ({title})" if title else dotted(code)
+
+
+def _codes_text(codes: list[str], described: bool = True) -> str:
+    shown = codes[:LIST_AT_MOST]
+    words = [_named(c) if described else dotted(c) for c in shown]
+    text = listing(words) if len(codes) <= LIST_AT_MOST else ", ".join(words)
+    if len(codes) > LIST_AT_MOST:
+        text += f" and {len(codes) - LIST_AT_MOST} more"
+    return text
+
+
+def _dates_text(days: list[date]) -> str:
+    return listing([d.isoformat() for d in days])
+
+
+@register
+class DiagnosisValidForDate(Rule):
+    """ICD-10-CM diagnosis not valid, or not billable, on the date of service.
+
+    What it checks:
+        Every ICD-10-CM diagnosis of the claim (HI qualifiers ABK/ABF) on each date of
+        service of the lines that point at it (SV107), or on the claim's earliest line date
+        when no line points at it. The code must exist on that date and be billable: a
+        category or subcategory with subcodes (a header, such as M50.12 since FY2020, M51.36
+        since FY2025, M54.5 since FY2022) cannot be reported. The code set is the ICD-10-CM
+        release bundled by the simple-icd-10-cm package (FY2026, April 1, 2026 update, in
+        force 2026-04-01 through 2026-09-30; the report's table versions name it as
+        ``icd10cm``) plus the code-set changes of ``edits/icd10_changes.csv`` for other
+        dates: M54.5 is billable on 2021-09-30 and a header from 2021-10-01, replaced by
+        M54.50/M54.51/M54.59. **For a date of service outside the release's window, a code
+        the changes table does not list is judged by the bundled release**; the message
+        says so. ICD-9-CM qualifiers and dates before 2015-10-01 are EPI-DX-002's.
+
+    Why payers deny it:
+        A claim whose diagnosis is not a valid, billable code for the date of service is
+        rejected at the front end (277CA A7:254 for the principal diagnosis, A7:255 for
+        another) before adjudication; the whole claim comes back.
+
+    Failing example:
+        claims:
+          - {id: C1, date: "2021-10-01", dx: [M545], lines: [{code: "62323", charge: 500}]}
+
+    Corrected example:
+        claims:
+          - {id: C1, date: "2021-10-01", dx: [M5416], lines: [{code: "62323", charge: 500}]}
+
+    Configuration:
+        An error when the verdict rests on the bundled release or on a changes-table row
+        marked verified; a warning when it rests on a row marked verified=no (the M50.12
+        and M51.36/M51.37 expansion dates are UNVERIFIED in domain-rules.md) and when a
+        code unknown to the FY2026 release is billed for a date after the release's window
+        (it may be a code added by a later release: upgrade simple-icd-10-cm). A code
+        changed in another fiscal year that the changes table does not list is judged as
+        it stands in FY2026, which can be wrong for older dates of service: add the change
+        to ``icd10_changes.csv`` (or a table of that name in ``--rules DIR``).
+
+    Source:
+        CDC/NCHS ICD-10-CM code set (FY2026 April 1, 2026 release via simple-icd-10-cm);
+        ICD-10-CM Official Guidelines I.B.3 (report codes to the highest number of
+        characters available); M54.5 expansion effective 2021-10-01 (icdlist.com,
+        medmio.com, verimedix.com; domain-rules.md 7.1); domain-rules.md 11 EPI-DX-001;
+        277CA claim status codes 254/255.
+    """
+
+    id = "EPI-DX-001"
+    name = "diagnosis-valid-for-date"
+    summary = "ICD-10-CM diagnosis must be valid and billable on the date of service"
+    category = Category.CODE_VALIDITY
+    severity = Severity.ERROR
+    scope = Scope.CLAIM
+    source = (
+        "ICD-10-CM code set (CDC/NCHS; FY2026 April 1, 2026 release via simple-icd-10-cm) with "
+        "edits/icd10_changes.csv; ICD-10-CM Official Guidelines I.B.3; domain-rules.md 7.1 and 11"
+    )
+    status_code = "A7:255"
+
+    def check(self, claim: Claim, ctx: RuleContext) -> Iterable[Finding]:
+        codes = icd10.code_set_for(ctx.tables)
+        line_dates = sorted({line.service_date for line in claim.lines if line.service_date is not None})
+        if not line_dates:
+            return  # EPI-SYN-003 reports the missing dates
+        for dx in claim.diagnoses:
+            if dx.qualifier not in ICD10_QUALIFIERS or not dx.code:
+                continue
+            days = sorted({
+                line.service_date for line in claim.lines
+                if line.service_date is not None and dx.position in line.diagnosis_pointers
+            }) or line_dates[:1]
+            days = [d for d in days if d >= ICD10_START]  # earlier dates: EPI-DX-002
+            failing: dict[tuple, list[Judgement]] = {}
+            for day in days:
+                verdict = codes.judge(dx.code, day)
+                if not verdict.billable:
+                    key = (verdict.verdict, verdict.basis, verdict.change, verdict.in_window)
+                    failing.setdefault(key, []).append(verdict)
+            for group in failing.values():
+                yield self._finding(claim, dx, group, codes)
+
+    def _finding(self, claim: Claim, dx: Diagnosis, group: list[Judgement], codes: icd10.CodeSet) -> Finding:
+        first = group[0]
+        days = [j.day for j in group]
+        on = f"on the date{'s' if len(days) > 1 else ''} of service {_dates_text(days)}"
+        which = "principal diagnosis" if _is_principal(dx) else f"diagnosis {dx.position}"
+        code = dotted(dx.code)
+        release = codes.release
+        change = first.change
+        verdict = first.verdict
+        instead = list(first.instead)
+        if verdict is Verdict.HEADER:
+            choose = "Report the specific code the record supports"
+            if not instead:
+                instead = codes.billable_descendants(dx.code, max(days), limit=LIST_AT_MOST + 1)
+                if len(instead) > LIST_AT_MOST:
+                    # many codes below: name the subcategories to choose from instead
+                    instead = codes.children(dx.code)
+                    choose = "Report the specific billable code the record supports, under one of its subcategories"
+            if change is not None:
+                what = (f"{_named(dx.code)} is not billable {on}: from {change.effective.isoformat()} it is a "
+                        f"category header, expanded into more specific codes")
+            else:
+                what = f"{_named(dx.code)} is a category header, not a billable code, {on}"
+            fix = (f"{choose}: {_codes_text(instead)}."
+                   if instead else "Report the most specific code under this category.")
+        elif verdict is Verdict.DELETED:
+            what = f"{_named(dx.code)} was deleted from ICD-10-CM effective {change.effective.isoformat()}; it is not valid {on}"
+            fix = (f"Report the code in force on the date of service: {_codes_text(instead)}."
+                   if instead else "Report the code in force on the date of service.")
+        elif verdict is Verdict.NOT_YET:
+            what = f"{code} took effect on {change.effective.isoformat()}; it is not valid {on}"
+            fix = (f"For services before {change.effective.isoformat()} report {_codes_text(instead)}."
+                   if instead else f"Report the code in force on the date of service ({code} is not yet valid).")
+        else:
+            what = f"{code} is not an ICD-10-CM code in {release.name}; it is not valid {on}"
+            fix = "Check the code for a typo and report the valid, most specific ICD-10-CM code the record supports."
+        message = f"The {which} {what}."
+        severity = Severity.ERROR
+        if change is not None and not change.verified:
+            severity = Severity.WARNING
+            message += (f" The effective date {change.effective.isoformat()} of this change is UNVERIFIED in "
+                        "the changes table, so this is a warning.")
+        elif first.basis == "release" and not first.in_window:
+            message += (f" Judged by {release.name}, in force {release.window()}: the date of service is "
+                        "outside that window and the changes table lists no change for this code.")
+            if verdict is Verdict.UNKNOWN and min(days) > release.ends:
+                severity = Severity.WARNING
+                message += " It may be a code added by a later release, so this is a warning."
+        source = self.source
+        if change is not None and change.source:
+            source = f"{self.source}; {change.source}"
+        return self.finding(
+            claim, message, fix=fix, segment=claim.hi_pos or dx.pos, severity=severity,
+            source=source, status_code=_dx_status(dx),
+        )
+
+
+@register
+class DiagnosisCodeSet(Rule):
+    """Diagnosis code set (ICD-9-CM or ICD-10-CM) does not match the dates of service.
+
+    What it checks:
+        The HI qualifiers of the claim: ICD-9-CM (BK principal, BF other) on a claim with a
+        line dated on or after 2015-10-01; ICD-10-CM (ABK, ABF) on a claim with a line dated
+        before 2015-10-01; and ICD-9-CM and ICD-10-CM qualifiers mixed on one claim (then
+        that is the one finding, and its fix says which code set the dates call for).
+
+    Why payers deny it:
+        ICD-10-CM replaced ICD-9-CM for services on and after October 1, 2015; a claim is
+        coded in the one code set in force on its dates of service, and a claim whose
+        services straddle that date is split. Anything else is rejected at the front end
+        (277CA A7:254 / A7:255).
+
+    Failing example:
+        claims:
+          - {id: C1, date: "2015-10-01", dx: ["7242"], dx_qualifier: BK, lines: [{code: "62311", charge: 400}]}
+
+    Corrected example:
+        claims:
+          - {id: C1, date: "2015-10-01", dx: [M5416], lines: [{code: "62311", charge: 400}]}
+
+    Configuration:
+        None. ICD-9-CM codes themselves are not looked up (the scrubber carries no ICD-9-CM
+        code set); EPI-DX-001 judges ICD-10-CM codes on dates from 2015-10-01.
+
+    Source:
+        HHS final rule CMS-0043-F (ICD-10 compliance date October 1, 2015; 45 CFR 162.1002);
+        ASC X12 005010X222A1 2300 HI01-1 qualifiers BK/BF (ICD-9-CM) and ABK/ABF
+        (ICD-10-CM); 277CA claim status codes 254/255.
+    """
+
+    id = "EPI-DX-002"
+    name = "diagnosis-code-set"
+    summary = "ICD-9-CM qualifiers (BK/BF) only before 2015-10-01, ICD-10-CM (ABK/ABF) from then; never mixed"
+    category = Category.CODE_VALIDITY
+    severity = Severity.ERROR
+    scope = Scope.CLAIM
+    source = (
+        "HHS CMS-0043-F (ICD-10-CM from 2015-10-01; 45 CFR 162.1002); ASC X12 005010X222A1 "
+        "2300 HI01-1 qualifiers BK/BF and ABK/ABF"
+    )
+    status_code = "A7:255"
+
+    def check(self, claim: Claim, ctx: RuleContext) -> Iterable[Finding]:
+        icd9 = [dx for dx in claim.diagnoses if dx.qualifier in ICD9_QUALIFIERS]
+        icd10_dx = [dx for dx in claim.diagnoses if dx.qualifier in ICD10_QUALIFIERS]
+        days = sorted({line.service_date for line in claim.lines if line.service_date is not None})
+        segment = claim.hi_pos
+        start = ICD10_START.isoformat()
+        if icd9 and icd10_dx:
+            late = [d for d in days if d >= ICD10_START]
+            if late and len(late) < len(days):
+                wanted = f"the dates of service straddle {start}: split the claim by date"
+            elif late:
+                wanted = f"for services on or after {start} code every diagnosis in ICD-10-CM (ABK principal, ABF others)"
+            else:
+                wanted = f"for services before {start} code every diagnosis in ICD-9-CM (BK principal, BF others)"
+            yield self.finding(
+                claim,
+                f"The claim mixes ICD-9-CM qualifiers ({listing(sorted({d.qualifier for d in icd9}))}) and "
+                f"ICD-10-CM qualifiers ({listing(sorted({d.qualifier for d in icd10_dx}))}) in its diagnoses.",
+                fix=f"One claim uses one code set: {wanted}.",
+                segment=segment,
+                status_code=_dx_status(min(icd9 + icd10_dx, key=lambda d: d.position)),
+            )
+            return
+        late = [d for d in days if d >= ICD10_START]
+        if icd9 and late:
+            yield self.finding(
+                claim,
+                f"ICD-9-CM diagnosis qualifiers (BK/BF) are used with the date{'s' if len(late) > 1 else ''} of "
+                f"service {_dates_text(late)}; ICD-9-CM is not valid for services on or after {start}.",
+                fix=("Recode the diagnoses in ICD-10-CM with qualifiers ABK (principal) and ABF (others)"
+                     + ("; split the claim so services before and after that date are billed apart." if late != days else ".")),
+                segment=segment,
+                status_code=_dx_status(min(icd9, key=lambda d: d.position)),
+            )
+        early = [d for d in days if d < ICD10_START]
+        if icd10_dx and early:
+            yield self.finding(
+                claim,
+                f"ICD-10-CM diagnosis qualifiers (ABK/ABF) are used with the date{'s' if len(early) > 1 else ''} "
+                f"of service {_dates_text(early)}; ICD-10-CM applies to services on or after {start}.",
+                fix=("Code services before that date in ICD-9-CM (BK principal, BF others)"
+                     + ("; split the claim so services before and after that date are billed apart." if early != days else ".")),
+                segment=segment,
+                status_code=_dx_status(min(icd10_dx, key=lambda d: d.position)),
+            )
+
+
+# -- procedure codes -----------------------------------------------------------------------
+
+_DELETED_SUFFIX = "-deleted"
+
+
+def _base_family(row: dict) -> str:
+    name = family(row)
+    return name[: -len(_DELETED_SUFFIX)] if name.endswith(_DELETED_SUFFIX) else name
+
+
+def _same_kind(a: dict, b: dict) -> bool:
+    return (_base_family(a) == _base_family(b) and str(a.get("region", "")) == str(b.get("region", ""))
+            and flag(a, "catheter") == flag(b, "catheter"))
+
+
+def _successors(table, row: dict) -> list[dict]:
+    """Codes the table records as replacing ``row``: same family (less '-deleted'), region
+    and catheter type, in force from the day after ``row`` was deleted."""
+    deleted: Optional[date] = row.get("deleted")
+    if deleted is None:
+        return []
+    return [r for r in table.rows if r.get("effective") == deleted + timedelta(days=1)
+            and r["code"] != row["code"] and _same_kind(r, row)]
+
+
+def _predecessors(table, row: dict) -> list[dict]:
+    effective: Optional[date] = row.get("effective")
+    if effective is None:
+        return []
+    return [r for r in table.rows if r.get("deleted") == effective - timedelta(days=1)
+            and r["code"] != row["code"] and _same_kind(r, row)]
+
+
+def _describe_codes(rows: list[dict]) -> str:
+    """``62323 (with imaging guidance) or 62322 (without imaging guidance)``."""
+    ordered = sorted(rows, key=lambda r: (not flag(r, "imaging"), r["code"]))
+    parts = []
+    for r in ordered:
+        detail = "with imaging guidance, fluoroscopy or CT, included" if flag(r, "imaging") else "without imaging guidance"
+        if flag(r, "catheter"):
+            detail = "indwelling catheter, " + detail
+        parts.append(f"{r['code']} ({detail})")
+    return " or ".join(parts)
+
+
+@register
+class ProcedureCodeValidForDate(Rule):
+    """Procedure code deleted (or not yet in effect) on the date of service.
+
+    What it checks:
+        Each line's procedure code against its rows in ``edits/procedure_codes.csv`` (or a
+        table of that name given with ``--rules``): a code whose rows all ended before the
+        line's date of service is deleted for that date (62310, 62311, 62318 and 62319
+        after 2016-12-31; 72275 after the deletion date in its row). A code that replaced
+        deleted codes (62320-62327 from 2017-01-01) billed for a date before it took effect
+        is reported too, naming the code then in force. E/M codes are left to EPI-EM-004,
+        codes the table does not know to EPI-TBL-001.
+
+    Why payers deny it:
+        A procedure code must be valid in the CPT/HCPCS code set on the date of service; a
+        deleted code is rejected at the front end (277CA A7:454) and the claim must be
+        rebilled with the current code. 62310-62319 were replaced on 2017-01-01 by
+        62320-62327, split by region, imaging guidance and catheter.
+
+    Failing example:
+        claims:
+          - {id: C1, date: "2017-01-01", lines: [{code: "62311", charge: 400}]}
+
+    Corrected example:
+        claims:
+          - {id: C1, date: "2017-01-01", lines: [{code: "62323", charge: 400}]}
+
+    Configuration:
+        An error when the table records the deletion as a replacement (successor codes of
+        the same family, region and catheter type in force from the next day: the CPT 2017
+        restructuring of domain-rules.md section 1, which section 11 lists as an error),
+        or when the row is marked verified. A warning when the row is marked verified=no
+        and no replacement is recorded: 72275, whose deletion a third-party CPT mirror
+        reports for an UNVERIFIED date (domain-rules.md 1.1). Load the CMS RVU file with
+        ``--rules`` for other codes.
+
+    Source:
+        CPT 2017 code set (62320-62327 replace 62310, 62311, 62318, 62319; domain-rules.md
+        section 1); 72275 deletion per case2code.codingahead.com (UNVERIFIED date,
+        domain-rules.md 1.1); domain-rules.md 11 EPI-CODE-001; 277CA claim status code 454.
+    """
+
+    id = "EPI-CODE-001"
+    name = "procedure-valid-for-date"
+    summary = "Procedure code deleted (or not yet in effect) on the date of service (62310-62319 after 2016)"
+    category = Category.CODE_VALIDITY
+    severity = Severity.ERROR
+    scope = Scope.LINE
+    source = "CPT 2017 code set (62320-62327 replace 62310-62319; domain-rules.md 1 and 11); edits/procedure_codes.csv"
+    status_code = "A7:454"
+
+    def check(self, subject, ctx: RuleContext) -> Iterable[Finding]:
+        claim, line = subject
+        code, day = line.procedure_code, line.service_date
+        if day is None or not code or procedure(ctx, code, day) is not None:
+            return
+        row = procedure_any_date(ctx, code, day)
+        if row is None or is_em(row):
+            return  # unknown: EPI-TBL-001; E/M: EPI-EM-004
+        table = ctx.tables.get("procedure_codes")
+        deleted: Optional[date] = row.get("deleted")
+        effective: Optional[date] = row.get("effective")
+        if deleted is not None and day > deleted:
+            yield from self._deleted(claim, line, row, table, ctx)
+        elif effective is not None and day < effective:
+            yield from self._not_yet(claim, line, row, table)
+
+    def _deleted(self, claim, line, row: dict, table, ctx: RuleContext) -> Iterable[Finding]:
+        code, day = line.procedure_code, line.service_date
+        deleted = row["deleted"]
+        successors = _successors(table, row)
+        replaced = bool(successors)
+        severity = Severity.ERROR if replaced or is_verified(row) else Severity.WARNING
+        message = (f"{code} was deleted from the CPT/HCPCS code set after {deleted.isoformat()}; it is not "
+                   f"valid on the date of service {day.isoformat()}.")
+        if replaced:
+            fix = f"Report the code that replaced it, by imaging guidance: {_describe_codes(successors)}."
+            if any(flag(r, "imaging") for r in successors):
+                fix += " Imaging guidance is included in the with-imaging code: do not add 77003/77012."
+        elif family(row) == EPIDUROGRAPHY:
+            included = sorted({r["code"] for r in table.active(day)
+                               if family(r) in (INTERLAMINAR, TRANSFORAMINAL) and flag(r, "imaging")})
+            fix = ("Remove the 72275 line: the contrast study is part of the with-imaging epidural code "
+                   f"({', '.join(included)}).")
+        else:
+            fix = f"Report the code in force on {day.isoformat()} (check the CPT/HCPCS code set)."
+        if severity is Severity.WARNING:
+            message += (" The deletion date is UNVERIFIED in the procedure table (reported by a third-party "
+                        "source), so this is a warning; check the code against the CMS RVU/HCPCS file.")
+        yield self.finding(claim, message, fix=fix, line=line, severity=severity)
+
+    def _not_yet(self, claim, line, row: dict, table) -> Iterable[Finding]:
+        # Effective dates are reliable only where the table records a replacement; other
+        # rows carry placeholder start dates, so a code is not judged before its row starts.
+        predecessors = _predecessors(table, row)
+        if not predecessors:
+            return
+        code, day = line.procedure_code, line.service_date
+        yield self.finding(
+            claim,
+            f"{code} took effect on {row['effective'].isoformat()}; it is not valid on the date of service "
+            f"{day.isoformat()}.",
+            fix=(f"For services before {row['effective'].isoformat()} report "
+                 f"{listing([r['code'] for r in predecessors])}, the code then in force."),
+            line=line,
+        )
+
+
+#: CPT Category I (5 digits), Category II (4 digits + F), Category III (4 digits + T), PLA
+#: (4 digits + U), composite measures (4 digits + M), HCPCS Level II (letter + 4 digits).
+CPT_HCPCS_SHAPE = re.compile(r"^(?:[0-9]{4}[0-9FTUM]|[A-Z][0-9]{4})$")
+
+
+@register
+class ProcedureCodeShape(Rule):
+    """Procedure code is not shaped like a CPT/HCPCS code.
+
+    What it checks:
+        For lines whose procedure qualifier (SV101-1) is HC, that the code (SV101-2) has the
+        shape of a CPT or HCPCS code: five characters, either five digits, four digits and
+        F/T/U/M (CPT Category II/III, PLA, measures) or a letter and four digits (HCPCS Level
+        II); the reader upper-cases the code first. This edit adds what EPI-CODE-001 cannot
+        see: a code that no table could ever know. Whether a well-formed code exists is the tables' business (EPI-CODE-001 for
+        deleted codes, EPI-TBL-001 for codes no table knows); the qualifier itself (HC, ER,
+        IV, WK) is checked by implementation-guide validation (X12-IG-001, pyx12 code
+        list), and other qualifiers are not judged.
+
+    Why payers deny it:
+        A procedure code that is not in the CPT/HCPCS code set cannot be priced or
+        adjudicated: the line is rejected at the front end (277CA A7:454). A malformed code
+        usually means a typing or practice-management mapping error (a dropped digit, a
+        description in the code field, a space).
+
+    Failing example:
+        claims:
+          - {id: C1, lines: [{code: "6232", charge: 500}]}
+
+    Corrected example:
+        claims:
+          - {id: C1, lines: [{code: "62323", charge: 500}]}
+
+    Configuration:
+        None.
+
+    Source:
+        AMA CPT code format (Category I five digits; Category II ####F; Category III ####T;
+        PLA ####U); CMS HCPCS Level II code format (one letter, four digits); ASC X12
+        005010X222A1 2400 SV101 (C003) with qualifier HC; 277CA claim status code 454.
+    """
+
+    id = "EPI-SYN-001"
+    name = "procedure-code-shape"
+    summary = "Procedure code (qualifier HC) must have the shape of a CPT/HCPCS code"
+    category = Category.CODE_VALIDITY
+    severity = Severity.ERROR
+    scope = Scope.LINE
+    source = "AMA CPT and CMS HCPCS Level II code formats; ASC X12 005010X222A1 2400 SV101 (qualifier HC)"
+    status_code = "A7:454"
+
+    def check(self, subject, ctx: RuleContext) -> Iterable[Finding]:
+        claim, line = subject
+        code = line.procedure_code
+        if line.procedure_qualifier != "HC" or not code or CPT_HCPCS_SHAPE.match(code):
+            return
+        yield self.finding(
+            claim,
+            f"Procedure code {code!r} is not a CPT or HCPCS code: those are five characters (five digits, "
+            "four digits and F/T/U/M, or a letter and four digits).",
+            fix="Correct the procedure code in SV101-2 (check for a dropped or extra character or a space).",
+            line=line,
+        )
