@@ -173,7 +173,11 @@ class RunResult:
     @property
     def table_versions(self) -> list[dict]:
         tables = self.engine.ctx.tables
-        return list(getattr(tables, "versions", lambda: [])()) if tables is not None else []
+        versions = list(getattr(tables, "versions", lambda: [])()) if tables is not None else []
+        # the ICD-10-CM release the diagnosis edits judge codes by (claimscrub.icd10)
+        from claimscrub.icd10 import release
+
+        return versions + [release().version_info()]
 
 
 def expand_inputs(paths: Iterable[str]) -> list[str]:
