@@ -10,6 +10,13 @@ from typing import IO, Iterator
 _live_temporaries: set[str] = set()
 
 
+def _default_mode() -> int:
+    """The mode an ordinary ``open(path, "w")`` would give: 0666 less the umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 @contextlib.contextmanager
 def atomic_writer(path: str, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
     """Write to a temporary file beside ``path`` and rename it into place on success.
@@ -27,6 +34,7 @@ def atomic_writer(path: str, mode: str = "w", encoding: str | None = "utf-8") ->
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, _default_mode())
         os.replace(tmp, path)
     finally:
         _live_temporaries.discard(tmp)

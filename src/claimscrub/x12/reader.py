@@ -111,7 +111,15 @@ class X12Reader:
             raise self._fail(f"cannot be read ({exc.strerror.lower()})") from None
 
     def _read_header(self, handle: BinaryIO) -> tuple[str, "codecs.IncrementalDecoder"]:
-        head = handle.read(CHUNK_SIZE)
+        head = handle.read(max(CHUNK_SIZE, 1024))
+        while True:  # the whole ISA header must be in hand, however small the chunks
+            stripped = head.lstrip(b"\xef\xbb\xbf").lstrip(b" \t\r\n")
+            if len(stripped) >= 4 and stripped.count(stripped[3:4]) >= 17:
+                break
+            more = handle.read(max(CHUNK_SIZE, 1024))
+            if not more:
+                break
+            head += more
         self.bytes_read = len(head)
         stripped = head.lstrip(b"\xef\xbb\xbf").lstrip(b" \t\r\n")
         if not stripped.startswith(b"ISA"):
