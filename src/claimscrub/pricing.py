@@ -104,7 +104,14 @@ def line_allowed(claim: Claim, line: ServiceLine, tables: Any) -> Optional[Decim
         if line.units is None or line.units <= 0:
             return None
         amount *= line.units
-    return amount.quantize(CENT, rounding=ROUND_HALF_UP)
+    amount = amount.quantize(CENT, rounding=ROUND_HALF_UP)
+    # A batch repeats a few amounts over and over: keep one object per amount (bounded).
+    if len(_AMOUNTS) < 50_000:
+        return _AMOUNTS.setdefault(amount, amount)
+    return _AMOUNTS.get(amount, amount)
+
+
+_AMOUNTS: dict[Decimal, Decimal] = {}
 
 
 def price_claim(claim: Claim, tables: Any) -> dict[str, Optional[Decimal]]:

@@ -21,6 +21,7 @@ from claimscrub.engine import Engine, RuleContext, Scope
 from claimscrub.errors import InputError
 from claimscrub.findings import Finding, Severity
 from claimscrub.model import Claim
+from claimscrub.pricing import claim_amount_at_risk, price_claim, total_allowed, with_amount_at_risk
 from claimscrub.store import ClaimStore
 from claimscrub.x12.envelope import EnvelopeIssue, FunctionalGroup, TransactionSet, iter_transaction_sets
 from claimscrub.x12.reader import Delimiters, X12Reader
@@ -39,6 +40,12 @@ class ClaimRef:
     pos: int
     last_pos: int
     charge: Optional[Decimal] = None
+    #: expected allowed amount of each line by LX01 (claimscrub.pricing); None = not priced
+    line_allowed: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def expected_allowed(self) -> Optional[Decimal]:
+        return total_allowed(self.line_allowed)
 
 
 @dataclass
@@ -107,6 +114,11 @@ class FileResult:
     rejected_charge: Decimal = Decimal(0)
     findings_by_rule: Counter = field(default_factory=Counter)
     findings_by_category: Counter = field(default_factory=Counter)
+    #: money at stake (claimscrub.pricing): expected allowed over priced lines, what the
+    #: error findings put at risk (each line once), and the lines that could not be priced
+    expected_allowed: Decimal = Decimal(0)
+    amount_at_risk: Decimal = Decimal(0)
+    unpriced_lines: int = 0
 
     @property
     def usable(self) -> bool:
@@ -118,10 +130,20 @@ class ClaimResult:
     claim: Claim
     segments: list[str]
     findings: list[Finding]
+    #: expected allowed amount of each line by LX01 (claimscrub.pricing); None = not priced
+    line_allowed: dict = field(default_factory=dict)
 
     @property
     def status(self) -> str:
         return disposition(self.findings)
+
+    @property
+    def expected_allowed(self) -> Optional[Decimal]:
+        return total_allowed(self.line_allowed)
+
+    @property
+    def amount_at_risk(self) -> Decimal:
+        return claim_amount_at_risk(self.findings, self.line_allowed)
 
 
 def disposition(findings: Iterable[Finding]) -> str:
@@ -164,8 +186,13 @@ class RunResult:
     def claim_results(self, file: FileResult) -> Iterator[ClaimResult]:
         if not file.usable:
             return
+        refs = {ref.index: ref for info in file.transactions for ref in info.claims}
         for claim, segments in self.store.claims(file.index):
-            yield ClaimResult(claim, segments, self.findings.get((file.index, claim.index), []))
+            ref = refs.get(claim.index)
+            yield ClaimResult(
+                claim, segments, self.findings.get((file.index, claim.index), []),
+                line_allowed=ref.line_allowed if ref is not None else {},
+            )
 
     def close(self) -> None:
         self.store.close()
@@ -207,6 +234,8 @@ def _display_names(paths: list[str]) -> list[str]:
 class Scrubber:
     def __init__(self, options: ScrubOptions):
         self.options = options
+        #: validation results of files other than the one being read (see _collect_validation)
+        self._unclaimed: list = []
         if options.tables is None:
             from claimscrub.tables import load_tables
 
@@ -272,7 +301,10 @@ class Scrubber:
                     ]
                     store.add(file.index, claim, claim_segments)
                     info.claims.append(
-                        ClaimRef(file.name, claim.index, claim.claim_id, claim.pos, claim.last_pos, claim.charge)
+                        ClaimRef(
+                            file.name, claim.index, claim.claim_id, claim.pos, claim.last_pos, claim.charge,
+                            line_allowed=price_claim(claim, self.engine.ctx.tables),
+                        )
                     )
                     claim_findings = self.engine.check_claim(claim)
                     if claim_findings:
@@ -300,9 +332,13 @@ class Scrubber:
         if validator is None:
             return
         by_index = {f.index: f for f in files}
-        for (file_idx, ts_idx), errors, ts_codes in validator.completed(block=block):
+        results = self._unclaimed + list(validator.completed(block=block))
+        self._unclaimed = []
+        for (file_idx, ts_idx), errors, ts_codes in results:
             file = by_index.get(file_idx)
             if file is None:
+                # validated in parallel, finished while a later file was read: keep it
+                self._unclaimed.append(((file_idx, ts_idx), errors, ts_codes))
                 continue
             if not file.usable or ts_idx >= len(file.transactions):
                 continue
@@ -343,7 +379,13 @@ class Scrubber:
             return
         for info in file.transactions:
             for ref in info.claims:
-                claim_findings = _dedupe(findings.get((file.index, ref.index), []))
+                claim_findings = [
+                    with_amount_at_risk(f, ref.line_allowed)
+                    for f in _dedupe(findings.get((file.index, ref.index), []))
+                ]
+                file.expected_allowed += ref.expected_allowed or Decimal(0)
+                file.unpriced_lines += sum(1 for amount in ref.line_allowed.values() if amount is None)
+                file.amount_at_risk += claim_amount_at_risk(claim_findings, ref.line_allowed)
                 if claim_findings:
                     findings[(file.index, ref.index)] = claim_findings
                 for finding in claim_findings:

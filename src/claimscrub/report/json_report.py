@@ -21,7 +21,16 @@ def summary(file: FileResult) -> dict:
         "transaction_sets": len(file.transactions),
         "findings_by_category": dict(sorted(file.findings_by_category.items())),
         "findings_by_rule": dict(sorted(file.findings_by_rule.items())),
+        # money at stake (claimscrub.pricing): national MPFS expected allowed over the priced
+        # lines, what the error findings put at risk (each line once), lines not priced
+        "expected_allowed": str(file.expected_allowed),
+        "amount_at_risk": str(file.amount_at_risk),
+        "unpriced_lines": file.unpriced_lines,
     }
+
+
+def _money(amount) -> object:
+    return str(amount) if amount is not None else None
 
 
 def write_json(run: RunResult, file: FileResult, out_dir: str) -> str:
@@ -50,6 +59,13 @@ def _write(run: RunResult, file: FileResult, handle: IO[str]) -> None:
             "charge": str(claim.charge) if claim.charge is not None else claim.charge_raw,
             "segment": claim.pos,
             "findings": [f.as_report() for f in result.findings],
+            "expected_allowed": _money(result.expected_allowed),
+            "amount_at_risk": str(result.amount_at_risk),
+            "lines": [
+                {"line": line.number, "code": line.procedure_code,
+                 "expected_allowed": _money(result.line_allowed.get(line.number))}
+                for line in claim.lines
+            ],
         }
         handle.write(("\n    " if first else ",\n    ") + json.dumps(entry))
         first = False
