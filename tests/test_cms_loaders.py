@@ -227,7 +227,7 @@ def test_cms_mue_rows_carry_their_full_severity(cms_dir):
     assert "MCR_MUE_PractitionerServices_Eff_01-01-2026" in found[0].source
     clinical = {"claims": [{"id": "C1", "lines": [{"code": "77003", "units": 2}]}]}
     assert [f.severity.value for f in only("EPI-MUE-001", clinical, tables)] == ["warning"]
-    line_edit = {"claims": [{"id": "C1", "lines": [{"code": "64493", "units": 2}]}]}
+    line_edit = {"claims": [{"id": "C1", "lines": [{"code": "64493", "modifiers": ["LT"], "units": 2}]}]}
     found = only("EPI-MUE-001", line_edit, tables)
     assert [f.severity.value for f in found] == ["error"] and "separate lines" in found[0].fix
 

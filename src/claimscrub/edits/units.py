@@ -10,7 +10,9 @@ Two edits, one problem each:
 They never report the same excess twice: EPI-MUE-001 skips the codes of EPI-MUE-002
 (family ``epidural-interlaminar`` in ``edits/procedure_codes.csv``). For those codes the
 policy limit (one) is never above a published MUE, so EPI-MUE-002 reports every excess
-EPI-MUE-001 could, for every payer, and its fix is the more specific one.
+EPI-MUE-001 could, for every payer, and its fix is the more specific one. Likewise a
+bilateral procedure reported as two units or two sides is EPI-MOD-002's (bilateral
+reporting), not a units excess.
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Iterable, Optional
 
-from claimscrub.engine import Rule, RuleContext, Scope, register
+from claimscrub.engine import REGISTRY, Rule, RuleContext, Scope, register
 from claimscrub.findings import Category, Finding, Severity
 from claimscrub.grouping import DayLine, PatientDay
 
 EPIDURAL_FAMILY = "epidural-interlaminar"
+BILATERAL_RULE = "EPI-MOD-002"
 
 
 def procedure_info(ctx: RuleContext, code: str, day) -> Optional[dict]:
@@ -74,6 +77,19 @@ def _breakdown(entries: list[DayLine], anchor: DayLine) -> str:
     return ", ".join(f"{units_text(valid_units(e) or Decimal(0))} on {where(e, anchor)}" for e in entries)
 
 
+def _bilateral_doubling(ctx: RuleContext, entries: list[DayLine], units: Decimal, limit: Decimal, payer: str) -> bool:
+    """Twice the limit of a bilateral-indicator-1 code reported as both sides (two units,
+    LT and RT lines, or 50 with two units): a bilateral reporting problem, which
+    EPI-MOD-002 reports when it runs. One side with two units is not."""
+    if units != 2 * limit or BILATERAL_RULE not in REGISTRY:
+        return False
+    if ctx.config is not None and not ctx.config.is_enabled(BILATERAL_RULE, payer):
+        return False
+    sides = {m.upper() for e in entries for m in e.modifiers if m.upper() in ("LT", "RT")}
+    has_50 = any(m == "50" for e in entries for m in e.modifiers)
+    return has_50 or len(sides) != 1
+
+
 def _by_code(entries: Iterable[DayLine]) -> dict[str, list[DayLine]]:
     out: dict[str, list[DayLine]] = {}
     for entry in entries:
@@ -100,7 +116,11 @@ class MedicallyUnlikelyUnits(Rule):
 
         A day finding is attached to the line that takes the total over the limit and
         names the other lines. The codes 62320-62327 are left to EPI-MUE-002 (one per
-        session), which reports every excess this edit could for them. Codes without a
+        session), which reports every excess this edit could for them. For a code with
+        bilateral indicator 1 (64479-64484, 64490-64495), exactly twice the MUE reported as
+        both sides (two units without a single side, LT and RT lines, 50 with two units) is
+        a bilateral reporting problem left to EPI-MOD-002 when that edit runs; one side
+        with two units, or more than twice the MUE, is reported here. Codes without a
         row have no published MUE and are not checked (a code no table knows at all is
         reported by EPI-TBL-001).
 
@@ -162,31 +182,36 @@ class MedicallyUnlikelyUnits(Rule):
             )
             bilateral = info is not None and str(info.get("bilateral_indicator", "")) == "1"
             if mai == "1":
-                yield from self._line_edit(code, lines, limit, verified, caveat, source, bilateral)
+                for entry in lines:
+                    units = valid_units(entry)
+                    if units is None or units <= limit:
+                        continue
+                    if bilateral and _bilateral_doubling(ctx, [entry], units, limit, day.payer_id):
+                        continue  # EPI-MOD-002
+                    yield self._line_edit(code, entry, units, limit, verified, caveat, source, bilateral)
             elif mai in ("2", "3"):
+                total = sum((valid_units(e) or Decimal(0) for e in lines), Decimal(0))
+                if bilateral and _bilateral_doubling(ctx, lines, total, limit, day.payer_id):
+                    continue  # EPI-MOD-002
                 yield from self._day_edit(day, code, lines, limit, mai, verified, caveat, source)
 
-    def _line_edit(self, code, lines, limit, verified, caveat, source, bilateral) -> Iterable[Finding]:
-        for entry in lines:
-            units = valid_units(entry)
-            if units is None or units <= limit:
-                continue
-            fix = (
-                f"Report at most {units_text(limit)} of {code} per line. If more were medically "
-                "necessary, report the additional units on separate lines with an appropriate modifier "
-                "(anatomic RT/LT, 76/77, 91 or XS/59) and keep the documentation."
-            )
-            if bilateral:
-                fix += f" For a bilateral {code} to Medicare, report one line with modifier 50 and 1 unit."
-            yield self.finding(
-                entry.claim,
-                f"{units_text(units)} of {code} on this line exceed the Medicare MUE of {limit} per line "
-                f"(MAI 1, line edit): all units of the line are denied{caveat}.",
-                fix=fix,
-                line=entry.line,
-                severity=Severity.ERROR if verified else Severity.WARNING,
-                source=source,
-            )
+    def _line_edit(self, code, entry, units, limit, verified, caveat, source, bilateral) -> Finding:
+        fix = (
+            f"Report at most {units_text(limit)} of {code} per line. If more were medically "
+            "necessary, report the additional units on separate lines with an appropriate modifier "
+            "(anatomic RT/LT, 76/77, 91 or XS/59) and keep the documentation."
+        )
+        if bilateral:
+            fix += f" For a bilateral {code} to Medicare, report one line with modifier 50 and 1 unit."
+        return self.finding(
+            entry.claim,
+            f"{units_text(units)} of {code} on this line exceed the Medicare MUE of {limit} per line "
+            f"(MAI 1, line edit): all units of the line are denied{caveat}.",
+            fix=fix,
+            line=entry.line,
+            severity=Severity.ERROR if verified else Severity.WARNING,
+            source=source,
+        )
 
     def _day_edit(self, day, code, lines, limit, mai, verified, caveat, source) -> Iterable[Finding]:
         total, culprit = _over(lines, limit)
