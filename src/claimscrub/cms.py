@@ -67,6 +67,7 @@ MUE_NAME = re.compile(r"MCR_MUE_(?P<kind>[A-Za-z]+)_Eff_(?P<m>\d{1,2})-(?P<d>\d{
 RVU_NAME = re.compile(r"^PPRRVU(?P<year>\d{4}|\d{2})_(?P<month>[A-Za-z]{3})(?P<rest>[^.]*)", re.I)
 CODE = r"[0-9A-Za-z]{5}"
 PTP_DATA_LINE = re.compile(rf'^[ \t]*"?({CODE})"?[ \t]*[\t,][ \t]*"?({CODE})"?[ \t]*[\t,]')
+PTP_DATA_LINE_M = re.compile(PTP_DATA_LINE.pattern, re.M)
 PTP_LINE_START = re.compile(rf'^[ \t]*"?({CODE})"?[ \t]*[\t,]', re.M)
 
 
@@ -112,18 +113,18 @@ class _PtpPart:
     def __init__(self, path: Path):
         text, self.label = _read_text(path)
         self.path = path
-        lines = text.splitlines(keepends=True)
-        first = next((i for i, line in enumerate(lines) if PTP_DATA_LINE.match(line)), None)
+        first = PTP_DATA_LINE_M.search(text)
         if first is None:
             raise ConfigError(f"{path}: no PTP edit rows found (expected lines starting 'code<TAB>code')")
-        sample = lines[first]
+        sample = text[first.start():].split("\n", 1)[0]
         self.delimiter = "\t" if "\t" in sample else ","
-        header_lines = [line for line in lines[:first] if line.strip()]
+        header_lines = [line for line in text[: first.start()].splitlines() if line.strip()]
         starts = [i for i, line in enumerate(header_lines) if "COLUMN 1" in _norm(line)]
         self.positions, self.layout = self._columns(header_lines[starts[0]:] if starts else [])
-        self.data = "".join(lines[first:])
+        self.data = text[first.start():]
+        del text
         self._check(sample)
-        self.row_count = sum(1 for _ in PTP_LINE_START.finditer(self.data))
+        self.row_count = 0  # counted while the table indexes the blocks
 
     def _columns(self, header_lines: list[str]) -> tuple[dict[str, int], str]:
         """Column positions from the header (its rows merged cell by cell), else the
@@ -173,7 +174,9 @@ class _PtpPart:
     def blocks(self) -> Iterator[tuple[str, int, int]]:
         """(column-1 code, start, end) of each run of consecutive lines with that code."""
         current, start = None, 0
+        self.row_count = 0
         for match in PTP_LINE_START.finditer(self.data):
+            self.row_count += 1
             code = match.group(1).upper()
             if code != current:
                 if current is not None:
@@ -318,10 +321,10 @@ def load_ptp(path: Path) -> Table:
             "version": f"ccipra-{release}" if match else release,
             "release": release,
             "files": ", ".join(part.label for part in parts),
-            "rows": str(sum(part.row_count for part in parts)),
             "notes": "rows carry their own effective and deletion dates; modifier indicator 9 rows never apply",
         }
         table = PairTable("ptp", provenance, parts)
+        table.provenance["rows"] = str(sum(part.row_count for part in parts))
         _ptp_cache.clear()
         _ptp_cache[key] = table
     return table
