@@ -85,7 +85,7 @@ def _png(path: Path) -> tuple[int, int, bytes]:
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("browser")
-    (tmp / "batch.837").write_text(write_837(CLAIMS))
+    (tmp / "batch.837").write_text(write_837(CLAIMS, claims_per_transaction=1))
     (tmp / "claimscrub.toml").write_text('[severity]\n"EPI-SYN-002" = "warning"\n')
     done = run_claimscrub(
         "scrub", str(tmp / "batch.837"), "--out", str(tmp / "out"), "--as-of", AS_OF,

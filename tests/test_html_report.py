@@ -85,6 +85,7 @@ def _with_person_loops(text: str) -> str:
                 "N3*900 FACILITY DR",
                 "N4*SPRINGFIELD*IL*62704",
                 "SBR*S*18*GRP1******CI",
+                "OI***Y*P**Y",
                 f"NM1*IL*1*{OTHER_LAST}*{OTHER_FIRST}****MI*{OTHER_ID}",
                 "N3*42 ELM ST",
                 "N4*SHELBYVILLE*IL*62565",
@@ -107,7 +108,8 @@ def _with_person_loops(text: str) -> str:
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("html")
-    source = _with_person_loops(write_837(CLAIMS))
+    # one claim per transaction set: an implementation-guide error rejects only its own claim
+    source = _with_person_loops(write_837(CLAIMS, claims_per_transaction=1))
     assert "NM1*77*" in source and f"REF*SY*{SSN}" in source  # the fixture really holds them
     (tmp / "batch.837").write_text(source)
     (tmp / "claimscrub.toml").write_text('[severity]\n"EPI-SYN-002" = "warning"\n')
@@ -149,11 +151,13 @@ def test_summary_numbers_match_the_json_report(report):
     assert card("rejected") == f"{summary['rejected']:,}"
     assert card("accepted_charge") == _money(summary["accepted_charge"])
     assert card("rejected_charge") == _money(summary["rejected_charge"])
-    at_risk = sum(
+    at_risk = summary.get("amount_at_risk") or sum(
         (Decimal(f["amount_at_risk"]) for c in report["json"]["claims"] for f in c["findings"] if "amount_at_risk" in f),
         Decimal(0),
     )
     assert card("at_risk") == _money(str(at_risk))
+    if "expected_allowed" in summary:
+        assert card("expected_allowed") == _money(summary["expected_allowed"])
 
     by_rule = {
         row.get("data-rule"): int(row.xpath('.//td[contains(@class, "count")]')[0].text_content().replace(",", ""))
@@ -166,6 +170,15 @@ def test_summary_numbers_match_the_json_report(report):
         for row in doc.xpath('//table[@id="by-category"]/tbody/tr')
     }
     assert by_category == summary["findings_by_category"]
+    # the rule tables the run used, as the JSON names them
+    tables = report["json"]["tables"]
+    headers = [th.text_content() for th in doc.xpath('//table[@id="tables"]/thead/tr/th')]
+    rows = doc.xpath('//table[@id="tables"]/tbody/tr')
+    assert len(rows) == len(tables)
+    assert set(headers) == {key for entry in tables for key in entry}
+    for row, entry in zip(rows, tables):
+        cells = dict(zip(headers, (td.text_content() for td in row.xpath("./td"))))
+        assert cells == {key: str(entry.get(key, "")) for key in headers}
     # the filter offers every rule that fired
     options = [o.get("value") for o in doc.xpath('//select[@id="rule-filter"]/option')]
     assert options == [""] + sorted(summary["findings_by_rule"])
@@ -202,10 +215,14 @@ def test_each_finding_sits_beside_the_segment_it_points_at(report):
         # the rows are the claim's own segments, in order, from the CLM
         assert [int(r.get("data-seg")) for r in rows] == list(range(claim["segment"], claim["segment"] + len(rows)))
         assert rows[0].xpath('.//td[@class="seg"]')[0].text_content() == segments[claim["segment"] - 1]
+        last = claim["segment"] + len(rows) - 1
         for finding in claim["findings"]:
-            row = [r for r in rows if int(r.get("data-seg")) == finding["segment"]]
-            assert len(row) == 1, (claim["claim_id"], finding)
-            notes = row[0].xpath('./td[@class="notes"]/div')
+            if finding["segment"] is None or not claim["segment"] <= finding["segment"] <= last:
+                notes = article.xpath('./div[@class="outside"]/div')  # at the top of the claim
+            else:
+                row = [r for r in rows if int(r.get("data-seg")) == finding["segment"]]
+                assert len(row) == 1, (claim["claim_id"], finding)
+                notes = row[0].xpath('./td[@class="notes"]/div')
             assert finding["rule"] in [n.get("data-rule") for n in notes]
             note = [n for n in notes if n.get("data-rule") == finding["rule"]][0]
             assert note.get("data-severity") == finding["severity"]

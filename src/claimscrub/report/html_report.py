@@ -85,6 +85,13 @@ class _Summary:
                     self.rule_at_risk[finding.rule] += finding.amount_at_risk
                     self.priced += 1
         self.warned = self.flagged - file.rejected
+        # The pipeline's own figure (claimscrub.pricing: each line counted once) when it
+        # has one, as in the JSON summary; else the sum of the findings' amounts.
+        pipeline_at_risk = getattr(file, "amount_at_risk", None)
+        if pipeline_at_risk is not None:
+            self.at_risk = pipeline_at_risk
+        self.expected_allowed: Optional[Decimal] = getattr(file, "expected_allowed", None)
+        self.unpriced_lines: Optional[int] = getattr(file, "unpriced_lines", None)
 
 
 def _rules_doc() -> dict:
@@ -270,7 +277,7 @@ def _summary_section(run: RunResult, file: FileResult, summary: _Summary, rules:
         _card("Accepted", f"{file.accepted:,}", _money(file.accepted_charge), "ok", key="accepted"),
         _card("Rejected", f"{file.rejected:,}", _money(file.rejected_charge), "bad", key="rejected"),
         _card("Money at risk", _money(summary.at_risk),
-              f"from {_plural(summary.priced, 'priced finding')}", "risk", key="at_risk"),
+              f"{_plural(summary.priced, 'finding')} with an amount", "risk", key="at_risk"),
         _card("Findings", f"{total_findings:,}",
               f"on {_plural(summary.flagged, 'claim')}; {summary.warned:,} accepted with warnings",
               key="findings"),
@@ -283,6 +290,12 @@ def _summary_section(run: RunResult, file: FileResult, summary: _Summary, rules:
         E.TR(E.TH("Money at risk"), E.TD(_money(summary.at_risk), **{"class": "num", "data-key": "at_risk"})),
         **{"class": "kv"},
     )
+    if summary.expected_allowed is not None:
+        charges.append(E.TR(E.TH("Expected allowed (national MPFS)"),
+                            E.TD(_money(summary.expected_allowed), **{"class": "num", "data-key": "expected_allowed"})))
+    if summary.unpriced_lines:
+        charges.append(E.TR(E.TH("Lines not priced"),
+                            E.TD(f"{summary.unpriced_lines:,}", **{"class": "num", "data-key": "unpriced_lines"})))
     by_category = E.TABLE(
         E.THEAD(E.TR(E.TH("Category"), E.TH("Findings", **{"class": "num"}))),
         E.TBODY(
@@ -316,7 +329,7 @@ def _summary_section(run: RunResult, file: FileResult, summary: _Summary, rules:
         E.THEAD(
             E.TR(
                 E.TH("Rule"), E.TH("What it checks"), E.TH("Severity"),
-                E.TH("Findings", **{"class": "num"}), E.TH("At risk", **{"class": "num"}), E.TH(""),
+                E.TH("Findings", **{"class": "num"}), E.TH("Findings' amounts", **{"class": "num"}), E.TH(""),
             )
         ),
         E.TBODY(*rule_rows),
@@ -343,13 +356,17 @@ def _summary_section(run: RunResult, file: FileResult, summary: _Summary, rules:
             for key in entry:
                 if key not in keys:
                     keys.append(key)
-        parts.append(E.H3("Rule tables used"))
         parts.append(
-            E.TABLE(
-                E.THEAD(E.TR(*[E.TH(str(k)) for k in keys])),
-                E.TBODY(*[E.TR(*[E.TD(str(entry.get(k, ""))) for k in keys]) for entry in versions]),
-                id="tables",
-                **{"class": "grid"},
+            E.DETAILS(
+                E.SUMMARY(f"Rule tables used ({len(versions)}): ",
+                          ", ".join(str(v.get("table") or v.get("file") or "") for v in versions)),
+                E.TABLE(
+                    E.THEAD(E.TR(*[E.TH(str(k)) for k in keys])),
+                    E.TBODY(*[E.TR(*[E.TD(str(entry.get(k, ""))) for k in keys]) for entry in versions]),
+                    id="tables",
+                    **{"class": "grid"},
+                ),
+                id="table-versions",
             )
         )
     return E.SECTION(*parts, id="summary")
@@ -439,6 +456,9 @@ def _claim(result: ClaimResult, rules: dict, element: str) -> etree._Element:
         facts.append(E.SPAN(f"DOS {span}"))
     if claim.payer.name:
         facts.append(E.SPAN(_scrub_text(claim.payer.name, pattern)))
+    claim_at_risk = getattr(result, "amount_at_risk", None)
+    if claim_at_risk:
+        facts.append(E.SPAN(f"{_money(claim_at_risk)} at risk", **{"class": "risk"}))
     facts.append(E.SPAN(f"segments {first:,}–{last:,}"))
     counts = ", ".join(_plural(severities[s.value], s.value) for s in SEVERITIES if severities[s.value])
 
@@ -607,6 +627,9 @@ table.grid th, table.grid td, table.kv th, table.kv td { text-align: left; paddi
 table.grid thead th { font-size: .82rem; text-transform: uppercase; letter-spacing: .03em; color: var(--muted); background: #eef1f5; }
 table.kv th { font-weight: 500; color: var(--muted); }
 #by-rule, #tables { border: 1px solid var(--line); border-radius: 8px; overflow: hidden; }
+#table-versions { margin-top: 16px; }
+#table-versions > summary { cursor: pointer; font-weight: 600; padding: 4px 0 8px; }
+#tables td { font-size: .88rem; }
 .num { text-align: right !important; font-variant-numeric: tabular-nums; }
 .rule-id { font-family: var(--mono); font-weight: 600; white-space: nowrap; }
 .badge { display: inline-block; font-size: .72rem; font-weight: 700; text-transform: uppercase; letter-spacing: .04em;
@@ -621,7 +644,8 @@ table.kv th { font-weight: 500; color: var(--muted); }
 .toolbar .check { margin-right: 6px; white-space: nowrap; }
 #filter-status { margin-left: auto; color: var(--muted); }
 .group h3 { margin-top: 18px; }
-.claim { background: var(--card); border: 1px solid var(--line); border-left: 5px solid var(--warn); border-radius: 8px;
+/* claims off screen are not laid out until scrolled to: a page of 2,000 claims stays quick */
+.claim { content-visibility: auto; contain-intrinsic-size: auto 420px; background: var(--card); border: 1px solid var(--line); border-left: 5px solid var(--warn); border-radius: 8px;
   margin: 0 0 16px; overflow: hidden; }
 .claim.rejected { border-left-color: var(--err); }
 .claim-head { display: flex; flex-wrap: wrap; align-items: baseline; gap: 4px 18px; padding: 10px 16px;
@@ -629,6 +653,7 @@ table.kv th { font-weight: 500; color: var(--muted); }
 .claim-head h4 { margin: 0; font-size: 1.1rem; }
 .claim-id { font-family: var(--mono); }
 .facts { color: var(--muted); } .facts .charge { color: var(--ink); font-weight: 600; }
+.facts .risk { color: #a35f00; font-weight: 600; }
 .counts { margin-left: auto; color: var(--muted); font-size: .9rem; }
 .status { font-size: .75rem; font-weight: 700; text-transform: uppercase; padding: 2px 8px; border-radius: 4px; vertical-align: 2px; }
 .status-rejected { color: #fff; background: var(--err); } .status-accepted { color: #fff; background: var(--ok); }
