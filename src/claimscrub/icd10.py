@@ -35,12 +35,13 @@ describe codes in a finding's message (:func:`description`).
 from __future__ import annotations
 
 import bisect
+import functools
 import importlib.metadata
 import importlib.util
 import re
 import threading
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from enum import Enum
 from pathlib import Path
@@ -251,7 +252,8 @@ class CodeSet:
         #: code (no dot) -> True for a billable code, False for a header
         self._billable = billable
         self._sorted = codes
-        self._changes: dict[str, tuple[Change, ...]] = {}
+        #: (code, date) -> billable, for the few codes the changes table lists
+        self._memo: dict[tuple[str, date], bool] = {}
         grouped: dict[str, list[Change]] = {}
         for change in changes:
             grouped.setdefault(change.code, []).append(change)
@@ -269,7 +271,12 @@ class CodeSet:
         key = code.replace(".", "").upper()
         if key not in self._changes:
             return day >= ICD10_START and self._billable.get(key, False)
-        return self.judge(key, day).billable
+        memo = self._memo.get((key, day))
+        if memo is None:
+            if len(self._memo) > 100_000:
+                self._memo.clear()
+            memo = self._memo[(key, day)] = self.judge(key, day).billable
+        return memo
 
     def is_valid(self, code: str, day: date) -> bool:
         """Whether ``code`` exists in the classification on ``day`` (billable or header)."""
@@ -428,6 +435,7 @@ def judge(code: str, day: date) -> Judgement:
 _descriptions: Optional[Any] = None
 
 
+@functools.lru_cache(maxsize=4096)
 def description(code: str) -> str:
     """The code's title in the bundled release ('' when unknown). Imports the package on
     first use (about 3 s), so call it only to word a finding."""

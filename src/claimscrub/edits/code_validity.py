@@ -150,6 +150,8 @@ class DiagnosisValidForDate(Rule):
             days = [d for d in days if d >= ICD10_START]  # earlier dates: EPI-DX-002
             failing: dict[tuple, list[Judgement]] = {}
             for day in days:
+                if codes.is_billable(dx.code, day):
+                    continue
                 verdict = codes.judge(dx.code, day)
                 if not verdict.billable:
                     key = (verdict.verdict, verdict.basis, verdict.change, verdict.in_window)

@@ -89,7 +89,7 @@ class EpiduralSessionFrequency(Rule):
           - {id: C2, date: "2025-03-03", lines: [{code: "62323", charge: 500}]}
           - {id: C3, date: "2025-05-05", lines: [{code: "64483", charge: 500}]}
           - {id: C4, date: "2025-07-07", lines: [{code: "62323", charge: 500}]}
-          - {id: C5, date: "2025-09-08", lines: [{code: "62321", charge: 500}]}
+          - {id: C5, date: "2026-01-07", lines: [{code: "62323", charge: 500}]}
 
     Configuration:
         A warning (domain-rules.md 11). Medicare only (SBR09 = MB); other payers' lines are
