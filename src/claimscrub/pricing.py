@@ -22,6 +22,7 @@ never zero. Amounts are rounded to the cent, half up.
 
 from __future__ import annotations
 
+import weakref
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Iterable, Optional
@@ -82,13 +83,30 @@ def rvu_row(tables: Any, code: str, modifiers: Iterable[str], day: date) -> Opti
     return None
 
 
+#: prices already worked out, per loaded tables: a batch repeats a few lines many times
+_PRICES: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()
+
+
 def line_allowed(claim: Claim, line: ServiceLine, tables: Any) -> Optional[Decimal]:
     """The expected national allowed amount of one line, or ``None`` when not priced."""
     day = line.service_date
     code = line.procedure_code.strip().upper()
     if day is None or not code or tables is None:
         return None
-    modifiers = [m.upper() for m in line.modifiers]
+    modifiers = tuple(m.upper() for m in line.modifiers if m.upper() in SPLIT_MODIFIERS)
+    key = (code, modifiers, place_of_service(claim, line), day, line.units)
+    try:
+        cache = _PRICES.setdefault(tables, {})
+    except TypeError:  # tables that cannot be weakly referenced: no cache
+        cache = {}
+    if key not in cache:
+        if len(cache) > 100_000:
+            cache.clear()
+        cache[key] = _price(claim, line, tables, code, modifiers, day)
+    return cache[key]
+
+
+def _price(claim: Claim, line: ServiceLine, tables: Any, code: str, modifiers: tuple, day: date) -> Optional[Decimal]:
     row = rvu_row(tables, code, modifiers, day)
     if row is None or str(row.get("status", "")).strip().upper() not in PAYABLE_STATUS:
         return None
@@ -104,14 +122,7 @@ def line_allowed(claim: Claim, line: ServiceLine, tables: Any) -> Optional[Decim
         if line.units is None or line.units <= 0:
             return None
         amount *= line.units
-    amount = amount.quantize(CENT, rounding=ROUND_HALF_UP)
-    # A batch repeats a few amounts over and over: keep one object per amount (bounded).
-    if len(_AMOUNTS) < 50_000:
-        return _AMOUNTS.setdefault(amount, amount)
-    return _AMOUNTS.get(amount, amount)
-
-
-_AMOUNTS: dict[Decimal, Decimal] = {}
+    return amount.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 def price_claim(claim: Claim, tables: Any) -> dict[str, Optional[Decimal]]:

@@ -70,7 +70,12 @@ class UncheckedProcedureCode(Rule):
         tables = ctx.tables
         loaded = [tables.get(name) for name in PROCEDURE_TABLES] if tables is not None else []
         loaded = [t for t in loaded if t is not None]
-        if any(table.knows(code=code) for table in loaded):
+        known = ctx.extras.setdefault("coverage.known", {})
+        if code not in known:
+            if len(known) > 100_000:
+                known.clear()
+            known[code] = any(table.knows(code=code) for table in loaded)
+        if known[code]:
             return
         names = ", ".join(t.name for t in loaded) or "none"
         yield self.finding(

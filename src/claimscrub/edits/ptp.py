@@ -89,10 +89,14 @@ def covering_rules(ctx: RuleContext, code1: str, code2: str, day, payer: str) ->
 def bypass_modifiers(ctx: RuleContext, day) -> dict[str, str]:
     """NCCI-associated modifiers active on ``day``: modifier -> what it bypasses
     (``em``, ``procedure`` or ``no``), from ``edits/ncci_modifiers.csv``."""
-    table = ctx.tables.get("ncci_modifiers") if ctx.tables is not None else None
-    if table is None:
-        return {}
-    return {str(row["modifier"]).upper(): str(row.get("bypasses", "")) for row in table.active(day)}
+    cache = ctx.extras.setdefault("ptp.bypass_modifiers", {})
+    if day not in cache:
+        table = ctx.tables.get("ncci_modifiers") if ctx.tables is not None else None
+        rows = table.active(day) if table is not None else []
+        if len(cache) > 10_000:
+            cache.clear()
+        cache[day] = {str(row["modifier"]).upper(): str(row.get("bypasses", "")) for row in rows}
+    return cache[day]
 
 
 @dataclass

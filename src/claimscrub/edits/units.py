@@ -31,13 +31,20 @@ BILATERAL_RULE = "EPI-MOD-002"
 def procedure_info(ctx: RuleContext, code: str, day) -> Optional[dict]:
     """The ``procedure_codes`` row of a code: the one active on ``day``, else any row
     (a code's family and region do not change when it is deleted)."""
+    cache = ctx.extras.setdefault("units.procedure_info", {})
+    key = (code, day)
+    if key in cache:
+        return cache[key]
     table = ctx.tables.get("procedure_codes") if ctx.tables is not None else None
-    if table is None:
-        return None
-    row = table.first(day, code=code)
-    if row is None:
-        rows = table.index("code").get((code,), [])
-        row = rows[0] if rows else None
+    row = None
+    if table is not None:
+        row = table.first(day, code=code)
+        if row is None:
+            rows = table.index("code").get((code,), [])
+            row = rows[0] if rows else None
+    if len(cache) > 100_000:
+        cache.clear()
+    cache[key] = row
     return row
 
 
