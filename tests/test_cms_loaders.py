@@ -239,6 +239,17 @@ def test_cms_mue_replaces_the_bundled_one(cms_dir):
     assert only("EPI-MUE-001", scenario, load_tables(str(cms_dir))) == []
 
 
+def test_mue_zip(tmp_path):
+    folder = tmp_path / "zip"
+    folder.mkdir()
+    with zipfile.ZipFile(folder / "MCR_MUE_PractitionerServices_Eff_04-01-2026.zip", "w") as archive:
+        archive.writestr("MCR_MUE_PractitionerServices_Eff_04-01-2026.csv", MUE_CSV)
+        archive.writestr("MCR_MUE_PractitionerServices_Eff_04-01-2026.xlsx", b"not read")
+    mue = load_tables(str(folder)).table("mue")
+    assert mue.provenance["release"] == "Eff 2026-04-01"
+    assert mue.first(None, code="77003")["mai"] == "3"
+
+
 def test_facility_mue_file_is_refused(tmp_path):
     folder = tmp_path / "oph"
     folder.mkdir()

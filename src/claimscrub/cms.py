@@ -12,7 +12,8 @@ name, without any conversion:
          0=not allowed 1=allowed 9=not applicable``, ``PTP Edit Rationale``. The parts of
          one release (``-f1`` .. ``-f4``) are combined into one table; a folder holding two
          releases, or the outpatient-hospital file (``ccioph``), is an error.
-``mue``  the practitioner MUE file, ``MCR_MUE_PractitionerServices_Eff_MM-DD-YYYY.csv``:
+``mue``  the practitioner MUE file, ``MCR_MUE_PractitionerServices_Eff_MM-DD-YYYY.csv`` (or a
+         ZIP of that name holding it):
          an AMA copyright cell (possibly several lines), then the header ``HCPCS/CPT Code``
          (possibly ``HCPCS/\\nCPT Code``), ``Practitioner Services MUE Values``, ``MUE
          Adjudication Indicator`` (text such as ``2 Date of Service Edit: Policy``: its
@@ -332,6 +333,8 @@ def load_ptp(path: Path) -> Table:
 
 # -- MUE ------------------------------------------------------------------------------------
 def detect_mue(path: Path, head: str) -> bool:
+    if path.suffix.lower() == ".zip":
+        return bool(MUE_NAME.search(path.name))
     if path.suffix.lower() != ".csv":
         return False
     if MUE_NAME.search(path.name):
