@@ -103,8 +103,8 @@ def _rules_doc() -> dict:
 # -- privacy -------------------------------------------------------------------------------
 
 
-def _sensitive_pattern(claim: Claim) -> Optional[re.Pattern]:
-    """A pattern matching the claim's member id, names and birth dates as whole words."""
+def sensitive_words(claim: Claim) -> tuple[str, ...]:
+    """The claim's member id, names and birth dates (three characters or more), upper case."""
     values = {
         claim.subscriber.member_id,
         claim.subscriber.last_name,
@@ -114,19 +114,46 @@ def _sensitive_pattern(claim: Claim) -> Optional[re.Pattern]:
         claim.patient.first_name,
         claim.patient.birth_date,
     }
-    words = sorted({v.strip() for v in values if v and len(v.strip()) >= 3}, key=len, reverse=True)
-    if not words:
-        return None
-    alternatives = "|".join(re.escape(w) for w in words)
-    return re.compile(rf"(?<![A-Za-z0-9])(?:{alternatives})(?![A-Za-z0-9])", re.IGNORECASE)
+    return tuple(sorted({v.strip().upper() for v in values if v and len(v.strip()) >= 3}, key=len, reverse=True))
 
 
-def _scrub_text(text: str, pattern: Optional[re.Pattern]) -> str:
-    return pattern.sub(MASK, text) if pattern is not None and text else text
+def _scrub_text(text: str, words: tuple[str, ...]) -> str:
+    """``text`` with every whole-word occurrence of ``words`` (any case) replaced by MASK.
+
+    Plain searching, no regular expression per claim: compiling one for each of
+    thousands of claims cost more than rendering them.
+    """
+    if not words or not text:
+        return text
+    upper = text.upper()
+    if len(upper) != len(text):  # a character whose upper case is longer (ß): be exact
+        for word in words:
+            text = re.sub(rf"(?<![^\W_]){re.escape(word)}(?![^\W_])", MASK, text, flags=re.IGNORECASE)
+        return text
+    spans = []
+    for word in words:
+        start = upper.find(word)
+        while start >= 0:
+            end = start + len(word)
+            if (start == 0 or not upper[start - 1].isalnum()) and (end == len(upper) or not upper[end].isalnum()):
+                spans.append((start, end))
+            start = upper.find(word, start + 1)
+    if not spans:
+        return text
+    out, cursor = [], 0
+    for start, end in sorted(spans):
+        if start < cursor:  # overlaps a span already masked
+            cursor = max(cursor, end)
+            continue
+        out.append(text[cursor:start])
+        out.append(MASK)
+        cursor = end
+    out.append(text[cursor:])
+    return "".join(out)
 
 
 def mask_segments(
-    segments: Iterable[str], element: str, pattern: Optional[re.Pattern] = None
+    segments: Iterable[str], element: str, words: tuple[str, ...] = ()
 ) -> list[str]:
     """The claim's segments with every person-identifying value replaced by :data:`MASK`.
 
@@ -160,7 +187,7 @@ def mask_segments(
             keep, masked = {0, 1, 3, 5, 7}, True
         if masked:
             elements = [e if i in keep or not e else MASK for i, e in enumerate(elements)]
-        elements = [elements[0]] + [_scrub_text(e, pattern) for e in elements[1:]]
+        elements = [elements[0]] + [_scrub_text(e, words) for e in elements[1:]]
         out.append(element.join(elements))
     return out
 
@@ -436,7 +463,7 @@ def _claim_groups(xf, run: RunResult, file: FileResult, summary: _Summary, rules
 
 def _claim(result: ClaimResult, rules: dict, element: str) -> etree._Element:
     claim = result.claim
-    pattern = _sensitive_pattern(claim)
+    words = sensitive_words(claim)
     first, last = claim.pos, claim.pos + len(result.segments) - 1
     beside: dict[int, list[Finding]] = defaultdict(list)
     outside: list[Finding] = []
@@ -455,7 +482,7 @@ def _claim(result: ClaimResult, rules: dict, element: str) -> etree._Element:
         span = dates[0].isoformat() + (f" to {dates[-1].isoformat()}" if len(dates) > 1 else "")
         facts.append(E.SPAN(f"DOS {span}"))
     if claim.payer.name:
-        facts.append(E.SPAN(_scrub_text(claim.payer.name, pattern)))
+        facts.append(E.SPAN(_scrub_text(claim.payer.name, words)))
     claim_at_risk = getattr(result, "amount_at_risk", None)
     if claim_at_risk:
         facts.append(E.SPAN(f"{_money(claim_at_risk)} at risk", **{"class": "risk"}))
@@ -463,7 +490,7 @@ def _claim(result: ClaimResult, rules: dict, element: str) -> etree._Element:
     counts = ", ".join(_plural(severities[s.value], s.value) for s in SEVERITIES if severities[s.value])
 
     rows = []
-    masked = mask_segments(result.segments, element, pattern)
+    masked = mask_segments(result.segments, element, words)
     for offset, text in enumerate(masked):
         ordinal = first + offset
         notes = beside.get(ordinal, [])
@@ -476,7 +503,7 @@ def _claim(result: ClaimResult, rules: dict, element: str) -> etree._Element:
             E.TR(
                 E.TD(str(ordinal), **{"class": "pos"}),
                 E.TD(E.CODE(E.SPAN(seg_id, **{"class": "sid"}), *_masked_spans(sep + rest)), **{"class": "seg"}),
-                E.TD(*[_finding(f, rules, pattern) for f in notes], **{"class": "notes"}),
+                E.TD(*[_finding(f, rules, words) for f in notes], **{"class": "notes"}),
                 **attrs,
             )
         )
@@ -493,7 +520,7 @@ def _claim(result: ClaimResult, rules: dict, element: str) -> etree._Element:
             E.DIV(
                 E.DIV("Findings outside this claim's segments (envelope, transaction set)",
                       **{"class": "outside-title"}),
-                *[_finding(f, rules, pattern) for f in outside],
+                *[_finding(f, rules, words) for f in outside],
                 **{"class": "outside"},
             )
         )
@@ -540,7 +567,7 @@ def _interleave(items: list, sep: str) -> list:
     return out
 
 
-def _finding(finding: Finding, rules: dict, pattern: Optional[re.Pattern]) -> etree._Element:
+def _finding(finding: Finding, rules: dict, words: tuple[str, ...]) -> etree._Element:
     severity = finding.severity.value
     head = [_badge(severity), " ", _rule_link(finding.rule, rules),
             E.SPAN(finding.category.value, **{"class": "category"})]
@@ -550,10 +577,10 @@ def _finding(finding: Finding, rules: dict, pattern: Optional[re.Pattern]) -> et
         head.append(E.SPAN(f"{_money(finding.amount_at_risk)} at risk", **{"class": "risk"}))
     body = [
         E.DIV(*head, **{"class": "f-head"}),
-        E.DIV(_scrub_text(finding.message, pattern), **{"class": "message"}),
+        E.DIV(_scrub_text(finding.message, words), **{"class": "message"}),
     ]
     if finding.fix:
-        body.append(E.DIV(E.B("Fix: "), _scrub_text(finding.fix, pattern), **{"class": "fix"}))
+        body.append(E.DIV(E.B("Fix: "), _scrub_text(finding.fix, words), **{"class": "fix"}))
     body.append(E.DIV(E.B("Source: "), finding.source, **{"class": "source"}))
     attrs = {
         "class": f"finding sev-{severity}",
