@@ -32,9 +32,10 @@ Writer = Callable[[RunResult, FileResult, str], str]
 def output_writers() -> list[Writer]:
     from claimscrub.report.html_report import write_html
     from claimscrub.report.ack277 import write_277
+    from claimscrub.report.ack999 import write_999
     from claimscrub.report.json_report import write_json
 
-    return [write_json, write_html, write_277]
+    return [write_json, write_html, write_999, write_277]
 
 
 class Progress:
@@ -83,6 +84,12 @@ def _load_tables(rules_dir: Optional[str]):
     return load_tables(rules_dir)
 
 
+def _validator(jobs: Optional[int]):
+    from claimscrub.validate import Pyx12Validator
+
+    return Pyx12Validator(jobs=jobs or os.cpu_count() or 1)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="claimscrub")
 def main() -> None:
@@ -103,7 +110,12 @@ def main() -> None:
               help="Where the run keeps its temporary claim store (default: the system temp folder).")
 @click.option("--accepted-out", "accepted_dir", type=click.Path(file_okay=False),
               help="Folder for an 837P per input holding only its accepted claims (same file name).")
-def scrub(inputs, out_dir, as_of, config_path, rules_dir, work_dir, accepted_dir) -> None:
+@click.option("--jobs", type=click.IntRange(min=1), default=None,
+              help="Processes for implementation-guide validation (default: one per CPU).")
+@click.option("--no-validate", "no_validate", is_flag=True,
+              help="Skip implementation-guide (pyx12) validation; envelope checks still run.")
+def scrub(inputs, out_dir, as_of, config_path, rules_dir, work_dir, accepted_dir, jobs,
+          no_validate) -> None:
     """Scrub 837P files (or folders of them) and write a report per file into --out.
 
     Exit status: 0 every claim accepted, 1 some claim rejected, 2 some input unusable,
@@ -135,6 +147,7 @@ def scrub(inputs, out_dir, as_of, config_path, rules_dir, work_dir, accepted_dir
         tables=tables,
         work_dir=work_dir,
         on_progress=progress,
+        validator=None if no_validate else _validator(jobs),
     )
     try:
         scrubber = Scrubber(options)
