@@ -363,3 +363,24 @@ def test_jobs_1_and_jobs_2_give_identical_outputs(tmp_path):
         assert findings[0] == findings[1]
     acks = transaction_acks((one / "b.837.999").read_text())
     assert [a["ik5"][0] for a in acks] == ["R", "R", "A", "A"]
+
+
+def test_errors_that_reject_no_claim_are_acknowledged_e(tmp_path):
+    """Should the IG findings not reject the claims (configured down), the 999 says E, not R."""
+    from claimscrub.findings import Severity
+
+    path = write(tmp_path, "w.837", write_837([{"id": "C1", "pos": "AA", "lines": [{"code": "62323"}]}]))
+    scrubber = Scrubber(ScrubOptions(as_of=date.fromisoformat(AS_OF), validator=Pyx12Validator(jobs=1),
+                                     work_dir=str(tmp_path)))
+    run = scrubber.run([str(path)])
+    try:
+        rejected = segments(Path(write_999(run, run.files[0], str(tmp_path / "r"))).read_text())
+        for key, findings in run.findings.items():
+            run.findings[key] = [f.model_copy(update={"severity": Severity.WARNING})
+                                 if f.rule == "X12-IG-001" else f for f in findings]
+        warned = segments(Path(write_999(run, run.files[0], str(tmp_path / "w"))).read_text())
+    finally:
+        run.close()
+    assert ["IK5", "R", "5"] in rejected and ["AK9", "R", "1", "1", "0"] in rejected
+    assert ["IK5", "E", "5"] in warned and ["AK9", "E", "1", "1", "1"] in warned
+    assert [s for s in warned if s[0] in ("IK3", "IK4")] == [s for s in rejected if s[0] in ("IK3", "IK4")]
