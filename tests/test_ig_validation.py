@@ -209,6 +209,8 @@ def _variants() -> list[tuple[str, str]]:
         ("empty subscriber loop", mutate(base, "SBR*P*18*******MB~\nNM1*IL*1*SUBSCRIBER0003*PAT****MI*M0003~\nN3*1 MAIN ST~\nN4*SPRINGFIELD*IL*62701~\nDMG*D8*19600101*F~\nNM1*PR*2*MEDICARE*****PI*00435~\nCLM*C3*600***11:B:1*Y*A*Y*Y~\nHI*ABK:M5416~\nNM1*82*1*RENDERING*DOC****XX*1234567893~\nLX*1~\nSV1*HC:62323*500*UN*1***1~\nDTP*472*D8*20250303~\nLX*2~\nSV1*HC:99214*100*UN*1***1~\nDTP*472*D8*20250303~\n", "")),
         ("subscriber content all unrecognized", mutate(base, "SBR*P*18*******MB~\nNM1*IL*1*SUBSCRIBER0006", "ZZZ*1~\nNM1*IL*1*SUBSCRIBER0006")),
         ("header error", mutate(base, "PER*IC*BILLING OFFICE*TE*5555550100~\n", "")),
+        ("claim without CLM, errors held back to the next HL",
+         mutate(base, "CLM*C4*600***11:B:1*Y*A*Y*Y~\nHI*ABK:M5416~\n", "HI*~\n")),
         ("hierarchy numbers", mutate(mutate(base, "HL*5*", "HL*6*"), "HL*9*1*22", "HL*9*4*22")),
         ("header header", base.replace("BHT*0019", "BHT*9999")),
     ]

@@ -39,11 +39,16 @@ exactly:
 * a "required segment/loop missing" error (IK304 3, I6, I7, I8) that pyx12 reports at the
   first segment after the borrowed part is about the borrowed part, and was reported by the
   slice where it is in place, so it is dropped;
-* a slice's synthetic SE stands for the segment that follows the slice in the input, so a
-  missing segment at the end of a slice is reported where pyx12 reports it on the whole set.
+* a slice's synthetic SE stands for the segment that follows the slice in the input (an
+  HL), so a missing segment at the end of a slice is reported where pyx12 reports it on the
+  whole set, in that HL's loop, and errors pyx12 holds back for segments it could not place
+  hang on that HL as they do on the whole set (:func:`_at_slice_end`);
+* cuts are made only in a well-formed hierarchy (2000A, 2000B, 2000C levels in order).
 
 ``tests/test_ig_validation.py`` checks that slices cut after every subscriber give exactly
-the errors of the whole transaction set on every corpus file.
+the errors of the whole transaction set on the corpus and on mutated batches (and a
+randomized run of about 2,000 mutated batches with up to five mutations each found no
+difference).
 """
 
 from __future__ import annotations
@@ -583,16 +588,19 @@ def _job(chunk: _Slice) -> tuple[str, int, int]:
 def _at_slice_end(raw_errors: list[RawError], chunk: _Slice, result: Pyx12Result,
                   following: Pyx12Result) -> list[RawError]:
     """Errors pyx12 reports at a slice's synthetic SE, as it reports them at the HL that
-    follows the slice in the input: in that HL's loop, and none of the "missing" ones when
+    follows the slice in the input: in that HL's loop; none of the "missing" ones when
     pyx12 still stood on the previous subscriber's HL (with nothing of that loop in place,
-    a subscriber HL re-enters the loop without checking what it lacks)."""
+    a subscriber HL re-enters the loop without checking what it lacks); and the errors of
+    segments it could not place, which it holds back until it places one, hung on that HL
+    (at the SE they would hang on whatever segment it reported last)."""
     stuck = chunk.before_subscriber and result.node == ("HL", "2000B")
     out = []
     for raw in raw_errors:
         if raw[0] == chunk.se_line:
-            if stuck and raw[4] is None and raw[2] in MISSING_CODES:
+            missing = raw[4] is None and raw[2] in MISSING_CODES
+            if stuck and missing:
                 continue
-            raw = raw[:8] + (following.loop,)
+            raw = (raw[0], raw[1] if missing else "HL", *raw[2:8], following.loop)
         out.append(raw)
     return out
 
