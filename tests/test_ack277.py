@@ -286,7 +286,9 @@ def test_multiple_providers_and_transaction_sets(tmp_path):
     assert pyx12_valid(text)
     assert [s[2] for s in segments(text) if s[0] == "TRN" and s[1] == "2" and not s[2].startswith("S")] == [
         "BATCH0001001", "BATCH0001002", "BATCH0001003"]
-    assert segments(text)[-2] == ["GE", "3", "1"]
+    # The second file's 277 takes the run's fourth acknowledgment control number (999s and
+    # 277s are numbered together from --ack-control-number, default 1).
+    assert segments(text)[-2] == ["GE", "3", "4"]
     assert Counter(level["claim_id"] for level in patient_levels(text)) == input_claim_ids(split)
 
 
@@ -341,7 +343,8 @@ def test_output_is_deterministic_and_control_numbers_come_from_options(tmp_path)
     second = scrub(tmp_path / "b", [source])
     assert (first / "batch.837.277").read_text() == (second / "batch.837.277").read_text()
     isa = segments((first / "batch.837.277").read_text())[0]
-    assert isa[13] == "000000042" and isa[9] == "250310"  # the input's ISA13 and date
+    # The run's second acknowledgment (its 999 is the first) and the input's date.
+    assert isa[13] == "000000002" and isa[9] == "250310"
 
     run = Scrubber(ScrubOptions(as_of=AS_OF_DATE)).run([str(source)])
     try:

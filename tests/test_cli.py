@@ -77,3 +77,20 @@ def test_config_found_in_pyproject(tmp_path):
     path.write_text(write_837([{"id": "C1", "charge": 900, "lines": [{"code": "62323", "charge": 500}]}]))
     result = run_claimscrub("scrub", str(path), "--out", str(tmp_path / "o"), "--as-of", AS_OF, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
+
+
+def test_acknowledgment_control_numbers_are_unique_in_a_run(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for n in (1, 2):
+        (folder / f"f{n}.837").write_text(write_837([{"id": f"C{n}", "member": f"M{n}", "lines": [{"code": "62323"}]}], control=7))
+    out = tmp_path / "out"
+    result = run_claimscrub("scrub", str(folder), "--out", str(out), "--as-of", AS_OF,
+                            "--ack-control-number", "500")
+    assert result.returncode == 0, result.stderr
+    numbers = {}
+    for path in sorted(out.glob("*.999")) + sorted(out.glob("*.277")):
+        isa = path.read_text().split("~")[0].split("*")
+        numbers[path.name] = isa[13]
+    assert numbers == {"f1.837.999": "000000500", "f2.837.999": "000000502",
+                       "f1.837.277": "000000501", "f2.837.277": "000000503"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from functools import partial
 from datetime import date
 from typing import Callable, Optional
 
@@ -29,13 +30,21 @@ click.UsageError.exit_code = EXIT_USAGE
 Writer = Callable[[RunResult, FileResult, str], str]
 
 
-def output_writers() -> list[Writer]:
+def output_writers(ack_control: int, position: int) -> list[Writer]:
+    """The writers for the ``position``-th usable input; its 999 and 277CA take the
+    interchange control numbers ``ack_control + 2 * position`` and the next one."""
+    from claimscrub.report.ack277 import Ack277Options, write_277
+    from claimscrub.report.ack999 import Ack999Options, write_999
     from claimscrub.report.html_report import write_html
-    from claimscrub.report.ack277 import write_277
-    from claimscrub.report.ack999 import write_999
     from claimscrub.report.json_report import write_json
 
-    return [write_json, write_html, write_999, write_277]
+    number = ack_control + 2 * position
+    return [
+        write_json,
+        write_html,
+        partial(write_999, options=Ack999Options(control_number=number)),
+        partial(write_277, options=Ack277Options(control_number=number + 1)),
+    ]
 
 
 class Progress:
@@ -84,10 +93,16 @@ def _load_tables(rules_dir: Optional[str]):
     return load_tables(rules_dir)
 
 
-def _validator(jobs: Optional[int]):
+#: Below this much input a worker pool costs more to start than it saves.
+SMALL_BATCH_BYTES = 1 << 20
+
+
+def _validator(jobs: Optional[int], input_bytes: int):
     from claimscrub.validate import Pyx12Validator
 
-    return Pyx12Validator(jobs=jobs or os.cpu_count() or 1)
+    if jobs is None:
+        jobs = 1 if input_bytes < SMALL_BATCH_BYTES else (os.cpu_count() or 1)
+    return Pyx12Validator(jobs=jobs)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -111,11 +126,17 @@ def main() -> None:
 @click.option("--accepted-out", "accepted_dir", type=click.Path(file_okay=False),
               help="Folder for an 837P per input holding only its accepted claims (same file name).")
 @click.option("--jobs", type=click.IntRange(min=1), default=None,
-              help="Processes for implementation-guide validation (default: one per CPU).")
+              help="Processes for implementation-guide validation (default: one per CPU; "
+                   "one for inputs under 1 MiB).")
+@click.option("--ack-control-number", "ack_control", type=click.IntRange(1, 999_999_999), default=1,
+              show_default=True,
+              help="Interchange control number of the first acknowledgment written; each 999 and "
+                   "277CA of the run takes the next one (pass your own sequence to keep them unique "
+                   "across runs).")
 @click.option("--no-validate", "no_validate", is_flag=True,
               help="Skip implementation-guide (pyx12) validation; envelope checks still run.")
 def scrub(inputs, out_dir, as_of, config_path, rules_dir, work_dir, accepted_dir, jobs,
-          no_validate) -> None:
+          no_validate, ack_control) -> None:
     """Scrub 837P files (or folders of them) and write a report per file into --out.
 
     Exit status: 0 every claim accepted, 1 some claim rejected, 2 some input unusable,
@@ -138,16 +159,15 @@ def scrub(inputs, out_dir, as_of, config_path, rules_dir, work_dir, accepted_dir
         os.path.dirname(os.path.abspath(p)) == os.path.abspath(accepted_dir) for p in paths
     ):
         _fail("--accepted-out must not be a folder of the inputs (it would overwrite them)", EXIT_USAGE)
-    progress = Progress(
-        sum(os.path.getsize(p) for p in paths if os.path.isfile(p)), sys.stderr.isatty()
-    )
+    input_bytes = sum(os.path.getsize(p) for p in paths if os.path.isfile(p))
+    progress = Progress(input_bytes, sys.stderr.isatty())
     options = ScrubOptions(
         as_of=as_of.date() if as_of else date.today(),
         config=config,
         tables=tables,
         work_dir=work_dir,
         on_progress=progress,
-        validator=None if no_validate else _validator(jobs),
+        validator=None if no_validate else _validator(jobs, input_bytes),
     )
     try:
         scrubber = Scrubber(options)
@@ -159,7 +179,7 @@ def scrub(inputs, out_dir, as_of, config_path, rules_dir, work_dir, accepted_dir
     run = scrubber.run(paths)
     progress.finish()
     try:
-        _write_outputs(run, out_dir)
+        _write_outputs(run, out_dir, ack_control)
         if accepted_dir:
             _write_accepted(run, accepted_dir)
     finally:
@@ -167,12 +187,11 @@ def scrub(inputs, out_dir, as_of, config_path, rules_dir, work_dir, accepted_dir
     sys.exit(_report(run))
 
 
-def _write_outputs(run: RunResult, out_dir: str) -> None:
-    writers = output_writers()
-    for file in run.files:
-        if file.usable:
-            for writer in writers:
-                writer(run, file, out_dir)
+def _write_outputs(run: RunResult, out_dir: str, ack_control: int) -> None:
+    usable = [file for file in run.files if file.usable]
+    for position, file in enumerate(usable):
+        for writer in output_writers(ack_control, position):
+            writer(run, file, out_dir)
 
 
 def _write_accepted(run: RunResult, accepted_dir: str) -> None:
