@@ -22,30 +22,12 @@ from claimscrub.errors import InputError
 from claimscrub.findings import Finding, Severity
 from claimscrub.model import Claim
 from claimscrub.pricing import claim_amount_at_risk, price_claim, total_allowed, with_amount_at_risk
-from claimscrub.store import ClaimStore
+from claimscrub.store import ClaimRef, ClaimStore, FindingStore
 from claimscrub.x12.envelope import EnvelopeIssue, FunctionalGroup, TransactionSet, iter_transaction_sets
 from claimscrub.x12.reader import Delimiters, X12Reader
 
 ACCEPTED = "accepted"
 REJECTED = "rejected"
-
-
-@dataclass(frozen=True)
-class ClaimRef:
-    """Enough of a claim to attach a finding to it without loading it."""
-
-    file: str
-    index: int
-    claim_id: str
-    pos: int
-    last_pos: int
-    charge: Optional[Decimal] = None
-    #: expected allowed amount of each line by LX01 (claimscrub.pricing); None = not priced
-    line_allowed: dict = field(default_factory=dict, compare=False)
-
-    @property
-    def expected_allowed(self) -> Optional[Decimal]:
-        return total_allowed(self.line_allowed)
 
 
 @dataclass
@@ -79,11 +61,19 @@ class TransactionInfo:
     segment_count: int
     group: FunctionalGroup
     issues: list[EnvelopeIssue]
-    claims: list[ClaimRef] = field(default_factory=list)
+    file_index: int = -1
+    store: Optional[ClaimStore] = field(default=None, repr=False, compare=False)
     ig_errors: list[IGError] = field(default_factory=list)
     ig_checked: bool = False
     #: transaction-level codes the validator reported (IK502: "2", "3", "4", "5", ...)
     ig_transaction_codes: list[str] = field(default_factory=list)
+
+    @property
+    def claims(self) -> list[ClaimRef]:
+        """The claims of this transaction set, read from the store (one set at a time)."""
+        if self.store is None:
+            return []
+        return self.store.refs(self.file_index, self.index)
 
     def all_issues(self) -> list[EnvelopeIssue]:
         return self.issues + self.group.issues + self.group.interchange.issues
@@ -177,7 +167,7 @@ class ScrubOptions:
 class RunResult:
     """Everything the writers need; the claims themselves stay in the store."""
 
-    def __init__(self, store: ClaimStore, files: list[FileResult], findings: dict, engine: Engine):
+    def __init__(self, store: ClaimStore, files: list[FileResult], findings: FindingStore, engine: Engine):
         self.store = store
         self.files = files
         self.findings = findings
@@ -186,12 +176,10 @@ class RunResult:
     def claim_results(self, file: FileResult) -> Iterator[ClaimResult]:
         if not file.usable:
             return
-        refs = {ref.index: ref for info in file.transactions for ref in info.claims}
-        for claim, segments in self.store.claims(file.index):
-            ref = refs.get(claim.index)
+        for claim, segments, ref in self.store.claims(file.index):
             yield ClaimResult(
                 claim, segments, self.findings.get((file.index, claim.index), []),
-                line_allowed=ref.line_allowed if ref is not None else {},
+                line_allowed=ref.line_allowed,
             )
 
     def close(self) -> None:
@@ -246,7 +234,7 @@ class Scrubber:
 
     def run(self, paths: list[str]) -> RunResult:
         store = ClaimStore(self.options.work_dir)
-        findings: dict[tuple[int, int], list[Finding]] = {}
+        findings = FindingStore(store)
         files = [
             FileResult(index=i, path=p, name=n)
             for i, (p, n) in enumerate(zip(paths, _display_names(paths)))
@@ -271,7 +259,7 @@ class Scrubber:
         return RunResult(store, files, findings, self.engine)
 
     # -- stage 1: read ----------------------------------------------------------------
-    def _read_file(self, file: FileResult, store: ClaimStore, findings: dict) -> None:
+    def _read_file(self, file: FileResult, store: ClaimStore, findings: FindingStore) -> None:
         reader = X12Reader(file.path, file.name)
         validator = self.options.validator
         progress = self.options.on_progress
@@ -291,6 +279,8 @@ class Scrubber:
                     segment_count=len(ts.segments),
                     group=ts.group,
                     issues=ts.issues,
+                    file_index=file.index,
+                    store=store,
                 )
                 file.transactions.append(info)
                 first_pos = ts.segments[0].pos
@@ -299,16 +289,12 @@ class Scrubber:
                     claim_segments = [
                         s.text(delimiters) for s in ts.segments[claim.pos - first_pos : claim.last_pos - first_pos + 1]
                     ]
-                    store.add(file.index, claim, claim_segments)
-                    info.claims.append(
-                        ClaimRef(
-                            file.name, claim.index, claim.claim_id, claim.pos, claim.last_pos, claim.charge,
-                            line_allowed=price_claim(claim, self.engine.ctx.tables),
-                        )
+                    ref = ClaimRef(
+                        file.name, claim.index, claim.claim_id, claim.pos, claim.last_pos, claim.charge,
+                        line_allowed=price_claim(claim, self.engine.ctx.tables),
                     )
-                    claim_findings = self.engine.check_claim(claim)
-                    if claim_findings:
-                        findings.setdefault((file.index, claim.index), []).extend(claim_findings)
+                    store.add(file.index, ts.index, claim, claim_segments, ref)
+                    findings.add((file.index, claim.index), self.engine.check_claim(claim))
                 if validator is not None:
                     validator.submit((file.index, ts.index), ts, delimiters)
                     self._collect_validation([file], findings, block=False)
@@ -318,8 +304,6 @@ class Scrubber:
         except InputError as error:
             file.error = error
             store.drop_file(file.index)
-            for key in [k for k in findings if k[0] == file.index]:
-                del findings[key]
             file.transactions = []
         file.claim_count = claim_index if file.usable else 0
         file.byte_count = reader.size
@@ -327,7 +311,7 @@ class Scrubber:
             progress(reader.size - last_bytes)
 
     # -- stage 1b: implementation-guide validation --------------------------------------
-    def _collect_validation(self, files: list[FileResult], findings: dict, block: bool) -> None:
+    def _collect_validation(self, files: list[FileResult], findings: FindingStore, block: bool) -> None:
         validator = self.options.validator
         if validator is None:
             return
@@ -348,7 +332,7 @@ class Scrubber:
             info.ig_checked = True
 
     # -- stage 1c: envelope and IG findings on every claim they reject ---------------------
-    def _envelope_findings(self, file: FileResult, findings: dict) -> None:
+    def _envelope_findings(self, file: FileResult, findings: FindingStore) -> None:
         envelope_rule = self.engine.rules.get(ENVELOPE_RULE)
         ig_rule = self.engine.rules.get(IG_RULE)
         for info in file.transactions:
@@ -357,11 +341,10 @@ class Scrubber:
                 produced.extend(envelope_rule.check(info, self.engine.ctx))
             if ig_rule is not None and info.ig_errors:
                 produced.extend(ig_rule.check(info, self.engine.ctx))
-            for finding in produced:
-                findings.setdefault((file.index, finding.claim_index), []).append(finding)
+            _add_by_claim(findings, produced, lambda finding: file.index)
 
     # -- stage 2: patient-days ---------------------------------------------------------
-    def _grouped_edits(self, store: ClaimStore, files: list[FileResult], findings: dict) -> None:
+    def _grouped_edits(self, store: ClaimStore, files: list[FileResult], findings: FindingStore) -> None:
         if not (self.engine.by_scope[Scope.PATIENT_DAY] or self.engine.by_scope[Scope.PATIENT]):
             return
         file_index = {f.name: f.index for f in files}
@@ -370,11 +353,10 @@ class Scrubber:
             for day in history.days:
                 produced.extend(self.engine.check_patient_day(day))
             produced.extend(self.engine.check_patient(history))
-            for finding in produced:
-                findings.setdefault((file_index[finding.file], finding.claim_index), []).append(finding)
+            _add_by_claim(findings, produced, lambda finding: file_index[finding.file])
 
     # -- stage 3: dispositions ---------------------------------------------------------
-    def _tally(self, file: FileResult, findings: dict) -> None:
+    def _tally(self, file: FileResult, findings: FindingStore) -> None:
         if not file.usable:
             return
         for info in file.transactions:
@@ -398,6 +380,14 @@ class Scrubber:
                 else:
                     file.accepted += 1
                     file.accepted_charge += charge
+
+
+def _add_by_claim(findings: FindingStore, produced: list[Finding], file_of) -> None:
+    by_claim: dict[tuple[int, int], list[Finding]] = {}
+    for finding in produced:
+        by_claim.setdefault((file_of(finding), finding.claim_index), []).append(finding)
+    for key, batch in by_claim.items():
+        findings.add(key, batch)
 
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:

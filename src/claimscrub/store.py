@@ -1,9 +1,11 @@
-"""A disk-backed store of the run's claims, so memory does not grow with the batch.
+"""A disk-backed store of the run's claims and findings, so memory does not grow with
+the batch.
 
 Claims are read one transaction set at a time and written here (pickled, with the text of
-their own segments). Grouping into patient-days is an indexed query, and the writers read
-the claims back in file order. Only findings are held in memory, and only for claims that
-have any.
+their own segments and a small reference record: id, span, charge, priced lines). Grouping
+into patient-days is an indexed query; the envelope, validation and tally stages read the
+references of one transaction set at a time; the writers read claims and findings back in
+file order. What stays in memory is per transaction set, not per claim.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ import pickle
 import sqlite3
 import tempfile
 from collections import OrderedDict
+from dataclasses import dataclass, field
 from datetime import date
-from typing import Iterator, Optional
+from decimal import Decimal
+from typing import Iterable, Iterator, Optional
 
 from claimscrub.grouping import (
     DayLine,
@@ -24,16 +28,27 @@ from claimscrub.grouping import (
     encode_key,
     line_group_key,
 )
+from claimscrub.findings import Finding
 from claimscrub.model import Claim
+from claimscrub.pricing import total_allowed
 
 _SCHEMA = """
 CREATE TABLE claim (
     file_idx INTEGER NOT NULL,
     claim_idx INTEGER NOT NULL,
+    ts_idx INTEGER NOT NULL,
     body BLOB NOT NULL,
     segments TEXT NOT NULL,
+    ref BLOB NOT NULL,
     PRIMARY KEY (file_idx, claim_idx)
 ) WITHOUT ROWID;
+CREATE INDEX claim_by_ts ON claim (file_idx, ts_idx, claim_idx);
+CREATE TABLE finding (
+    file_idx INTEGER NOT NULL,
+    claim_idx INTEGER NOT NULL,
+    body BLOB NOT NULL
+);
+CREATE INDEX finding_by_claim ON finding (file_idx, claim_idx);
 CREATE TABLE day_line (
     patient TEXT NOT NULL,
     day TEXT NOT NULL,
@@ -43,6 +58,28 @@ CREATE TABLE day_line (
     line_idx INTEGER NOT NULL
 );
 """
+
+
+@dataclass(frozen=True)
+class ClaimRef:
+    """Enough of a claim to attach a finding to it without loading it."""
+
+    file: str
+    index: int
+    claim_id: str
+    pos: int
+    last_pos: int
+    charge: Optional[Decimal] = None
+    #: expected allowed amount of each line by LX01 (claimscrub.pricing); None = not priced
+    line_allowed: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def expected_allowed(self) -> Optional[Decimal]:
+        return total_allowed(self.line_allowed)
+
+
+def _dump(value) -> bytes:
+    return pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
 
 
 class ClaimStore:
@@ -69,10 +106,10 @@ class ClaimStore:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def add(self, file_idx: int, claim: Claim, segments: list[str]) -> None:
+    def add(self, file_idx: int, ts_idx: int, claim: Claim, segments: list[str], ref: ClaimRef) -> None:
         self.db.execute(
-            "INSERT INTO claim VALUES (?, ?, ?, ?)",
-            (file_idx, claim.index, pickle.dumps(claim, pickle.HIGHEST_PROTOCOL), "\n".join(segments)),
+            "INSERT INTO claim VALUES (?, ?, ?, ?, ?, ?)",
+            (file_idx, claim.index, ts_idx, _dump(claim), "\n".join(segments), _dump(ref)),
         )
         rows = []
         for line_idx, line in enumerate(claim.lines):
@@ -88,10 +125,52 @@ class ClaimStore:
         """Forget the claims of a file that turned out to be unusable."""
         self.db.execute("DELETE FROM claim WHERE file_idx = ?", (file_idx,))
         self.db.execute("DELETE FROM day_line WHERE file_idx = ?", (file_idx,))
+        self.db.execute("DELETE FROM finding WHERE file_idx = ?", (file_idx,))
+
+    def refs(self, file_idx: int, ts_idx: int) -> list[ClaimRef]:
+        """The claims of one transaction set, in file order."""
+        cursor = self.db.execute(
+            "SELECT ref FROM claim WHERE file_idx = ? AND ts_idx = ? ORDER BY claim_idx",
+            (file_idx, ts_idx),
+        )
+        return [pickle.loads(row[0]) for row in cursor]
+
+    # -- findings ------------------------------------------------------------------------
+    def add_findings(self, file_idx: int, claim_idx: int, findings: Iterable[Finding]) -> None:
+        self.db.executemany(
+            "INSERT INTO finding VALUES (?, ?, ?)",
+            [(file_idx, claim_idx, _dump(f)) for f in findings],
+        )
+
+    def findings(self, file_idx: int, claim_idx: int) -> list[Finding]:
+        cursor = self.db.execute(
+            "SELECT body FROM finding WHERE file_idx = ? AND claim_idx = ? ORDER BY rowid",
+            (file_idx, claim_idx),
+        )
+        return [pickle.loads(row[0]) for row in cursor]
+
+    def replace_findings(self, file_idx: int, claim_idx: int, findings: Iterable[Finding]) -> None:
+        self.db.execute("DELETE FROM finding WHERE file_idx = ? AND claim_idx = ?", (file_idx, claim_idx))
+        self.add_findings(file_idx, claim_idx, findings)
+
+    def all_findings(self) -> Iterator[tuple[tuple[int, int], list[Finding]]]:
+        """Every claim that has findings, in (file, claim) order, with its findings."""
+        cursor = self.db.execute(
+            "SELECT file_idx, claim_idx, body FROM finding ORDER BY file_idx, claim_idx, rowid"
+        )
+        key: Optional[tuple[int, int]] = None
+        batch: list[Finding] = []
+        for file_idx, claim_idx, body in cursor:
+            if (file_idx, claim_idx) != key:
+                if key is not None:
+                    yield key, batch
+                key, batch = (file_idx, claim_idx), []
+            batch.append(pickle.loads(body))
+        if key is not None:
+            yield key, batch
 
     def _finish_loading(self) -> None:
         if not self._indexed:
-            self.db.execute("COMMIT")
             self.db.execute("CREATE INDEX day_line_order ON day_line (patient, day, provider)")
             self._indexed = True
 
@@ -137,11 +216,40 @@ class ClaimStore:
         if history is not None:
             yield history
 
-    def claims(self, file_idx: int) -> Iterator[tuple[Claim, list[str]]]:
+    def claims(self, file_idx: int) -> Iterator[tuple[Claim, list[str], ClaimRef]]:
         """The claims of one file in file order, with the text of their segments."""
         self._finish_loading()
         cursor = self.db.execute(
-            "SELECT body, segments FROM claim WHERE file_idx = ? ORDER BY claim_idx", (file_idx,)
+            "SELECT body, segments, ref FROM claim WHERE file_idx = ? ORDER BY claim_idx", (file_idx,)
         )
-        for body, segments in cursor:
-            yield pickle.loads(body), segments.split("\n") if segments else []
+        for body, segments, ref in cursor:
+            yield pickle.loads(body), segments.split("\n") if segments else [], pickle.loads(ref)
+
+
+class FindingStore:
+    """The run's findings by ``(file index, claim index)``, kept in the claim store.
+
+    Reads like the dict it replaces (``get``, ``[]``, ``items``), so writers need not care
+    where the findings live.
+    """
+
+    def __init__(self, store: ClaimStore):
+        self._store = store
+
+    def add(self, key: tuple[int, int], findings: Iterable[Finding]) -> None:
+        findings = list(findings)
+        if findings:
+            self._store.add_findings(key[0], key[1], findings)
+
+    def get(self, key: tuple[int, int], default=None) -> list[Finding]:
+        found = self._store.findings(*key)
+        return found if found else ([] if default is None else default)
+
+    def __getitem__(self, key: tuple[int, int]) -> list[Finding]:
+        return self._store.findings(*key)
+
+    def __setitem__(self, key: tuple[int, int], findings: list[Finding]) -> None:
+        self._store.replace_findings(key[0], key[1], findings)
+
+    def items(self) -> Iterator[tuple[tuple[int, int], list[Finding]]]:
+        return self._store.all_findings()
