@@ -41,13 +41,11 @@ from decimal import Decimal
 from typing import IO, Iterable, Optional
 
 from claimscrub.atomic import atomic_writer
-from claimscrub.claims import parse_date
 from claimscrub.findings import Category, Finding, Severity
 from claimscrub.model import BillingProvider, Claim, ServiceLine
+from claimscrub.report.x12out import (COMPONENT, UNKNOWN, AckOptions, Envelope, SegmentWriter, clean,
+                                      valid_date)
 from claimscrub.scrub import FileResult, RunResult, TransactionInfo
-
-ELEMENT, COMPONENT, REPETITION, TERMINATOR = "*", ":", "^", "~"
-NEWLINE = "\n"
 
 #: 277CA status for a finding whose rule sets no ``status_code``, by finding category
 #: (domain-rules.md section 10.2: syntax errors are unprocessable, invalid values A7 with
@@ -76,26 +74,13 @@ ENTITY_STATUSES = {"562": "85", "145": "85"}
 CLAIM_ENTITIES = frozenset({"03", "1P", "1Z", "40", "41", "71", "72", "73", "77", "82", "85", "87"})
 #: SVC01-1 qualifiers of the X214 map; lines coded otherwise are reported at claim level only.
 SVC_QUALIFIERS = frozenset({"AD", "ER", "HC", "HP", "IV", "NU", "WK"})
-ISA_QUALIFIERS = frozenset({"01", "14", "20", "27", "28", "29", "30", "33", "ZZ"})
-UNKNOWN = "UNKNOWN"
 
 _STATUS = re.compile(r"^(A[0-8]):([0-9]{1,5})(?::([0-9A-Z]{2,3}))?$")
-# The 005010 extended character set, less this writer's own delimiters.
-_NOT_ALLOWED = re.compile(r"""[^A-Za-z0-9!"&'()+,\-./;?= %@\[\]_{}\\|<>`#$]""")
 
 
-@dataclass(frozen=True)
-class Ack277Options:
-    """Envelope values of the 277CA; ``None`` means "from the input"."""
-
-    #: ISA13 and GS06 (the input's ISA13 when it is a number, else the file's ordinal)
-    control_number: Optional[int] = None
-    #: CCYYMMDD of the acknowledgment (BHT04, GS04, ISA09, STC02, DTP*009); input GS04
-    date: Optional[str] = None
-    #: HHMM (BHT05, GS05, ISA10); input GS05
-    time: Optional[str] = None
-    #: acknowledgment usage ISA15, P or T; the input's
-    usage: Optional[str] = None
+class Ack277Options(AckOptions):
+    """Envelope values of the 277CA (:class:`~claimscrub.report.x12out.AckOptions`); the
+    date is also BHT04, STC02 and DTP*009, the time BHT05."""
 
 
 @dataclass(frozen=True)
@@ -131,39 +116,16 @@ def _distinct(statuses: Iterable[Status], limit: int = 3) -> list[Status]:
     return out
 
 
-def clean(value: str, max_len: int, min_len: int = 1, fallback: str = UNKNOWN) -> str:
-    """``value`` reduced to the X12 extended character set (less * : ^ ~) and ``max_len``."""
-    text = " ".join(_NOT_ALLOWED.sub(" ", value or "").split())[:max_len].strip()
-    return text if len(text) >= min_len else fallback
-
-
 def money(amount: Optional[Decimal]) -> str:
     amount = amount if amount is not None else Decimal(0)
     text = format(amount, "f")
     return text.lstrip("-") if amount == 0 else text
 
 
-def _valid_date(raw: str) -> Optional[str]:
-    return raw if parse_date(raw or "") is not None else None
-
-
 def _d8_or_rd8(first: date, last: date) -> tuple[str, str]:
     if first == last:
         return "D8", first.strftime("%Y%m%d")
     return "RD8", f"{first.strftime('%Y%m%d')}-{last.strftime('%Y%m%d')}"
-
-
-class _Writer:
-    def __init__(self, handle: IO[str]):
-        self.handle = handle
-        self.count = 0
-
-    def seg(self, *elements: str) -> None:
-        parts = list(elements)
-        while parts and parts[-1] == "":
-            parts.pop()
-        self.handle.write(ELEMENT.join(parts) + TERMINATOR + NEWLINE)
-        self.count += 1
 
 
 @dataclass
@@ -213,7 +175,7 @@ class _Batch:
             provider = self.providers[key] = _Provider(claim.billing_provider)
         provider.count(claim.charge, _rejected(findings))
         text = io.StringIO()
-        out = _Writer(text)
+        out = SegmentWriter(text)
         _write_claim(out, claim, findings, self.day, self.received)
         data = text.getvalue().encode("utf-8")
         provider.blocks.append((self.spool.tell(), len(data), out.count))
@@ -245,30 +207,8 @@ def _rejected(findings: list[Finding]) -> bool:
     return any(f.severity == Severity.ERROR for f in findings)
 
 
-def _control_number(file: FileResult, options: Ack277Options) -> int:
-    if options.control_number is not None:
-        return options.control_number % 1_000_000_000
-    raw = file.transactions[0].group.interchange.control_number if file.transactions else ""
-    if raw.isdigit() and 0 < int(raw) < 1_000_000_000:
-        return int(raw)
-    return file.index + 1
-
-
-def _ack_date_time(file: FileResult, options: Ack277Options) -> tuple[str, str]:
-    group = file.transactions[0].group if file.transactions else None
-    day = options.date or (group and _valid_date(group.date)) or None
-    if day is None and group is not None:
-        isa_date = group.interchange.date
-        day = _valid_date("20" + isa_date) if len(isa_date) == 6 else None
-    day = day or "19000101"
-    time = options.time or (group.time if group is not None else "")
-    if not (time.isdigit() and len(time) in (4, 6, 8)):
-        time = "0000"
-    return day, time[:4]
-
-
 def write_277(
-    run: RunResult, file: FileResult, out_dir: str, options: Optional[Ack277Options] = None
+    run: RunResult, file: FileResult, out_dir: str, options: Optional[AckOptions] = None
 ) -> Optional[str]:
     """Write ``out_dir/NAME.277`` for one usable input file and return its path.
 
@@ -284,25 +224,12 @@ def write_277(
     return path
 
 
-def _write(run: RunResult, file: FileResult, handle: IO[str], options: Ack277Options) -> None:
-    control = _control_number(file, options)
-    day, time = _ack_date_time(file, options)
-    first = file.transactions[0]
-    interchange = first.group.interchange
-    out = _Writer(handle)
-
-    def isa_id(qualifier: str, value: str) -> tuple[str, str]:
-        qualifier = qualifier if qualifier in ISA_QUALIFIERS else "ZZ"
-        return qualifier, f"{clean(value, 15, fallback='CLAIMSCRUB'):<15}"
-
-    sender_q, sender = isa_id(interchange.receiver_qualifier, interchange.receiver_id)
-    receiver_q, receiver = isa_id(interchange.sender_qualifier, interchange.sender_id)
-    usage = options.usage or (interchange.usage if interchange.usage in ("P", "T") else "P")
-    out.seg("ISA", "00", " " * 10, "00", " " * 10, sender_q, sender, receiver_q, receiver,
-            day[2:], time, REPETITION, "00501", f"{control:09d}", "0", usage, COMPONENT)
-    out.seg("GS", "HN", clean(first.group.receiver or interchange.receiver_id, 15, 2, "CLAIMSCRUB"),
-            clean(first.group.sender or interchange.sender_id, 15, 2, "SUBMITTER"),
-            day, time, str(control), "X", "005010X214")
+def _write(run: RunResult, file: FileResult, handle: IO[str], options: AckOptions) -> None:
+    envelope = Envelope.of(file, options)
+    control, day, time = envelope.control, envelope.day, envelope.time
+    out = SegmentWriter(handle)
+    envelope.open_interchange(out)
+    envelope.open_group(out, "HN", "005010X214")
     number = 0
     batch: Optional[_Batch] = None
     try:
@@ -314,7 +241,7 @@ def _write(run: RunResult, file: FileResult, handle: IO[str], options: Ack277Opt
                     number += 1
                     _write_transaction(file, batch, out, number, control, time)
                     batch.close()
-                received = _valid_date(file.transactions[ts_index].group.date) or day
+                received = valid_date(file.transactions[ts_index].group.date) or day
                 batch = _Batch(ts_index, claim, day, received)
             batch.add(claim, result.findings)
         if batch is not None:
@@ -323,11 +250,10 @@ def _write(run: RunResult, file: FileResult, handle: IO[str], options: Ack277Opt
     finally:
         if batch is not None:
             batch.close()
-    out.seg("GE", str(number), str(control))
-    out.seg("IEA", "1", f"{control:09d}")
+    envelope.close(out, number)
 
 
-def _write_transaction(file: FileResult, batch: _Batch, out: _Writer, number: int,
+def _write_transaction(file: FileResult, batch: _Batch, out: SegmentWriter, number: int,
                        control: int, time: str) -> None:
     info: TransactionInfo = file.transactions[batch.ts_index]
     head = batch.claim.interchange
@@ -384,7 +310,7 @@ def _write_transaction(file: FileResult, batch: _Batch, out: _Writer, number: in
     out.seg("SE", str(out.count - start + 1), st)
 
 
-def _totals(out: _Writer, status: str, day: str, accepted: int, rejected: int,
+def _totals(out: SegmentWriter, status: str, day: str, accepted: int, rejected: int,
             accepted_amount: Decimal, rejected_amount: Decimal, qty: tuple[str, str]) -> None:
     out.seg("STC", status, day, "WQ", money(accepted_amount + rejected_amount))
     if accepted:
@@ -416,7 +342,7 @@ def _stc(status: list[Status], day: str, action: str, charge: str = "", text: st
     return elements
 
 
-def _write_claim(out: _Writer, claim: Claim, findings: list[Finding], day: str,
+def _write_claim(out: SegmentWriter, claim: Claim, findings: list[Finding], day: str,
                  fallback_date: str) -> None:
     patient = claim.patient
     member = claim.subscriber.member_id
@@ -436,7 +362,7 @@ def _write_claim(out: _Writer, claim: Claim, findings: list[Finding], day: str,
     if dates:
         qualifier_472, period = _d8_or_rd8(min(d[0] for d in dates), max(d[1] for d in dates))
     else:
-        qualifier_472, period = "D8", _valid_date(claim.interchange.bht_date if claim.interchange else "") or fallback_date
+        qualifier_472, period = "D8", valid_date(claim.interchange.bht_date if claim.interchange else "") or fallback_date
     out.seg("DTP", "472", qualifier_472, period)
     # 2220D: one loop per service line that has an error finding on it.
     by_line: "OrderedDict[int, tuple[ServiceLine, list[Finding]]]" = OrderedDict()

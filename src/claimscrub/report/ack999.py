@@ -40,21 +40,17 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 from typing import IO, Optional
 
 from claimscrub.atomic import atomic_writer
-from claimscrub.claims import parse_date
 from claimscrub.edits.ig import ClaimLocator
 from claimscrub.findings import Severity
+from claimscrub.report.x12out import COMPONENT, X12_CHARACTERS, AckOptions, Envelope, SegmentWriter, clean
 from claimscrub.scrub import ENVELOPE_RULE, IG_RULE, FileResult, IGError, RunResult, TransactionInfo
 from claimscrub.x12.envelope import FunctionalGroup, Interchange
 
-ELEMENT, COMPONENT, REPETITION, TERMINATOR = "*", ":", "^", "~"
-NEWLINE = "\n"
 VERSION = "005010X231A1"
 
-ISA_QUALIFIERS = frozenset({"01", "14", "20", "27", "28", "29", "30", "33", "ZZ"})
 #: IK304 codes of the X231A1 guide.
 IK304_CODES = frozenset({"1", "2", "3", "4", "5", "6", "7", "8", "I4", "I6", "I7", "I8", "I9"})
 #: IK403 codes of the X231A1 guide (pyx12's map also allows 11, which X12 does not define).
@@ -73,26 +69,15 @@ UNKNOWN_SEGMENT = "UNK"
 
 _SEGMENT_ID = re.compile(r"^[A-Z0-9]{2,3}$")
 # The X12 basic and extended character sets, less this file's own delimiters.
-_COPYABLE = re.compile(r"""^[A-Za-z0-9!"&'()+,\-./;?= %@\[\]_{}\\|<>`#$]+$""")
-_NOT_ALLOWED = re.compile(r"""[^A-Za-z0-9!"&'()+,\-./;?= %@\[\]_{}\\|<>`#$]""")
+_COPYABLE = re.compile(f"^[{X12_CHARACTERS}]+$")
 
 
-@dataclass(frozen=True)
-class Ack999Options:
-    """Envelope values of the 999; ``None`` means "from the input"."""
-
-    #: ISA13 and GS06 (the input's ISA13 when it is a number, else the file's ordinal)
-    control_number: Optional[int] = None
-    #: CCYYMMDD of the acknowledgment (GS04, ISA09); the input's GS04
-    date: Optional[str] = None
-    #: HHMM (GS05, ISA10); the input's GS05
-    time: Optional[str] = None
-    #: acknowledgment usage ISA15, P or T; the input's
-    usage: Optional[str] = None
+class Ack999Options(AckOptions):
+    """Envelope values of the 999 (:class:`~claimscrub.report.x12out.AckOptions`)."""
 
 
 def write_999(run: RunResult, file: FileResult, out_dir: str,
-              options: Optional[Ack999Options] = None) -> Optional[str]:
+              options: Optional[AckOptions] = None) -> Optional[str]:
     """Write ``out_dir/NAME.999`` for one usable input file and return its path (``None``
     when the file is unusable or holds no transaction set)."""
     options = options or Ack999Options()
@@ -107,12 +92,6 @@ def write_999(run: RunResult, file: FileResult, out_dir: str,
 # --------------------------------------------------------------------------------------
 
 
-def clean(value: str, max_len: int, min_len: int = 1, fallback: str = "UNKNOWN") -> str:
-    """``value`` reduced to the X12 character set (less this file's delimiters) and length."""
-    text = " ".join(_NOT_ALLOWED.sub(" ", value or "").split())[:max_len].strip()
-    return text if len(text) >= min_len else fallback
-
-
 def copy_of(value: str, max_len: int) -> str:
     """A faithful copy of an input value, or ``""`` when it cannot be one."""
     value = (value or "").rstrip(" ")
@@ -123,45 +102,6 @@ def copy_of(value: str, max_len: int) -> str:
 
 def segment_id(seg_id: str) -> str:
     return seg_id if _SEGMENT_ID.match(seg_id or "") else UNKNOWN_SEGMENT
-
-
-class _Out:
-    def __init__(self, handle: IO[str]):
-        self.handle = handle
-        self.count = 0
-
-    def seg(self, *elements: str) -> None:
-        fields = list(elements)
-        while len(fields) > 1 and fields[-1] == "":
-            fields.pop()
-        self.handle.write(ELEMENT.join(fields) + TERMINATOR + NEWLINE)
-        self.count += 1
-
-
-def _valid_date(raw: str) -> Optional[str]:
-    return raw if parse_date(raw or "") is not None else None
-
-
-def _control_number(file: FileResult, options: Ack999Options) -> int:
-    if options.control_number is not None:
-        return options.control_number % 1_000_000_000
-    raw = file.transactions[0].group.interchange.control_number
-    if raw.isdigit() and 0 < int(raw) < 1_000_000_000:
-        return int(raw)
-    return file.index + 1
-
-
-def _date_time(file: FileResult, options: Ack999Options) -> tuple[str, str]:
-    group = file.transactions[0].group
-    day = options.date or _valid_date(group.date)
-    if day is None:
-        isa_date = group.interchange.date
-        day = _valid_date("20" + isa_date) if len(isa_date) == 6 else None
-    day = day or "19000101"
-    time = options.time or group.time
-    if not (time.isdigit() and len(time) in (4, 6, 8)):
-        time = "0000"
-    return day, time[:4]
 
 
 def _groups(file: FileResult) -> list[tuple[FunctionalGroup, list[TransactionInfo]]]:
@@ -178,35 +118,20 @@ def _interchanges(file: FileResult) -> list[Interchange]:
     return list(out.values())
 
 
-def _write(run: RunResult, file: FileResult, handle: IO[str], options: Ack999Options) -> None:
-    control = _control_number(file, options)
-    day, time = _date_time(file, options)
-    first = file.transactions[0].group
-    interchange = first.interchange
-    out = _Out(handle)
-
-    def isa_id(qualifier: str, value: str) -> tuple[str, str]:
-        qualifier = qualifier if qualifier in ISA_QUALIFIERS else "ZZ"
-        return qualifier, f"{clean(value, 15, fallback='CLAIMSCRUB'):<15}"
-
-    sender_q, sender = isa_id(interchange.receiver_qualifier, interchange.receiver_id)
-    receiver_q, receiver = isa_id(interchange.sender_qualifier, interchange.sender_id)
-    usage = options.usage or (interchange.usage if interchange.usage in ("P", "T") else "P")
-    out.seg("ISA", "00", " " * 10, "00", " " * 10, sender_q, sender, receiver_q, receiver,
-            day[2:], time, REPETITION, "00501", f"{control:09d}", "0", usage, COMPONENT)
+def _write(run: RunResult, file: FileResult, handle: IO[str], options: AckOptions) -> None:
+    envelope = Envelope.of(file, options)
+    out = SegmentWriter(handle)
+    envelope.open_interchange(out)
     for acked in _interchanges(file):
         _write_ta1(out, acked)
-    out.seg("GS", "FA", clean(first.receiver or interchange.receiver_id, 15, 2, "CLAIMSCRUB"),
-            clean(first.sender or interchange.sender_id, 15, 2, "SUBMITTER"),
-            day, time, str(control), "X", VERSION)
+    envelope.open_group(out, "FA", VERSION)
     groups = _groups(file)
     for number, (group, transactions) in enumerate(groups, start=1):
         _write_group(run, file, out, number, group, transactions)
-    out.seg("GE", str(len(groups)), str(control))
-    out.seg("IEA", "1", f"{control:09d}")
+    envelope.close(out, len(groups))
 
 
-def _write_ta1(out: _Out, interchange: Interchange) -> None:
+def _write_ta1(out: SegmentWriter, interchange: Interchange) -> None:
     """TA1 for an input interchange that asked for one or whose envelope is wrong."""
     if interchange.ack_requested != "1" and not interchange.issues:
         return
@@ -221,7 +146,7 @@ def _write_ta1(out: _Out, interchange: Interchange) -> None:
         out.seg("TA1", control, date, time, "A", "000")
 
 
-def _write_group(run: RunResult, file: FileResult, out: _Out, number: int,
+def _write_group(run: RunResult, file: FileResult, out: SegmentWriter, number: int,
                  group: FunctionalGroup, transactions: list[TransactionInfo]) -> None:
     start = out.count
     st_control = f"{number:04d}"
@@ -246,7 +171,7 @@ def _write_group(run: RunResult, file: FileResult, out: _Out, number: int,
     out.seg("SE", str(out.count - start + 1), st_control)
 
 
-def _write_transaction(run: RunResult, file: FileResult, out: _Out, info: TransactionInfo) -> str:
+def _write_transaction(run: RunResult, file: FileResult, out: SegmentWriter, info: TransactionInfo) -> str:
     out.seg("AK2", "837", clean(info.control_number, 9, 1, "0000"), clean(info.version, 35))
     locator = ClaimLocator(info)
     for (seg_count, seg_id), errors in _by_segment(info.ig_errors):
@@ -285,7 +210,7 @@ def _by_segment(errors: list[IGError]) -> list[tuple[tuple[int, str], list[IGErr
     return sorted(groups.items(), key=lambda item: (item[1][0].segment, item[0][0]))
 
 
-def _write_segment(out: _Out, seg_count: int, seg_id: str, errors: list[IGError],
+def _write_segment(out: SegmentWriter, seg_count: int, seg_id: str, errors: list[IGError],
                    locator: ClaimLocator) -> None:
     segment_codes = _unique(e.code if e.code in IK304_CODES else "8"
                             for e in errors if e.element is None)
