@@ -7,9 +7,7 @@ one small batch is compared with an exact expected file (tests/expected/277/); s
 
 from __future__ import annotations
 
-import io
 import json
-import logging
 import os
 import re
 from collections import Counter
@@ -19,67 +17,20 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
-from click.testing import CliRunner
 
-from claimscrub.cli import main
 from claimscrub.engine import load_rules
 from claimscrub.report.ack277 import CATEGORY_STATUS, CLAIM_ENTITIES, Ack277Options, write_277
 from claimscrub.scrub import ScrubOptions, Scrubber
 from claimscrub.synth import BILLING_NPI, claim_segments, write_837
-from claimscrub.x12.envelope import iter_transaction_sets
-from claimscrub.x12.reader import X12Reader
 
-from conftest import AS_OF, FIXTURES, corpus_files
+from ackhelpers import claim_ids, corpus_inputs, pyx12_valid, scrub, segments
+from conftest import AS_OF, FIXTURES
 
 EXPECTED = Path(__file__).parent / "expected" / "277"
-NO_ISA = "imsweb__x12-parser__x12_no_isa_line.txt"
-#: Only the structural edits, so that the exact expectations below do not move when
-#: billing edits are added (those are covered by the validity tests over all edits).
-STRUCTURAL_CONFIG = 'select = ["EPI-BAL", "EPI-SYN", "X12"]\n'
 AS_OF_DATE = date.fromisoformat(AS_OF)
 
 
 # -- helpers ------------------------------------------------------------------------------
-def pyx12_valid(text: str) -> bool:
-    import pyx12.params
-    import pyx12.x12n_document
-
-    log = logging.getLogger("pyx12")
-    log.addHandler(logging.NullHandler())
-    log.propagate = False
-    return pyx12.x12n_document.x12n_document(
-        param=pyx12.params.params(),
-        src_file=io.StringIO(text),
-        fd_997=io.StringIO(),
-        fd_html=None,
-        fd_xmldoc=None,
-    )
-
-
-def segments(text: str) -> list[list[str]]:
-    return [s.strip().split("*") for s in text.split("~") if s.strip()]
-
-
-def scrub(tmp_path: Path, inputs: list[Path], structural: bool = True, extra: tuple = ()) -> Path:
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    out = tmp_path / "out"
-    args = ["scrub", *map(str, inputs), "--out", str(out), "--as-of", AS_OF, *extra]
-    if structural:
-        config = tmp_path / "claimscrub.toml"
-        config.write_text(STRUCTURAL_CONFIG)
-        args += ["--config", str(config)]
-    result = CliRunner().invoke(main, args)
-    assert result.exit_code in (0, 1, 2), result.output
-    return out
-
-
-def input_claim_ids(path: Path) -> Counter:
-    ids: Counter = Counter()
-    for ts in iter_transaction_sets(X12Reader(path)):
-        ids.update(s.get(1) for s in ts.segments if s.id == "CLM")
-    return ids
-
-
 def patient_levels(text: str) -> list[dict]:
     """Each 2000D patient loop of a 277CA: its claim id, claim STC and line SVC/STC pairs."""
     out: list[dict] = []
@@ -171,9 +122,7 @@ def two_provider_837(claims_a: list[dict], claims_b: list[dict]) -> str:
 # -- the corpus ---------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def corpus_run(tmp_path_factory):
-    files = [p for p in corpus_files() if p.name != NO_ISA]
-    if not files:
-        pytest.skip("public corpus not present")
+    files = corpus_inputs()
     tmp = tmp_path_factory.mktemp("corpus277")
     out = scrub(tmp, files, structural=False)
     return files, out
@@ -185,7 +134,7 @@ def test_corpus_277_passes_pyx12_and_acknowledges_every_claim(corpus_run):
         text = (out / (path.name + ".277")).read_text()
         assert pyx12_valid(text), path.name
         levels = patient_levels(text)
-        assert Counter(level["claim_id"] for level in levels) == input_claim_ids(path), path.name
+        assert Counter(level["claim_id"] for level in levels) == claim_ids(path), path.name
         report = json.loads((out / (path.name + ".json")).read_text())
         rejected = Counter(c["claim_id"] for c in report["claims"] if c["status"] == "rejected")
         rejected_277 = Counter(level["claim_id"] for level in levels if level["stc"][3] == "U")
@@ -289,7 +238,7 @@ def test_multiple_providers_and_transaction_sets(tmp_path):
     # The second file's 277 takes the run's fourth acknowledgment control number (999s and
     # 277s are numbered together from --ack-control-number, default 1).
     assert segments(text)[-2] == ["GE", "3", "4"]
-    assert Counter(level["claim_id"] for level in patient_levels(text)) == input_claim_ids(split)
+    assert Counter(level["claim_id"] for level in patient_levels(text)) == claim_ids(split)
 
 
 def test_all_edits_on_mixed_batches_still_validate(tmp_path):
@@ -368,7 +317,7 @@ def test_fixture_files_validate(tmp_path):
     for path in files:
         text = (out / (path.name + ".277")).read_text()
         assert pyx12_valid(text), path.name
-        assert Counter(level["claim_id"] for level in patient_levels(text)) == input_claim_ids(path)
+        assert Counter(level["claim_id"] for level in patient_levels(text)) == claim_ids(path)
 
 
 # -- the status codes ---------------------------------------------------------------------

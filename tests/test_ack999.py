@@ -8,63 +8,29 @@ map). One small batch is compared with an exact expected file (tests/expected/99
 
 from __future__ import annotations
 
-import io
 import json
-import logging
 import os
-import re
 from datetime import date
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from claimscrub.cli import main
 from claimscrub.report.ack999 import Ack999Options, write_999
 from claimscrub.scrub import ScrubOptions, Scrubber
 from claimscrub.synth import write_837
 from claimscrub.validate import Pyx12Validator
 
+import ackhelpers
+from ackhelpers import corpus_inputs, scrub, segments
 from conftest import AS_OF, CORPUS, corpus_files
 
 EXPECTED = Path(__file__).parent / "expected" / "999"
-NO_ISA = "imsweb__x12-parser__x12_no_isa_line.txt"
-STRUCTURAL_CONFIG = 'select = ["EPI-BAL", "EPI-SYN", "X12"]\n'
 
 
 # -- helpers ------------------------------------------------------------------------------
 def pyx12_errors(text: str) -> list[str]:
     """Every error pyx12 finds in a 999, validated with its 999.5010X231.A1 map."""
-    import pyx12.params
-    import pyx12.x12n_document
-
-    log = logging.getLogger("pyx12")
-    log.addHandler(logging.NullHandler())
-    log.propagate = False
-    fd_json = io.StringIO()
-    ok = pyx12.x12n_document.x12n_document(
-        param=pyx12.params.params(), src_file=io.StringIO(text), fd_997=None, fd_html=None,
-        fd_xmldoc=None, fd_json=fd_json,
-    )
-    doc = json.loads(fd_json.getvalue())
-    errors = []
-    for isa in doc["interchanges"]:
-        errors += [e["err_str"] for e in isa["errors"]]
-        for gs in isa["groups"]:
-            assert gs["vriic"] == "005010X231A1"
-            errors += [e["err_str"] for e in gs["errors"]]
-            for st in gs["transactions"]:
-                errors += [e["err_str"] for e in st["errors"]]
-                for seg in st["segments"]:
-                    errors += [f"{seg['seg_id']}: {e['err_str']}" for e in seg["errors"]]
-                    errors += [f"{seg['seg_id']}: {e['err_str']}" for el in seg["elements"] for e in el["errors"]]
-    assert ok == (not errors)
-    assert doc["interchanges"], "pyx12 did not read the 999 at all"
-    return errors
-
-
-def segments(text: str) -> list[list[str]]:
-    return [s.strip().split("*") for s in text.split("~") if s.strip()]
+    return ackhelpers.pyx12_errors(text, "005010X231A1")
 
 
 def transaction_acks(text: str) -> list[dict]:
@@ -77,19 +43,6 @@ def transaction_acks(text: str) -> list[dict]:
             out[-1]["ik5"] = seg[1:]
         elif seg[0] in ("IK3", "CTX", "IK4") and out:
             out[-1]["body"].append(seg)
-    return out
-
-
-def scrub(tmp_path: Path, inputs: list[Path], *extra: str, structural: bool = True) -> Path:
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    out = tmp_path / "out"
-    args = ["scrub", *map(str, inputs), "--out", str(out), "--as-of", AS_OF, *extra]
-    if structural:
-        config = tmp_path / "claimscrub.toml"
-        config.write_text(STRUCTURAL_CONFIG)
-        args += ["--config", str(config)]
-    result = CliRunner().invoke(main, args)
-    assert result.exit_code in (0, 1, 2), result.output
     return out
 
 
@@ -114,9 +67,7 @@ def manifest_verdicts() -> dict[str, bool]:
 # -- the corpus ---------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def corpus_run(tmp_path_factory):
-    files = [p for p in corpus_files() if p.name != NO_ISA]
-    if not files:
-        pytest.skip("public corpus not present")
+    files = corpus_inputs()
     out = scrub(tmp_path_factory.mktemp("corpus999"), files, "--jobs", "2", structural=False)
     return files, out
 
