@@ -148,3 +148,16 @@ def test_report_names_the_release(tmp_path, cli):
     assert entry["version"] == "ICD-10-CM FY2026 (April 1, 2026 update)"
     assert (entry["effective"], entry["ends"]) == ("2026-04-01", "2026-09-30")
     assert "icd10_changes" in {t["table"] for t in report["tables"]}
+
+
+def test_titles_come_from_the_release_without_importing_the_package():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from claimscrub.icd10 import description; "
+        "print(description('M545')); print(description('M54.16')); "
+        "print('simple_icd_10_cm' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines() == ["Low back pain", "Radiculopathy, lumbar region", "False"]

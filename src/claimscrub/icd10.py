@@ -28,8 +28,9 @@ valid in the classification but not reportable on a claim.
 Speed: the code list is read once (about 0.1 s, without importing the package, whose
 import parses the tabular XML in about 3 s) into a dict from code to billable; a code the
 changes table does not list costs one normalisation and two dict lookups
-(:meth:`CodeSet.is_billable`, :func:`is_billable`). The package itself is imported only to
-describe codes in a finding's message (:func:`description`).
+(:meth:`CodeSet.is_billable`, :func:`is_billable`). Code titles for a finding's message
+are streamed from the release's tabular XML on first use (:func:`description`); the
+package itself is never imported at run time.
 """
 
 from __future__ import annotations
@@ -40,7 +41,6 @@ import importlib.metadata
 import importlib.util
 import re
 import threading
-import warnings
 from dataclasses import dataclass
 from datetime import date
 from enum import Enum
@@ -432,27 +432,37 @@ def judge(code: str, day: date) -> Judgement:
     return bundled().judge(code, day)
 
 
-_descriptions: Optional[Any] = None
+_titles: Optional[dict[str, str]] = None
+
+
+def _read_titles(tabular: Path) -> dict[str, str]:
+    """Code -> title from the release's tabular XML, read as a stream (the package's own
+    import builds a tree of the whole classification: seconds and well over 100 MB)."""
+    from xml.etree.ElementTree import iterparse
+
+    titles: dict[str, str] = {}
+    name = ""
+    for event, element in iterparse(str(tabular), events=("end",)):
+        tag = element.tag
+        if tag == "name":
+            name = (element.text or "").strip()
+        elif tag == "desc" and name:
+            titles.setdefault(name.replace(".", ""), (element.text or "").strip())
+            name = ""
+        elif tag == "diag":
+            element.clear()
+    return titles
 
 
 @functools.lru_cache(maxsize=4096)
 def description(code: str) -> str:
-    """The code's title in the bundled release ('' when unknown). Imports the package on
-    first use (about 3 s), so call it only to word a finding."""
-    global _descriptions
-    if _descriptions is None:
-        try:
-            with warnings.catch_warnings():
-                # the package's own data loading uses deprecated importlib.resources calls
-                warnings.simplefilter("ignore")
-                import simple_icd_10_cm as package
-        except Exception:  # pragma: no cover - the package failed to load its data
-            _descriptions = False
-        else:
-            _descriptions = package
-    if not _descriptions:
-        return ""
-    try:
-        return _descriptions.get_description(dotted(code))
-    except ValueError:
-        return ""
+    """The code's title in the bundled release ('' when unknown); the titles are read on
+    first use (about a second), so call it only to word a finding."""
+    global _titles
+    with _lock:
+        if _titles is None:
+            try:
+                _titles = _read_titles(release().tabular)
+            except (OSError, SyntaxError):  # pragma: no cover - damaged package data
+                _titles = {}
+    return _titles.get(code.replace(".", "").upper(), "")
