@@ -85,10 +85,7 @@ def _claims_view(report: dict) -> list:
     ]
 
 
-VARIANT_FILES = [
-    p for p in corpus_files()
-    if p.name not in UNUSABLE_CORPUS and p.name.startswith(("albmarin", "LinuxForHealth", "UHIN", "imsweb__x12-parser__x12_complex"))
-]
+VARIANT_FILES = [p for p in corpus_files() if p.name not in UNUSABLE_CORPUS]
 
 
 @pytest.mark.parametrize("kind", ["crlf", "one-line", "other-delimiters"])

@@ -173,10 +173,12 @@ class RunResult:
         self.findings = findings
         self.engine = engine
 
-    def claim_results(self, file: FileResult) -> Iterator[ClaimResult]:
+    def claim_results(self, file: FileResult, flagged_only: bool = False) -> Iterator[ClaimResult]:
+        """The claims of a file in order, with their findings (only those that have any,
+        with ``flagged_only``)."""
         if not file.usable:
             return
-        for claim, segments, ref in self.store.claims(file.index):
+        for claim, segments, ref in self.store.claims(file.index, flagged_only):
             yield ClaimResult(
                 claim, segments, self.findings.get((file.index, claim.index), []),
                 line_allowed=ref.line_allowed,

@@ -216,11 +216,17 @@ class ClaimStore:
         if history is not None:
             yield history
 
-    def claims(self, file_idx: int) -> Iterator[tuple[Claim, list[str], ClaimRef]]:
-        """The claims of one file in file order, with the text of their segments."""
+    def claims(self, file_idx: int, flagged_only: bool = False) -> Iterator[tuple[Claim, list[str], ClaimRef]]:
+        """The claims of one file in file order, with the text of their segments; with
+        ``flagged_only``, just the claims that have findings."""
         self._finish_loading()
+        flagged = (
+            " AND EXISTS (SELECT 1 FROM finding f WHERE f.file_idx = c.file_idx AND f.claim_idx = c.claim_idx)"
+            if flagged_only else ""
+        )
         cursor = self.db.execute(
-            "SELECT body, segments, ref FROM claim WHERE file_idx = ? ORDER BY claim_idx", (file_idx,)
+            f"SELECT body, segments, ref FROM claim c WHERE file_idx = ?{flagged} ORDER BY claim_idx",
+            (file_idx,),
         )
         for body, segments, ref in cursor:
             yield pickle.loads(body), segments.split("\n") if segments else [], pickle.loads(ref)

@@ -449,7 +449,7 @@ def _claim_groups(xf, run: RunResult, file: FileResult, summary: _Summary, rules
                 xf.write(E.P("Not shown: the page holds at most "
                              f"{max_claims:,} claims in full.", **{"class": "muted"}))
                 continue
-            for result in run.claim_results(file):
+            for result in run.claim_results(file, flagged_only=True):
                 if not result.findings or not wanted(result):
                     continue
                 xf.write(_claim(result, rules, element))
