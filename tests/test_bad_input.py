@@ -160,3 +160,15 @@ def test_killed_run_leaves_only_whole_reports(tmp_path):
         assert not path.name.startswith("."), f"temporary file left behind: {path.name}"
         if path.suffix == ".json":
             json.loads(path.read_text())  # whole, parseable
+
+
+def test_unwritable_output_folder_is_one_line_and_exit_4(tmp_path):
+    path = tmp_path / "good.837"
+    path.write_text(_good_text())
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the output folder should be")
+    result = run_claimscrub("scrub", str(path), "--out", str(blocker / "out"), "--as-of", AS_OF)
+    assert result.returncode == 4
+    assert "Traceback" not in result.stderr
+    lines = [l for l in result.stderr.splitlines() if l.startswith("claimscrub: ")]
+    assert len(lines) == 1 and "cannot write the reports" in lines[0], result.stderr

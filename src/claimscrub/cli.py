@@ -16,6 +16,7 @@ from claimscrub.atomic import remove_temporaries
 from claimscrub.errors import (
     EXIT_ACCEPTED,
     EXIT_REJECTED,
+    EXIT_FAILURE,
     EXIT_UNUSABLE,
     EXIT_USAGE,
     ClaimscrubError,
@@ -140,7 +141,7 @@ def scrub(inputs, out_dir, as_of, config_path, rules_dir, work_dir, accepted_dir
     """Scrub 837P files (or folders of them) and write a report per file into --out.
 
     Exit status: 0 every claim accepted, 1 some claim rejected, 2 some input unusable,
-    3 a usage or configuration error.
+    3 a usage or configuration error, 4 the reports could not be written.
     """
     signal.signal(signal.SIGTERM, _on_terminate)
     from claimscrub.config import find_config, load_config
@@ -176,14 +177,30 @@ def scrub(inputs, out_dir, as_of, config_path, rules_dir, work_dir, accepted_dir
     except ConfigError as exc:
         _fail(str(exc), EXIT_USAGE)
         return
-    run = scrubber.run(paths)
-    progress.finish()
     try:
-        _write_outputs(run, out_dir, ack_control)
-        if accepted_dir:
-            _write_accepted(run, accepted_dir)
-    finally:
-        run.close()
+        run = scrubber.run(paths)
+        progress.finish()
+        try:
+            _write_outputs(run, out_dir, ack_control)
+            if accepted_dir:
+                _write_accepted(run, accepted_dir)
+        finally:
+            run.close()
+    except OSError as exc:
+        progress.finish()
+        where = f"{exc.filename}: " if exc.filename else ""
+        _fail(f"cannot write the reports: {where}{exc.strerror or exc}", EXIT_FAILURE)
+        return
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, never a traceback
+        progress.finish()
+        if os.environ.get("CLAIMSCRUB_DEBUG"):
+            raise
+        _fail(
+            f"internal error ({type(exc).__name__}: {exc}); no reports were left half-written. "
+            "Rerun with CLAIMSCRUB_DEBUG=1 for the traceback and report it.",
+            EXIT_FAILURE,
+        )
+        return
     sys.exit(_report(run))
 
 

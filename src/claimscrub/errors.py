@@ -8,6 +8,7 @@ EXIT_ACCEPTED = 0
 EXIT_REJECTED = 1
 EXIT_UNUSABLE = 2
 EXIT_USAGE = 3
+EXIT_FAILURE = 4
 
 
 class ClaimscrubError(Exception):
