@@ -392,10 +392,13 @@ class DeletedOrNonPayableEM(Rule):
           - {id: C1, date: "2025-03-03", lines: [{code: "99202", charge: 120}]}
 
     Configuration:
-        The deletion branch is an error when the E/M row is verified and a warning when it
-        is marked ``verified=no``: domain-rules.md section 5 records the E/M deletion dates
-        as UNVERIFIED ("well-established"), and the bundled rows say so; mark them verified
-        (or load the CMS RVU/HCPCS file) to make them errors. The consultation branch is a
+        The deletion branch is an error when the E/M row is verified. Domain-rules.md
+        section 5 records the E/M deletion dates as UNVERIFIED ("well-established"), and
+        the bundled rows say so (``verified=no``): what is uncertain is the date, not the
+        deletion, and CPT deletes codes only at its annual update, so a date of service
+        more than a year after the recorded deletion date is an error too, and one within
+        that year is a warning that says why. Mark the rows verified (or load the CMS
+        RVU/HCPCS file) to make every date after the deletion an error. The consultation branch is a
         warning and Medicare only (SBR09 = MB); other payers may pay consultations.
         Deleted non-E/M procedure codes are the code-validity edits' business.
 
@@ -456,9 +459,13 @@ class DeletedOrNonPayableEM(Rule):
         )
         if family(row) in MEDICARE_CONSULT_REPLACEMENTS and claim.is_medicare:
             fix += f" For Medicare, which does not pay consultations, use {MEDICARE_CONSULT_REPLACEMENTS[family(row)]}."
+        # CPT adds and deletes codes at its annual update, so an UNVERIFIED deletion date
+        # can be wrong by at most one annual cycle: past that, the deletion is certain.
+        certain = is_verified(row) or day > _one_cycle_after(deleted)
         unverified = (
-            "" if is_verified(row)
-            else " (The deletion date is UNVERIFIED in the procedure table, so this is a warning.)"
+            "" if certain
+            else " (The deletion date is UNVERIFIED in the procedure table and this date of service "
+            "is within a year of it, so this is a warning.)"
         )
         yield self.finding(
             claim,
@@ -466,8 +473,16 @@ class DeletedOrNonPayableEM(Rule):
             f"of service {day.isoformat()}." + unverified,
             fix=fix,
             line=line,
-            severity=severity_for([row]),
+            severity=Severity.ERROR if certain else severity_for([row]),
         )
+
+
+def _one_cycle_after(day: date) -> date:
+    """The same calendar day a year later (28 February for 29 February)."""
+    try:
+        return day.replace(year=day.year + 1)
+    except ValueError:
+        return day.replace(year=day.year + 1, day=28)
 
 
 @register
