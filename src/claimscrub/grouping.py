@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Iterable, Iterator, Optional
+from typing import Iterable, Optional
 
 from claimscrub.model import Claim, ServiceLine
 
@@ -48,13 +48,6 @@ class PatientDay:
             seen.setdefault((entry.claim.file, entry.claim.index), entry.claim)
         return list(seen.values())
 
-    def with_codes(self, codes: Iterable[str]) -> list[DayLine]:
-        wanted = set(codes)
-        return [entry for entry in self.entries if entry.code in wanted]
-
-    def codes(self) -> set[str]:
-        return {entry.code for entry in self.entries}
-
 
 @dataclass
 class PatientHistory:
@@ -82,23 +75,3 @@ def encode_key(parts: Iterable[str]) -> str:
 
 def decode_key(text: str) -> tuple[str, ...]:
     return tuple(text.split(KEY_SEPARATOR))
-
-
-def group_claims(claims: Iterable[Claim]) -> Iterator[PatientHistory]:
-    """Group claims held in memory (for the library API and tests); the scrub pipeline does
-    the same through :class:`claimscrub.store.ClaimStore` so memory stays bounded."""
-    patients: dict[tuple[str, ...], dict[tuple[date, str], PatientDay]] = {}
-    for claim in claims:
-        for line in claim.lines:
-            key = line_group_key(claim, line)
-            if key is None:
-                continue
-            patient, day, provider = key
-            days = patients.setdefault(patient, {})
-            bucket = days.get((day, provider))
-            if bucket is None:
-                bucket = days[(day, provider)] = PatientDay(patient, day, provider)
-            bucket.entries.append(DayLine(claim, line))
-    for patient in sorted(patients):
-        days = patients[patient]
-        yield PatientHistory(patient, [days[k] for k in sorted(days)])

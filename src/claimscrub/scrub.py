@@ -78,14 +78,6 @@ class TransactionInfo:
     def all_issues(self) -> list[EnvelopeIssue]:
         return self.issues + self.group.issues + self.group.interchange.issues
 
-    def claim_at(self, segment: Optional[int]) -> Optional[ClaimRef]:
-        if segment is None:
-            return None
-        for ref in self.claims:
-            if ref.pos <= segment <= ref.last_pos:
-                return ref
-        return None
-
 
 @dataclass
 class FileResult:

@@ -197,12 +197,14 @@ class ClaimStore:
             "ORDER BY patient, day, provider, file_idx, claim_idx, line_idx"
         )
         history: Optional[PatientHistory] = None
+        current_patient = ""
         current_day: Optional[PatientDay] = None
         for patient, day, provider, file_idx, claim_idx, line_idx in cursor:
-            if history is None or encode_key(history.patient_key) != patient:
+            if history is None or patient != current_patient:
                 if history is not None:
                     yield history
                 history = PatientHistory(decode_key(patient))
+                current_patient = patient
                 current_day = None
             if (
                 current_day is None

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Iterator, Optional
 
 from claimscrub.errors import InputError
-from claimscrub.x12.reader import WHAT_WE_READ, Delimiters, Segment, X12Reader
+from claimscrub.x12.reader import WHAT_WE_READ, Segment, X12Reader
 
 SUPPORTED_VERSIONS = ("005010X222A1", "005010X222A2")
 
@@ -337,7 +337,3 @@ def _check_trailer(ts: TransactionSet, se: Segment) -> None:
             )
         )
 
-
-def read_delimiters(reader: X12Reader) -> Delimiters:
-    assert reader.delimiters is not None
-    return reader.delimiters

@@ -27,9 +27,6 @@ class Delimiters:
     repetition: str
     segment: str
 
-    def as_tuple(self) -> tuple[str, str, str, str]:
-        return self.element, self.component, self.repetition, self.segment
-
 
 class Segment:
     """One segment: its 1-based ordinal in the file and its elements (``elements[0]`` is the id)."""
@@ -48,11 +45,6 @@ class Segment:
         """Element ``index`` (1-based, as in ``CLM01``), or ``""`` when absent."""
         elements = self.elements
         return elements[index] if index < len(elements) else ""
-
-    def component(self, index: int, sub: int, delimiters: Delimiters) -> str:
-        """Component ``sub`` (1-based) of composite element ``index``, or ``""``."""
-        parts = self.get(index).split(delimiters.component)
-        return parts[sub - 1] if sub <= len(parts) else ""
 
     def text(self, delimiters: Delimiters) -> str:
         """The segment as written, without its terminator."""
