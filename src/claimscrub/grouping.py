@@ -75,3 +75,66 @@ def encode_key(parts: Iterable[str]) -> str:
 
 def decode_key(text: str) -> tuple[str, ...]:
     return tuple(text.split(KEY_SEPARATOR))
+
+
+def practice_identities(entry: DayLine) -> set[tuple[str, str]]:
+    """(billing provider, rendering taxonomy) of a line, when the claim gives both, and the
+    rendering NPI: two lines sharing any of these count as one physician (see
+    :func:`practice_days`)."""
+    claim = entry.claim
+    taxonomy = claim.line_provider_taxonomy(entry.line).strip().upper()
+    billing = claim.billing_provider.npi or claim.billing_provider.tax_id
+    identities = {("npi", claim.line_provider_npi(entry.line))}
+    if taxonomy and billing:
+        identities.add((billing, taxonomy))
+    return identities
+
+
+def practice_days(history: PatientHistory) -> list[PatientDay]:
+    """The patient's days with rendering providers who count as one physician merged.
+
+    For the global surgery rules, "physicians in the same group practice who are in the
+    same specialty must bill and be paid as though they were a single physician"
+    (Medicare Claims Processing Manual ch. 12 section 30.6.5). In an 837P that is the same
+    billing provider (2010AA NPI, else tax id) and the same rendering taxonomy (PRV03 of
+    2420A, else 2310B, else 2000A when the claim names no rendering provider). Days of one
+    date whose lines share such an identity are merged into one day (``provider_npi`` is
+    then the sorted rendering NPIs joined by ``+``); a provider whose taxonomy the claims do
+    not give stays on its own. NCCI PTP and MUE stay keyed by the rendering provider: only
+    the E/M rules read these days.
+    """
+    by_date: dict[date, list[PatientDay]] = {}
+    for day in history.days:
+        by_date.setdefault(day.service_date, []).append(day)
+    out: list[PatientDay] = []
+    for service_date, days in by_date.items():
+        if len(days) == 1:
+            out.extend(days)
+            continue
+        identities = [set().union(*(practice_identities(e) for e in d.entries)) for d in days]
+        parent = list(range(len(days)))
+
+        def root(i: int) -> int:
+            while parent[i] != i:
+                parent[i] = parent[parent[i]]
+                i = parent[i]
+            return i
+
+        for i in range(len(days)):
+            for j in range(i + 1, len(days)):
+                if identities[i] & identities[j]:
+                    parent[root(j)] = root(i)
+        merged: dict[int, list[PatientDay]] = {}
+        for i, day in enumerate(days):
+            merged.setdefault(root(i), []).append(day)
+        for group in merged.values():
+            if len(group) == 1:
+                out.append(group[0])
+                continue
+            joined = PatientDay(
+                history.patient_key, service_date, "+".join(sorted(d.provider_npi for d in group))
+            )
+            for day in group:
+                joined.entries.extend(day.entries)
+            out.append(joined)
+    return out
