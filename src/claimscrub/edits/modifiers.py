@@ -84,15 +84,20 @@ class BilateralModifierNotAllowed(Rule):
         claims:
           - {id: C1, lines: [{code: "62323", charge: 500}]}
 
+        What could still change the verdict: for codes other than 62320-62327, the
+        bilateral indicator where the bundled row has not been checked against the CMS PFS
+        file (then a warning that asks to confirm it). 50 on 62320-62327 is an error:
+        their indicator is 9 in the CMS PFS file and the ESI LCDs limit interlaminar and
+        caudal injections to one level per session. LT/RT on 62320-62327 is a warning:
+        with indicator 9 the side has no meaning, a denial risk rather than a hard rule.
+
     Configuration:
-        Severity follows the procedure table: an error when the code's row is verified,
-        a warning (the message says UNVERIFIED) when the row is marked ``verified=no``,
-        because domain-rules.md records some indicators (62321, 62324-62327) as UNVERIFIED.
+        None beyond selection and severity overrides.
 
     Source:
-        FCSO "Bilateral indicators" (MPFS BILAT SURG 0/1/2/3/9); predecessors 62310/62311
-        bilateral indicator 0 (2016); CMS article A56681 and the L39240 rubric (bilateral
-        ILESI/caudal not medically necessary); domain-rules.md section 6.
+        CMS PFS relative value file, BILAT SURG indicator (CMS PPRRVU 2025: 62320-62327 = 9;
+        Medicare Claims Processing Manual ch. 12 section 40.7 for indicators 0-3 and 9);
+        Medicare ESI LCDs (L39240 and its billing article A58993; L33906/A56651; A56681).
     """
 
     id = "EPI-MOD-001"
@@ -101,7 +106,10 @@ class BilateralModifierNotAllowed(Rule):
     category = Category.MODIFIER
     severity = Severity.ERROR
     scope = Scope.LINE
-    source = "MPFS bilateral indicator (FCSO bilateral indicators); A56681; L39240 rubric; domain-rules.md section 6"
+    source = (
+        "CMS PFS relative value file, BILAT SURG indicator; Medicare Claims Processing Manual ch. 12 "
+        "section 40.7; Medicare ESI LCD L39240 / article A58993"
+    )
     status_code = STATUS
 
     def check(self, subject, ctx: RuleContext) -> Iterable[Finding]:
@@ -119,17 +127,22 @@ class BilateralModifierNotAllowed(Rule):
                 f"session (bilateral indicator {indicator or 'not given'}), so {listing(used)} "
                 f"{'does' if len(set(used)) == 1 else 'do'} not apply."
             )
+            # 50 contradicts the code and the LCDs; a side modifier only means nothing
+            severity = Severity.ERROR if "50" in used else Severity.WARNING
         else:
             used = [m for m in mods if m == "50"] if indicator in _NO_MODIFIER_50 else []
-            why = _NO_MODIFIER_50.get(indicator, "").format(code=code)
+            why = _NO_MODIFIER_50.get(indicator, "").format(code=code) + unverified_note(
+                [row], "the bilateral indicator"
+            )
+            severity = severity_for([row])
         if not used:
             return
         yield self.finding(
             claim,
-            why + unverified_note([row], "the bilateral indicator"),
+            why,
             fix=f"Remove modifier {listing(used)} and report {code} once, with one unit.",
             line=line,
-            severity=severity_for([row]),
+            severity=severity,
         )
 
 
