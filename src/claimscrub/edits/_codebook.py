@@ -109,6 +109,16 @@ def unverified_note(rows: Iterable[Optional[dict]], what: str) -> str:
     )
 
 
+def one_cycle_after(day: date) -> date:
+    """The same calendar day a year later (28 February for 29 February): CPT and ICD-10-CM
+    change codes once a year, so a change date not checked against its source is off by
+    one annual cycle at most."""
+    try:
+        return day.replace(year=day.year + 1)
+    except ValueError:
+        return day.replace(year=day.year + 1, day=28)
+
+
 def modifier(ctx: RuleContext, code: str, day: Optional[date]) -> Optional[dict]:
     table = ctx.tables.get(MODIFIERS) if ctx.tables is not None else None
     if table is None:

@@ -28,6 +28,7 @@ from claimscrub.edits._codebook import (
     is_em,
     is_verified,
     listing,
+    one_cycle_after,
     pointed_diagnoses,
     procedure,
     procedure_any_date,
@@ -402,6 +403,14 @@ class DeletedOrNonPayableEM(Rule):
         the codes that replaced it. And, on Medicare claims, the consultation codes
         99242-99245 and 99252-99255, which Medicare does not pay.
 
+        What could still change the verdict: for the deletion branch, the exact deletion
+        date where the bundled row has not been checked against the CMS file (``verified``
+        column). The deletion itself is certain and CPT deletes codes only at its annual
+        update, so a date of service more than a year after the recorded deletion date is
+        an error; one within that year is a warning that asks to confirm the date. The
+        consultation branch is certain for Medicare (SBR09 = MB), so it is an error there;
+        other payers may pay consultations and are not judged.
+
     Why payers deny it:
         A code deleted from CPT is invalid for later dates of service (277CA 454). Medicare
         stopped paying consultation codes on 2010-01-01 (CR 6740); a consultation is billed
@@ -414,14 +423,6 @@ class DeletedOrNonPayableEM(Rule):
     Corrected example:
         claims:
           - {id: C1, date: "2025-03-03", lines: [{code: "99202", charge: 120}]}
-
-        What could still change the verdict: for the deletion branch, the exact deletion
-        date where the bundled row has not been checked against the CMS file (``verified``
-        column). The deletion itself is certain and CPT deletes codes only at its annual
-        update, so a date of service more than a year after the recorded deletion date is
-        an error; one within that year is a warning that asks to confirm the date. The
-        consultation branch is certain for Medicare (SBR09 = MB), so it is an error there;
-        other payers may pay consultations and are not judged.
 
     Configuration:
         None beyond selection and severity overrides. Load the CMS PFS relative value file
@@ -486,7 +487,7 @@ class DeletedOrNonPayableEM(Rule):
             fix += f" For Medicare, which does not pay consultations, use {MEDICARE_CONSULT_REPLACEMENTS[family(row)]}."
         # CPT adds and deletes codes at its annual update, so a deletion date not checked
         # against the CMS file can be wrong by at most one annual cycle: past that, it is certain.
-        certain = is_verified(row) or day > _one_cycle_after(deleted)
+        certain = is_verified(row) or day > one_cycle_after(deleted)
         unverified = (
             "" if certain
             else " This date of service is within a year of the recorded deletion date: confirm the "
@@ -500,14 +501,6 @@ class DeletedOrNonPayableEM(Rule):
             line=line,
             severity=Severity.ERROR if certain else severity_for([row]),
         )
-
-
-def _one_cycle_after(day: date) -> date:
-    """The same calendar day a year later (28 February for 29 February)."""
-    try:
-        return day.replace(year=day.year + 1)
-    except ValueError:
-        return day.replace(year=day.year + 1, day=28)
 
 
 @register

@@ -6,9 +6,8 @@
 * EPI-LCD-004: the diagnoses point at the other spinal region than the injection.
 
 Which procedure code is which (family, region, imaging, catheter) comes from
-``edits/procedure_codes.csv`` selected by the line's date of service, never from the
-mislabelled CPT table of the open-source L39240 rubric (it calls 62322 cervical/thoracic and
-62324 lumbar/sacral; domain-rules.md section 2). What a diagnosis means for the LCD (its
+``edits/procedure_codes.csv`` selected by the line's date of service (the CPT descriptors),
+never from secondary summaries of the LCD, some of which mislabel 62322/62324. What a diagnosis means for the LCD (its
 region and kind) comes from ``edits/lcd_diagnoses.csv``, by longest code prefix. A code the
 procedure table does not know, or a diagnosis the LCD table does not classify, is not
 judged (EPI-TBL-001 reports unknown procedure codes).
@@ -50,7 +49,7 @@ LIABILITY_MODIFIERS = ("GA", "GZ")
 
 LCD_SOURCE = (
     "Medicare ESI LCD L39240 (Noridian JE) / billing article A58993 and sister LCDs L33906/A56651, "
-    "L36920/A56681, L39015/A58731, L39054/A58777; L39240 rubric; domain-rules.md 7 and 11"
+    "L36920/A56681, L39015/A58731, L39054/A58777"
 )
 
 _index_cache: dict[int, tuple[Any, dict[str, list[dict]]]] = {}
@@ -143,14 +142,14 @@ class EpiduralWithoutImagingMedicare(Rule):
           - {id: C1, filing: MB, lines: [{code: "62322", modifiers: [GA], charge: 400}]}
 
     Configuration:
-        A warning (domain-rules.md 11). Medicare only (claim filing indicator MB); other
-        payers are not checked, their policies differ. If fluoroscopy or CT was used, report
-        the with-imaging code instead (62321/62323/62325/62327).
+        A warning: the LCDs allow the without-imaging codes when contrast is contraindicated,
+        which only the record shows. Medicare only (claim filing indicator MB); other payers
+        are not checked, their policies differ. If fluoroscopy or CT was used, report the
+        with-imaging code instead (62321/62323/62325/62327).
 
     Source:
-        LCD L39240 / A58993 (region codes 62321, 62323, 64479-64484); L33906 summary and
-        L39240 rubric (CT or fluoroscopy with contrast required); domain-rules.md 7 and 11
-        EPI-LCD-002.
+        LCD L39240 / A58993 (region codes 62321, 62323, 64479-64484; CT or fluoroscopy with
+        contrast required); LCD L33906 / A56651.
     """
 
     id = "EPI-LCD-002"
@@ -229,16 +228,16 @@ class AxialPainOnlyForEpidural(Rule):
           - {id: C1, filing: MB, dx: [M5416], lines: [{code: "62323", charge: 500}]}
 
     Configuration:
-        A warning (domain-rules.md 11): the A58993 covered-code list could not be retrieved,
-        and the classification of M47.81x, M51.360/M51.370, M54.6 and M54.9 is UNVERIFIED
-        (verified=no in the table; the message says so). An implantable infusion pump trial
-        (62323) is also exempt but cannot be recognised from the claim. Medicare only (SBR09
-        = MB); other payers are not checked.
+        A warning: the record may document a covered indication the claim does not code,
+        and the classification of some codes (M47.81x, M51.360/M51.370, M54.6, M54.9) has
+        not been checked against the A58993 ICD-10 code groups (``verified`` column of the
+        LCD diagnosis table; the message then asks to confirm it). An implantable infusion
+        pump trial (62323) is also exempt but cannot be recognised from the claim. Medicare
+        only (SBR09 = MB); other payers are not checked.
 
     Source:
-        LCD L39240 / A58993 and L33906 / A56651 summaries (axial spine pain without
-        radiculopathy not covered; postoperative pain exemption G89.12/G89.18); L39240
-        rubric; domain-rules.md 7 and 11 EPI-LCD-003.
+        LCD L39240 / A58993 and LCD L33906 / A56651 (axial spine pain without radiculopathy
+        not covered; postoperative pain exemption G89.12/G89.18).
     """
 
     id = "EPI-LCD-003"
@@ -275,7 +274,10 @@ class AxialPainOnlyForEpidural(Rule):
         )
         unverified = [dotted(c) for c, r in zip(codes, rows) if _is_unverified(r)]
         if unverified:
-            message += f" (The classification of {listing(unverified)} is UNVERIFIED in the LCD diagnosis table.)"
+            message += (
+                f" Confirm that {listing(unverified)} is outside the covered ICD-10 code groups of "
+                "article A58993 for the date of service."
+            )
         yield self.finding(
             claim,
             message,
@@ -316,14 +318,14 @@ class DiagnosisRegionMismatch(Rule):
           - {id: C1, dx: [M5416], lines: [{code: "62323", charge: 500}]}
 
     Configuration:
-        A warning (domain-rules.md 11). Applies to every payer: a diagnosis of the other
+        A warning: a wrong diagnosis pointer or a miscoded region are both possible, and
+        only the record tells which. Applies to every payer: a diagnosis of the other
         spinal region supports the injection under no payer's policy (the cited region
         definitions are Medicare's, A58993).
 
     Source:
         A58993 region definitions (cervical/thoracic 62321, 64479, 64480; lumbar/sacral
-        62323, 64483, 64484); CPT descriptors of 62320-62327; ICD-10-CM code titles;
-        domain-rules.md 7 and 11 EPI-LCD-004.
+        62323, 64483, 64484); CPT descriptors of 62320-62327; ICD-10-CM code titles.
     """
 
     id = "EPI-LCD-004"
