@@ -138,3 +138,67 @@ def practice_days(history: PatientHistory) -> list[PatientDay]:
                 joined.entries.extend(day.entries)
             out.append(joined)
     return out
+
+
+#: CLM05-3 frequency codes of a replacement (7) and a void (8): such a claim stands for an
+#: earlier one, so its lines are never duplicates of it
+REPLACEMENT_FREQUENCIES = frozenset({"7", "8"})
+
+
+@dataclass
+class Duplicate:
+    """A line billed again on another claim: same patient, date of service, rendering
+    provider (the patient-day), procedure code and modifiers."""
+
+    entry: DayLine
+    original: DayLine
+
+
+def duplicate_key(entry: DayLine) -> tuple[str, tuple[str, ...]]:
+    return entry.code, tuple(sorted(m.upper() for m in entry.modifiers))
+
+
+def _claim_key(entry: DayLine) -> tuple[str, int]:
+    return entry.claim.file, entry.claim.index
+
+
+def find_duplicates(day: PatientDay) -> list[Duplicate]:
+    """Every line of the day that repeats a line of an earlier claim of the run (in run
+    order: file, then claim). Lines of one claim are never duplicates of each other (units
+    and MUE edits judge those), and replacement or void claims never duplicate anything."""
+    first: dict[tuple, DayLine] = {}
+    out: list[Duplicate] = []
+    for entry in day.entries:
+        if not entry.code or entry.claim.frequency_code in REPLACEMENT_FREQUENCIES:
+            continue
+        key = duplicate_key(entry)
+        original = first.get(key)
+        if original is None:
+            first[key] = entry
+        elif _claim_key(original) != _claim_key(entry):
+            out.append(Duplicate(entry, original))
+    return out
+
+
+def duplicate_views(day: PatientDay, duplicates: list[Duplicate]) -> tuple[PatientDay, dict[tuple[str, int], PatientDay]]:
+    """The day as the other patient-day edits see it when some lines are duplicates.
+
+    The base view leaves the duplicates out, so a copy never makes its original look
+    like two units or two codes. Each claim that holds duplicates gets a view of its
+    own, with its lines in place of the originals they repeat, so the copy is judged on
+    its own merits too: a claim rejected on its own is never forwarded because a copy
+    of it exists elsewhere in the run. Only that claim's findings of its view count.
+    """
+    duplicated = {id(d.entry) for d in duplicates}
+    base = PatientDay(day.patient_key, day.service_date, day.provider_npi,
+                      [e for e in day.entries if id(e) not in duplicated])
+    by_claim: dict[tuple[str, int], list[Duplicate]] = {}
+    for duplicate in duplicates:
+        by_claim.setdefault(_claim_key(duplicate.entry), []).append(duplicate)
+    views: dict[tuple[str, int], PatientDay] = {}
+    for claim_key, items in by_claim.items():
+        replaced = {id(d.original): d.entry for d in items}
+        # originals are first occurrences, so every one of them is in the base view
+        entries = [replaced.get(id(e), e) for e in base.entries]
+        views[claim_key] = PatientDay(day.patient_key, day.service_date, day.provider_npi, entries)
+    return base, views
