@@ -94,6 +94,12 @@ def _guided(day: PatientDay, ctx: RuleContext) -> list[_Coded]:
     return out
 
 
+def imaging_edits_cover(day: PatientDay, ctx: RuleContext) -> bool:
+    """Whether guidance on this day is judged by the imaging edits (an interlaminar
+    epidural, or a code whose descriptor includes imaging guidance, is on the day)."""
+    return bool(_epidurals(day, ctx) or _guided(day, ctx))
+
+
 def _epidurals(day: PatientDay, ctx: RuleContext, with_imaging: Optional[bool] = None) -> list[_Coded]:
     found = _coded(day, ctx, INTERLAMINAR)
     if with_imaging is None:

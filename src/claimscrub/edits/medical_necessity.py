@@ -16,6 +16,7 @@ judged (EPI-TBL-001 reports unknown procedure codes).
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from typing import Any, Iterable, Optional
 
 from claimscrub.edits._codebook import (
@@ -362,3 +363,101 @@ class DiagnosisRegionMismatch(Rule):
                  f"missing), or correct the procedure code if the injection was {REGION_NAMES[other]}."),
             line=line,
         )
+
+
+#: most transforaminal levels the Medicare ESI LCDs cover in one session
+MAX_TRANSFORAMINAL_LEVELS = 2
+SIDES = ("LT", "RT")
+
+
+def _levels(primary: list, add_on: list) -> Decimal:
+    """Transforaminal levels of one region in one session: the primary line is the first
+    level (two sides of it are still one level), each add-on unit one more level; add-on
+    lines on the left and on the right are counted per side, a bilateral (-50) line once."""
+    by_side: dict[str, Decimal] = {}
+    for entry in add_on:
+        sides = [m for m in entry.modifiers if m in SIDES]
+        side = sides[0] if len(sides) == 1 else ""
+        by_side[side] = by_side.get(side, Decimal(0)) + (entry.line.units or Decimal(1))
+    return (Decimal(1) if primary else Decimal(0)) + max(by_side.values(), default=Decimal(0))
+
+
+@register
+class TransforaminalLevelsPerSession(Rule):
+    """More than two transforaminal epidural levels in one session (Medicare ESI LCDs).
+
+    What it checks:
+        For Medicare claims (SBR09 = MB), on one patient-day (same patient, date and
+        rendering provider, across claims and files), the transforaminal levels of each
+        region: the primary code (64479 cervical/thoracic, 64483 lumbar/sacral) is the
+        first level, each unit of its add-on code (64480, 64484) one more; left and right
+        add-on lines are counted per side and a bilateral (modifier 50) line once, so a
+        bilateral session at two levels is two levels. More than two levels in a region is
+        reported on the add-on line.
+
+        What could still change the verdict: the LCDs' limit is a coverage limit; a
+        medical-necessity exception documented in the record, or another payer's policy,
+        can change it. Hence a warning, Medicare only.
+
+    Why payers deny it:
+        The Medicare ESI LCDs cover no more than two transforaminal levels per session,
+        unilateral or bilateral; the extra levels are denied as not reasonable and
+        necessary, and the patient cannot be billed without an ABN (GA).
+
+    Failing example:
+        claims:
+          - {id: C1, lines: [{code: "64483", charge: 300}, {code: "64484", units: 3, charge: 450}]}
+
+    Corrected example:
+        claims:
+          - {id: C1, lines: [{code: "64483", charge: 300}, {code: "64484", units: 1, charge: 150}]}
+
+    Configuration:
+        Medicare only; other payers are not checked, their policies differ.
+
+    Source:
+        Medicare ESI LCD L39240 and billing article A58993 (transforaminal injections: no
+        more than two levels per session, unilateral or bilateral); sister LCDs and
+        articles L33906/A56651, L39015/A58731, L39054/A58777, A58745, A56681.
+    """
+
+    id = "EPI-LCD-005"
+    name = "transforaminal-levels-per-session"
+    summary = "More than two transforaminal levels in one region and session (Medicare ESI LCDs)"
+    category = Category.MEDICAL_NECESSITY
+    severity = Severity.WARNING
+    scope = Scope.PATIENT_DAY
+    source = (
+        "Medicare ESI LCD L39240 / article A58993 (at most two transforaminal levels per session); "
+        "L33906/A56651, L39015/A58731, L39054/A58777, A58745, A56681"
+    )
+    status_code = "A8:448"
+
+    def check(self, day: PatientDay, ctx: RuleContext) -> Iterable[Finding]:
+        regions: dict[str, tuple[list, list]] = {}
+        for entry in day.entries:
+            if not entry.claim.is_medicare:
+                continue
+            row = procedure(ctx, entry.code, day.service_date)
+            if family(row) != TRANSFORAMINAL:
+                continue
+            primary, add_on = regions.setdefault(str(row.get("region", "")), ([], []))
+            (add_on if _is_add_on(row) else primary).append(entry)
+        for region, (primary, add_on) in sorted(regions.items()):
+            levels = _levels(primary, add_on)
+            if levels <= MAX_TRANSFORAMINAL_LEVELS or not add_on:
+                continue
+            entry = add_on[-1]
+            codes = listing(list(dict.fromkeys(e.code for e in primary + add_on)))
+            yield self.finding(
+                entry.claim,
+                f"{levels.normalize()} transforaminal levels are billed in the "
+                f"{REGION_NAMES.get(region, region)} region on {day.service_date.isoformat()} ({codes}): "
+                f"the Medicare ESI LCDs cover at most {MAX_TRANSFORAMINAL_LEVELS} levels per session, "
+                "unilateral or bilateral.",
+                fix=(
+                    f"Bill at most {MAX_TRANSFORAMINAL_LEVELS} levels (the primary and one add-on unit) for "
+                    "the session; for levels beyond that, have an ABN on file and append GA, or do not bill them."
+                ),
+                line=entry.line,
+            )
