@@ -39,13 +39,13 @@ def priced(tmp_path_factory):
         {"id": "LINEPOS", "date": "2026-03-04", "member": "MBR0003", "pos": "11",
          "lines": [{"code": "62323", "pos": "22"}, {"code": "99214", "modifiers": ["25"]}]},
         {"id": "OFFICE25", "date": "2025-03-03", "member": "MBR0004", "pos": "11", "lines": [{"code": "62323"}]},
-        {"id": "UNPRICED", "date": "2026-03-03", "member": "MBR0005", "lines": [{"code": "62321"}, {"code": "62320"}]},
+        {"id": "UNPRICED", "date": "2026-03-03", "member": "MBR0005", "lines": [{"code": "62273"}, {"code": "62320"}]},
         {"id": "NOYEAR", "date": "2024-06-03", "member": "MBR0006", "lines": [{"code": "62323"}]},
     ])
 
 
 def test_62323_in_the_office_2026_is_the_national_non_facility_amount(priced):
-    # domain-rules.md 8.2: 8.18 total non-facility RVUs x 33.4009 (CY2026 non-QP) = 273.22
+    # CMS PPRRVU RVU26C: 8.18 total non-facility RVUs x 33.4009 (CY2026 non-QP) = 273.22
     assert _lines(priced, "OFFICE26") == {"1": "273.22"}
 
 

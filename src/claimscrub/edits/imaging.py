@@ -326,11 +326,11 @@ class EpidurographyWithEpidural(Rule):
 
     Failing example:
         claims:
-          - {id: C1, date: "2025-03-03", lines: [{code: "62323", charge: 500}, {code: "72275", charge: 120}]}
+          - {id: C1, date: "2021-03-03", lines: [{code: "62323", charge: 500}, {code: "72275", charge: 120}]}
 
     Corrected example:
         claims:
-          - {id: C1, date: "2025-03-03", lines: [{code: "62323", charge: 500}]}
+          - {id: C1, date: "2021-03-03", lines: [{code: "62323", charge: 500}]}
 
     Configuration:
         A warning by default: domain-rules.md section 1.1 marks the 72275 pairing rule
