@@ -196,12 +196,17 @@ class RunResult:
 
     @property
     def table_versions(self) -> list[dict]:
-        tables = self.engine.ctx.tables
-        versions = list(getattr(tables, "versions", lambda: [])()) if tables is not None else []
-        # the ICD-10-CM release the diagnosis edits judge codes by (claimscrub.icd10)
-        from claimscrub.icd10 import release
+        return table_versions(self.engine.ctx.tables)
 
-        return versions + [release().version_info()]
+
+def table_versions(tables) -> list[dict]:
+    """Every rule table a run uses, with its provenance: the loaded tables and the
+    ICD-10-CM release the diagnosis edits judge codes by (reports and ``claimscrub tables``)."""
+    versions = list(getattr(tables, "versions", lambda: [])()) if tables is not None else []
+    # the ICD-10-CM release the diagnosis edits judge codes by (claimscrub.icd10)
+    from claimscrub.icd10 import release
+
+    return versions + [release().version_info()]
 
 
 def expand_inputs(paths: Iterable[str]) -> list[str]:
