@@ -22,7 +22,11 @@ from claimscrub.errors import (
     ClaimscrubError,
     ConfigError,
 )
+from claimscrub.history.cli import history_group, open_history, record_scrub
+from claimscrub.history.run import RunHistory
+from claimscrub.history.store import history_error_reason
 from claimscrub.scrub import FileResult, RunResult, ScrubOptions, Scrubber, expand_inputs
+from sqlalchemy.exc import SQLAlchemyError
 
 # Exit status 2 means an unusable input; command-line mistakes get their own code.
 click.UsageError.exit_code = EXIT_USAGE
@@ -129,15 +133,17 @@ def main() -> None:
 @click.option("--jobs", type=click.IntRange(min=1), default=None,
               help="Processes for implementation-guide validation (default: one per CPU; "
                    "one for inputs under 1 MiB).")
-@click.option("--ack-control-number", "ack_control", type=click.IntRange(1, 999_999_999), default=1,
-              show_default=True,
+@click.option("--ack-control-number", "ack_control", type=click.IntRange(1, 999_999_999), default=None,
               help="Interchange control number of the first acknowledgment written; each 999 and "
-                   "277CA of the run takes the next one (pass your own sequence to keep them unique "
-                   "across runs).")
+                   "277CA of the run takes the next one (default: the history's sequence with "
+                   "--history, else 1).")
+@click.option("--history", "history_option", metavar="URL",
+              help="Claim history across runs: sqlite:///PATH (or a path) or postgresql://...; "
+                   "needs CLAIMSCRUB_HISTORY_KEY (default: history in the configuration).")
 @click.option("--no-validate", "no_validate", is_flag=True,
               help="Skip implementation-guide (pyx12) validation; envelope checks still run.")
 def scrub(inputs, out_dir, as_of, config_path, rules_dir, work_dir, accepted_dir, jobs,
-          no_validate, ack_control) -> None:
+          no_validate, ack_control, history_option) -> None:
     """Scrub 837P files (or folders of them) and write a report per file into --out.
 
     Exit status: 0 every claim accepted, 1 some claim rejected, 2 some input unusable,
@@ -150,6 +156,7 @@ def scrub(inputs, out_dir, as_of, config_path, rules_dir, work_dir, accepted_dir
         path = config_path or find_config()
         config = load_config(path) if path else None
         tables = _load_tables(rules_dir or (config.rules_dir if config else None))
+        history = open_history(history_option, config)
     except ClaimscrubError as exc:
         _fail(str(exc), EXIT_USAGE)
         return
@@ -169,6 +176,7 @@ def scrub(inputs, out_dir, as_of, config_path, rules_dir, work_dir, accepted_dir
         work_dir=work_dir,
         on_progress=progress,
         validator=None if no_validate else _validator(jobs, input_bytes),
+        history=RunHistory(history) if history is not None else None,
     )
     try:
         scrubber = Scrubber(options)
@@ -180,16 +188,31 @@ def scrub(inputs, out_dir, as_of, config_path, rules_dir, work_dir, accepted_dir
     try:
         run = scrubber.run(paths)
         progress.finish()
-        try:
-            _write_outputs(run, out_dir, ack_control)
+
+        def write(ack_start: Optional[int]) -> None:
+            _write_outputs(run, out_dir, ack_control or ack_start or 1)
             if accepted_dir:
                 _write_accepted(run, accepted_dir)
+
+        try:
+            if history is not None:
+                usable = sum(1 for file in run.files if file.usable)
+                record_scrub(history, options.history, run, 0 if ack_control else 2 * usable, write)
+            else:
+                write(None)
         finally:
             run.close()
+            if history is not None:
+                history.close()
     except OSError as exc:
         progress.finish()
         where = f"{exc.filename}: " if exc.filename else ""
         _fail(f"cannot write the reports: {where}{exc.strerror or exc}", EXIT_FAILURE)
+        return
+    except SQLAlchemyError as exc:
+        progress.finish()
+        _fail(f"the claim history could not be read or written ({history_error_reason(exc)}); "
+              "nothing of this run was recorded", EXIT_FAILURE)
         return
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, never a traceback
         progress.finish()
@@ -337,3 +360,6 @@ def _echo_example_segments(text: str) -> None:
     click.echo("  as 837P:")
     for line in segments.splitlines():
         click.echo(f"    {line}")
+
+
+main.add_command(history_group)

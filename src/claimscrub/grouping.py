@@ -16,10 +16,26 @@ from claimscrub.model import Claim, ServiceLine
 KEY_SEPARATOR = "\x1f"
 
 
+@dataclass(frozen=True)
+class PriorClaim:
+    """Where a line billed on an earlier night comes from (see :mod:`claimscrub.history`)."""
+
+    run_id: int
+    run_date: date
+    file_name: str
+
+    @property
+    def label(self) -> str:
+        """What a finding calls the claim's file: the file and the run that billed it."""
+        return f"{self.file_name}, billed in the run of {self.run_date.isoformat()}"
+
+
 @dataclass
 class DayLine:
     claim: Claim
     line: ServiceLine
+    #: set on a line already billed in an earlier run (read-only: no finding attaches to it)
+    prior: Optional[PriorClaim] = None
 
     @property
     def code(self) -> str:
@@ -59,6 +75,12 @@ class PatientHistory:
     @property
     def payer_id(self) -> str:
         return self.patient_key[0] if self.patient_key else ""
+
+
+def is_prior_finding(finding) -> bool:
+    """A finding on a claim billed in an earlier run: prior claims have negative indexes,
+    and the engine drops such findings (findings attach only to the run's own claims)."""
+    return finding.claim_index is not None and finding.claim_index < 0
 
 
 def line_group_key(claim: Claim, line: ServiceLine) -> Optional[tuple[tuple[str, ...], date, str]]:

@@ -169,6 +169,8 @@ class ScrubOptions:
     validator: Optional[TransactionValidator] = None
     work_dir: Optional[str] = None
     on_progress: Optional[Callable[[int], None]] = None
+    #: the claim history of earlier runs (claimscrub.history.run.RunHistory), or None
+    history: object = None
 
 
 class RunResult:
@@ -243,7 +245,8 @@ class Scrubber:
 
             options.tables = load_tables()
         self.engine = Engine(
-            RuleContext(tables=options.tables, config=options.config, as_of=options.as_of)
+            RuleContext(tables=options.tables, config=options.config, as_of=options.as_of,
+                        history=options.history)
         )
 
     def run(self, paths: list[str]) -> RunResult:
@@ -253,6 +256,8 @@ class Scrubber:
             FileResult(index=i, path=p, name=n)
             for i, (p, n) in enumerate(zip(paths, _display_names(paths)))
         ]
+        if self.options.history is not None:
+            self.options.history.begin(paths)
         try:
             for file in files:
                 self._read_file(file, store, findings)
@@ -309,6 +314,8 @@ class Scrubber:
                         line_allowed=line_allowed, unpriced_charge=unpriced_charges(claim, line_allowed),
                     )
                     store.add(file.index, ts.index, claim, claim_segments, ref)
+                    if self.options.history is not None:
+                        self.options.history.observe(claim)
                     findings.add((file.index, claim.index), self.engine.check_claim(claim))
                 if validator is not None:
                     validator.submit((file.index, ts.index), ts, delimiters)
@@ -363,7 +370,12 @@ class Scrubber:
         if not (self.engine.by_scope[Scope.PATIENT_DAY] or self.engine.by_scope[Scope.PATIENT]):
             return
         file_index = {f.name: f.index for f in files}
+        # lines billed in earlier runs, for all of the run's patients in one bulk read
+        run_history = self.options.history
+        prior = run_history.prior_for(store.patient_keys()) if run_history is not None else {}
         for history in store.patients():
+            if prior:
+                history = run_history.merge(history, prior.pop(history.patient_key, None))
             produced: list[Finding] = []
             for day in history.days:
                 produced.extend(self.engine.check_patient_day(day))

@@ -191,6 +191,11 @@ class ClaimStore:
             self._cache.popitem(last=False)
         return claim
 
+    def patient_keys(self) -> list[tuple[str, ...]]:
+        """Every patient of the run (for a bulk read of their claim history)."""
+        self._finish_loading()
+        return [decode_key(row[0]) for row in self.db.execute("SELECT DISTINCT patient FROM day_line")]
+
     def patients(self) -> Iterator[PatientHistory]:
         """Every patient of the run with their patient-days, in key order."""
         self._finish_loading()
