@@ -519,3 +519,9 @@ CMS_LOADERS.extend([
     ("mue", detect_mue, load_mue),
     ("rvu", detect_rvu, load_rvu),
 ])
+
+# ICD-10-CM release files (CDC/CMS order file or code list, or a ZIP holding one), recognised by
+# their content; all releases of the folder load as one table (claimscrub.icd10).
+from claimscrub import icd10  # noqa: E402
+
+CMS_LOADERS.append((icd10.TABLE, icd10.detect_release_file, icd10.load_release_files))

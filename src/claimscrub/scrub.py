@@ -183,10 +183,10 @@ class RunResult:
     def table_versions(self) -> list[dict]:
         tables = self.engine.ctx.tables
         versions = list(getattr(tables, "versions", lambda: [])()) if tables is not None else []
-        # the ICD-10-CM release the diagnosis edits judge codes by (claimscrub.icd10)
-        from claimscrub.icd10 import release
+        # the ICD-10-CM releases the diagnosis edits judge codes by (claimscrub.icd10)
+        from claimscrub import icd10
 
-        return versions + [release().version_info()]
+        return [v for v in versions if v.get("table") != icd10.TABLE] + icd10.versions(tables)
 
 
 def expand_inputs(paths: Iterable[str]) -> list[str]:
