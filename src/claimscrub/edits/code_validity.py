@@ -298,6 +298,10 @@ class DiagnosisCodeSet(Rule):
         before 2015-10-01; and ICD-9-CM and ICD-10-CM qualifiers mixed on one claim (then
         that is the one finding, and its fix says which code set the dates call for).
 
+        What could still change the verdict: nothing that is uncertain. The compliance date
+        is fixed by regulation, and the qualifiers name the code set; a claim whose dates of
+        service are wrong is reported by EPI-SYN-003, not here.
+
     Why payers deny it:
         ICD-10-CM replaced ICD-9-CM for services on and after October 1, 2015; a claim is
         coded in the one code set in force on its dates of service, and a claim whose
