@@ -245,3 +245,23 @@ def test_a_small_release_folder_judges_its_dates(tmp_path):
     assert codes.is_billable("M54.5", date(2024, 3, 1))  # billable in this (made-up) FY2024 file
     assert not codes.is_billable("M54.5", date(2024, 10, 1))  # FY2025: bundled release + changes
     assert not codes.is_billable("M54.16", date(2024, 3, 1))  # not in the file: not a code then
+
+
+def test_a_cms_zip_with_order_file_code_list_and_addenda(tmp_path):
+    """A CMS download ZIP (CRLF lines) holds the order file, the code list of the same
+    release, an addenda file and a PDF: the order file is read, the rest recognised as
+    what it is, and the release is named by the member names."""
+    with zipfile.ZipFile(tmp_path / "2024-Code-Descriptions-in-Tabular-Order.zip", "w") as archive:
+        archive.writestr("icd10cm_order_2024.txt", ORDER_LINES.replace("\n", "\r\n"))
+        archive.writestr("icd10cm_codes_2024.txt", "M545    Low back pain\r\n")
+        archive.writestr("icd10cm_order_addenda_2024.txt", "Add:     M545    Low back pain\r\n")
+        archive.writestr("icd10OrderFiles.pdf", b"%PDF-1.4\n")
+    tables = load_tables(str(tmp_path))
+    table = tables.table("icd10cm")
+    assert [(r["release"], r["layout"], r["file"]) for r in table.rows] == [
+        ("ICD-10-CM FY2024", "order", "2024-Code-Descriptions-in-Tabular-Order.zip:icd10cm_order_2024.txt"),
+    ]
+    codes = icd10.code_set_for(tables)
+    judged = codes.judge("M54", date(2024, 2, 1))
+    assert (judged.verdict, judged.loaded, judged.release.name) == (icd10.Verdict.HEADER, True, "ICD-10-CM FY2024")
+    assert judged.instead == ("M545",)

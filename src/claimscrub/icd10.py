@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import bisect
 import contextlib
-import functools
 import importlib.metadata
 import importlib.util
 import io
@@ -509,8 +508,12 @@ def _release_files(folder: Path) -> list[_ReleaseFile]:
             candidates = _zip_members(path)
         else:
             continue
-        for member, layout in candidates[:1]:
+        releases_seen: set = set()
+        for member, layout in candidates:
             named = release_of_name(member, path.name) if member else release_of_name(path.name)
+            if named in releases_seen and named is not None:
+                continue  # a ZIP's code list beside its order file of the same release
+            releases_seen.add(named)
             if named is None:
                 raise ConfigError(
                     f"{path}: an ICD-10-CM {'order file' if layout == 'order' else 'code list'}"
@@ -1005,7 +1008,6 @@ def _read_titles(tabular: Path) -> dict[str, str]:
     return titles
 
 
-@functools.lru_cache(maxsize=4096)
 def description(code: str) -> str:
     """The code's title in the bundled release, else in a loaded release ('' when
     unknown); the titles are read on first use (about a second), so call it only to word

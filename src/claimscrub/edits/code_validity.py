@@ -139,8 +139,9 @@ class DiagnosisValidForDate(Rule):
         fiscal year whose release is not loaded: a code the changes table does not list is
         judged as it stands in the bundled FY2026 release, and a recorded change whose date
         is not confirmed against that year's release (M50.12, M51.36, M51.37) could have
-        taken effect up to a year earlier or later. Load the releases of the dates you bill
-        with ``--rules`` to remove both doubts.
+        taken effect on another date; ICD-10-CM changes once or twice a year, so this
+        matters only for dates of service within 12 months of the recorded date. Load the
+        releases of the dates you bill with ``--rules`` to remove both doubts.
 
     Why payers deny it:
         A claim whose diagnosis is not a valid, billable code for the date of service is
