@@ -113,6 +113,8 @@ class _ClaimBuilder:
         elif seg_id == "NM1" and segment.get(1) == "82":
             self.fields["rendering_npi"] = segment.get(9) if segment.get(8) == "XX" else ""
             self.fields["rendering_pos"] = segment.pos
+        elif seg_id == "PRV" and segment.get(1) == "PE":
+            self.fields["rendering_taxonomy"] = segment.get(3)  # 2310B: only its PRV is claim-level
         elif seg_id == "REF" and segment.get(1) == "F8":
             self.fields["payer_claim_control_number"] = segment.get(2)
 
@@ -170,6 +172,8 @@ class _ClaimBuilder:
             line["date_from"], line["date_to"] = parse_service_date(segment.get(2), segment.get(3))
         elif seg_id == "NM1" and segment.get(1) == "82":
             line["rendering_npi"] = segment.get(9) if segment.get(8) == "XX" else ""
+        elif seg_id == "PRV" and segment.get(1) == "PE":
+            line["rendering_taxonomy"] = segment.get(3)  # 2420A
         elif seg_id == "REF" and segment.get(1) == "6R":
             line["line_control_number"] = segment.get(2)
 

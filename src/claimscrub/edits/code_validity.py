@@ -31,6 +31,7 @@ from claimscrub.edits._codebook import (
     is_em,
     is_verified,
     listing,
+    one_cycle_after,
     procedure,
     procedure_any_date,
 )
@@ -444,6 +445,15 @@ class ProcedureCodeValidForDate(Rule):
         is reported too, naming the code then in force. E/M codes are left to EPI-EM-004,
         codes the table does not know to EPI-TBL-001.
 
+        What could still change the verdict: only the exact deletion date, where the
+        bundled row has not been checked against the CMS file and records no replacement.
+        The deletion itself is certain and CPT deletes codes at its annual update, so such a
+        row gives an error once the date of service is more than a year past the recorded
+        date, and a warning that asks to confirm the date within that year. A deletion
+        recorded as a replacement (successor codes of the same family, region and catheter
+        type in force from the next day, as in the CPT 2017 restructuring) or a verified row
+        is an error.
+
     Why payers deny it:
         A procedure code must be valid in the CPT/HCPCS code set on the date of service; a
         deleted code is rejected at the front end (277CA A7:454) and the claim must be
@@ -459,18 +469,13 @@ class ProcedureCodeValidForDate(Rule):
           - {id: C1, date: "2017-01-01", lines: [{code: "62323", charge: 400}]}
 
     Configuration:
-        An error when the table records the deletion as a replacement (successor codes of
-        the same family, region and catheter type in force from the next day: the CPT 2017
-        restructuring of domain-rules.md section 1, which section 11 lists as an error),
-        or when the row is marked verified. A warning when the row is marked verified=no
-        and no replacement is recorded: 72275, whose deletion a third-party CPT mirror
-        reports for an UNVERIFIED date (domain-rules.md 1.1). Load the CMS RVU file with
-        ``--rules`` for other codes.
+        None beyond selection and severity overrides. Load the CMS PFS relative value file
+        with ``--rules`` to judge other codes.
 
     Source:
-        CPT 2017 code set (62320-62327 replace 62310, 62311, 62318, 62319; domain-rules.md
-        section 1); 72275 deletion per case2code.codingahead.com (UNVERIFIED date,
-        domain-rules.md 1.1); domain-rules.md 11 EPI-CODE-001; 277CA claim status code 454.
+        CPT 2017 code set (62320-62327 replace 62310, 62311, 62318, 62319); CMS PFS relative
+        value files (72275 absent from 2022-01-01) and CMS NCCI PTP edits with 72275 ending
+        2021-12-31; 277CA claim status code 454.
     """
 
     id = "EPI-CODE-001"
@@ -479,7 +484,7 @@ class ProcedureCodeValidForDate(Rule):
     category = Category.CODE_VALIDITY
     severity = Severity.ERROR
     scope = Scope.LINE
-    source = "CPT 2017 code set (62320-62327 replace 62310-62319; domain-rules.md 1 and 11); edits/procedure_codes.csv"
+    source = "CPT/HCPCS code set by date of service (CPT 2017: 62320-62327 replace 62310-62319); CMS PFS relative value files"
     status_code = "A7:454"
 
     def check(self, subject, ctx: RuleContext) -> Iterable[Finding]:
@@ -503,7 +508,9 @@ class ProcedureCodeValidForDate(Rule):
         deleted = row["deleted"]
         successors = _successors(table, row)
         replaced = bool(successors)
-        severity = Severity.ERROR if replaced or is_verified(row) else Severity.WARNING
+        # the deletion is certain; a date not checked against CMS is off by one annual cycle at most
+        certain = replaced or is_verified(row) or day > one_cycle_after(deleted)
+        severity = Severity.ERROR if certain else Severity.WARNING
         message = (f"{code} was deleted from the CPT/HCPCS code set after {deleted.isoformat()}; it is not "
                    f"valid on the date of service {day.isoformat()}.")
         if replaced:
@@ -518,8 +525,8 @@ class ProcedureCodeValidForDate(Rule):
         else:
             fix = f"Report the code in force on {day.isoformat()} (check the CPT/HCPCS code set)."
         if severity is Severity.WARNING:
-            message += (" The deletion date is UNVERIFIED in the procedure table (reported by a third-party "
-                        "source), so this is a warning; check the code against the CMS RVU/HCPCS file.")
+            message += (" This date of service is within a year of the recorded deletion date: confirm the "
+                        "code's deletion date in the CMS PFS relative value file for the date.")
         yield self.finding(claim, message, fix=fix, line=line, severity=severity)
 
     def _not_yet(self, claim, line, row: dict, table) -> Iterable[Finding]:
