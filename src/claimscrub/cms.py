@@ -726,3 +726,9 @@ def _load_rvu_file(source_path: Path, member: Optional[str], year: int) -> tuple
 for _name, _detect, _load in (("ptp", detect_ptp, load_ptp), ("mue", detect_mue, load_mue),
                               ("rvu", detect_rvu, load_rvu)):
     register_loader(_name, _detect, _load)
+
+# ICD-10-CM release files (CDC/CMS order file or code list, or a ZIP holding one), recognised by
+# their content; all releases of the folder load as one table (claimscrub.icd10).
+from claimscrub import icd10  # noqa: E402
+
+register_loader(icd10.TABLE, icd10.detect_release_file, icd10.load_release_files)

@@ -203,12 +203,11 @@ class RunResult:
 
 def table_versions(tables) -> list[dict]:
     """Every rule table a run uses, with its provenance: the loaded tables and the
-    ICD-10-CM release the diagnosis edits judge codes by (reports and ``claimscrub tables``)."""
-    versions = list(getattr(tables, "versions", lambda: [])()) if tables is not None else []
-    # the ICD-10-CM release the diagnosis edits judge codes by (claimscrub.icd10)
-    from claimscrub.icd10 import release
+    ICD-10-CM releases the diagnosis edits judge codes by (reports and ``claimscrub tables``)."""
+    from claimscrub import icd10
 
-    return versions + [release().version_info()]
+    versions = list(getattr(tables, "versions", lambda: [])()) if tables is not None else []
+    return [v for v in versions if v.get("table") != icd10.TABLE] + icd10.versions(tables)
 
 
 def expand_inputs(paths: Iterable[str]) -> list[str]:
