@@ -191,7 +191,8 @@ def find_duplicates(day: PatientDay) -> list[Duplicate]:
     first: dict[tuple, DayLine] = {}
     out: list[Duplicate] = []
     for entry in day.entries:
-        if not entry.code or entry.claim.frequency_code in REPLACEMENT_FREQUENCIES:
+        # a replacement billed on an earlier night is the claim in force: it counts as an original
+        if not entry.code or (entry.prior is None and entry.claim.frequency_code in REPLACEMENT_FREQUENCIES):
             continue
         key = duplicate_key(entry)
         original = first.get(key)
