@@ -99,7 +99,7 @@ def engine_for(url: str):
 def test_two_nights_share_a_patient_day(history_url, tmp_path):
     night1 = scrub(history_url, tmp_path / "n1", AM)
     assert night1.returncode == 1, night1.stderr
-    assert "history: run 1 recorded 12 claims" in night1.stderr
+    assert "history: run 1 recorded 12 claims (4 billed, 8 rejected)" in night1.stderr
     night2 = scrub(history_url, tmp_path / "n2", PM)
     assert night2.returncode == 1, night2.stderr
     found = findings(tmp_path / "n2", PM.name)

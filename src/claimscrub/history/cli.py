@@ -67,7 +67,8 @@ def report_outcome(outcome: RecordOutcome) -> None:
     if outcome.ack_start is not None:
         extra.append(f"acknowledgments from control number {outcome.ack_start}")
     click.echo(
-        f"history: run {outcome.run_id} recorded {outcome.claims} claims, {outcome.lines} lines"
+        f"history: run {outcome.run_id} recorded {outcome.claims} claims ({outcome.billed} billed, "
+        f"{outcome.claims - outcome.billed} rejected), {outcome.lines} lines"
         + (f"; {', '.join(extra)}" if extra else ""),
         err=True,
     )

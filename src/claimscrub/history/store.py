@@ -164,6 +164,7 @@ class RecordOutcome:
     #: first acknowledgment control number allocated to the run (None when none was asked)
     ack_start: Optional[int]
     claims: int = 0
+    billed: int = 0
     lines: int = 0
     replaced: int = 0
     voided: int = 0
@@ -511,6 +512,7 @@ class History:
         if lines:
             conn.execute(s.line.insert(), lines)
         outcome.claims += len(claims)
+        outcome.billed += sum(1 for c in claims if c.billed)
         outcome.lines += len(lines)
 
     def _apply_replacement(self, conn: Connection, pk: int, claim: ClaimRecord, outcome: RecordOutcome) -> None:
