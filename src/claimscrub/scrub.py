@@ -369,12 +369,12 @@ class Scrubber:
         if not (self.engine.by_scope[Scope.PATIENT_DAY] or self.engine.by_scope[Scope.PATIENT]):
             return
         file_index = {f.name: f.index for f in files}
-        # lines billed in earlier runs, for all of the run's patients in one bulk read
+        # lines billed in earlier runs, read in bulk a chunk of patients at a time
         run_history = self.options.history
-        prior = run_history.prior_for(store.patient_keys()) if run_history is not None else {}
+        prior = run_history.prior_loader(store.patient_keys()) if run_history is not None else None
         for history in store.patients():
-            if prior:
-                history = run_history.merge(history, prior.pop(history.patient_key, None))
+            if prior is not None:
+                history = run_history.merge(history, prior.take(history.patient_key))
             produced: list[Finding] = []
             for day in history.days:
                 produced.extend(self.engine.check_patient_day(day))

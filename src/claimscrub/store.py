@@ -192,9 +192,11 @@ class ClaimStore:
         return claim
 
     def patient_keys(self) -> list[tuple[str, ...]]:
-        """Every patient of the run (for a bulk read of their claim history)."""
+        """Every patient of the run, in the order :meth:`patients` visits them (for bulk reads
+        of their claim history)."""
         self._finish_loading()
-        return [decode_key(row[0]) for row in self.db.execute("SELECT DISTINCT patient FROM day_line")]
+        return [decode_key(row[0]) for row in
+                self.db.execute("SELECT DISTINCT patient FROM day_line ORDER BY patient")]
 
     def patients(self) -> Iterator[PatientHistory]:
         """Every patient of the run with their patient-days, in key order."""

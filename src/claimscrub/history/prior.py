@@ -34,7 +34,8 @@ def prior_entries(lines: Iterable[PriorLine]) -> list[DayLine]:
         claim = claims.get(row.claim_pk)
         if claim is None:
             prior = PriorClaim(run_id=row.run_id, run_date=row.run_date, file_name=row.file_name)
-            claim = Claim(
+            # built without validation: the values come from the history, which validated them
+            claim = Claim.model_construct(
                 file=prior.label,
                 index=-row.claim_pk,
                 claim_id=row.claim_id,
@@ -42,16 +43,18 @@ def prior_entries(lines: Iterable[PriorLine]) -> list[DayLine]:
                 last_pos=0,
                 frequency_code=row.frequency_code,
                 place_of_service=row.place_of_service,
-                billing_provider=BillingProvider(hl_id="", npi=row.billing_npi, tax_id=row.billing_tax_id, pos=0),
-                subscriber=Subscriber(
-                    hl_id="", claim_filing_indicator=row.filing_indicator, payer=Payer(id=row.payer_id), pos=0
+                billing_provider=BillingProvider.model_construct(hl_id="", npi=row.billing_npi, tax_id=row.billing_tax_id, pos=0),
+                subscriber=Subscriber.model_construct(
+                    hl_id="", claim_filing_indicator=row.filing_indicator, payer=Payer.model_construct(id=row.payer_id), pos=0
                 ),
-                patient=Patient(hl_id="", is_subscriber=True, pos=0),
-                interchange=InterchangeInfo(**_EMPTY_INTERCHANGE),
+                patient=Patient.model_construct(hl_id="", is_subscriber=True, pos=0),
+                interchange=InterchangeInfo.model_construct(**_EMPTY_INTERCHANGE),
+                lines=[],
+                diagnoses=[],
             )
             claims[row.claim_pk] = claim
             priors[row.claim_pk] = prior
-        line = ServiceLine(
+        line = ServiceLine.model_construct(
             number=row.line_number, pos=0, procedure_qualifier="HC", procedure_code=row.code,
             modifiers=row.modifiers, charge=row.charge, units=row.units, date_from=row.service_date,
             rendering_npi=row.provider_npi, rendering_taxonomy=row.rendering_taxonomy, last_pos=0,

@@ -8,7 +8,7 @@ from typing import Iterable, Iterator, Optional
 
 from claimscrub.grouping import DayLine, PatientHistory
 from claimscrub.history.prior import prior_entries, with_prior
-from claimscrub.history.store import ClaimRecord, FileRecord, History, LineRecord, file_hash, patient_hash
+from claimscrub.history.store import CHUNK, ClaimRecord, FileRecord, History, LineRecord, file_hash, patient_hash
 from claimscrub.model import Claim
 
 REPLACEMENT_OR_VOID = ("7", "8")
@@ -94,7 +94,7 @@ class RunHistory:
 
     # -- prior lines ---------------------------------------------------------------------
     def prior_for(self, patient_keys: Iterable[tuple[str, ...]]) -> dict[tuple[str, ...], list[DayLine]]:
-        """The lines earlier runs billed for these patients, as prior entries, in bulk.
+        """The lines earlier runs billed for these patients, as prior entries, in one bulk read.
 
         Left out: lines of this run's own files recorded before (scrubbing a file again
         judges it as the first time) and the claims this run's replacements and voids
@@ -104,6 +104,11 @@ class RunHistory:
         lines = self.history.prior_lines(by_hash, exclude_hashes=self.content_hashes.values(),
                                          exclude_claims=replaced)
         return {by_hash[h]: prior_entries(rows) for h, rows in lines.items()}
+
+    def prior_loader(self, patient_keys: list[tuple[str, ...]]) -> "PriorLoader":
+        """Prior entries for the run's patients, read in bulk ``CHUNK`` patients at a time
+        in the order the run visits them (memory stays per chunk, not per history)."""
+        return PriorLoader(self, patient_keys)
 
     @staticmethod
     def merge(history: PatientHistory, entries: Optional[list[DayLine]]) -> PatientHistory:
@@ -128,3 +133,24 @@ class RunHistory:
             records.append(FileRecord(file.name, self.content_hashes[file.path],
                                       control_numbers(file.transactions), claims))
         return records
+
+
+class PriorLoader:
+    """Reads the history of the run's patients a chunk at a time, ahead of the patient the
+    run is judging; ``patient_keys`` must be in the order the run visits the patients."""
+
+    def __init__(self, run_history: RunHistory, patient_keys: list[tuple[str, ...]]):
+        self.run_history = run_history
+        self.keys = patient_keys
+        self.position = 0
+        self.loaded: dict[tuple[str, ...], list[DayLine]] = {}
+        self.pending: set[tuple[str, ...]] = set()
+
+    def take(self, patient_key: tuple[str, ...]) -> list[DayLine]:
+        while patient_key not in self.pending and self.position < len(self.keys):
+            chunk = self.keys[self.position:self.position + CHUNK]
+            self.position += len(chunk)
+            self.loaded = self.run_history.prior_for(chunk)
+            self.pending = set(chunk)
+        self.pending.discard(patient_key)
+        return self.loaded.pop(patient_key, [])
