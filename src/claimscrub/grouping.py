@@ -57,6 +57,11 @@ class PatientDay:
     def payer_id(self) -> str:
         return self.patient_key[0] if self.patient_key else ""
 
+    @property
+    def has_own_entries(self) -> bool:
+        """Whether the day holds a line of this run (not only lines of earlier runs)."""
+        return any(entry.prior is None for entry in self.entries)
+
     def claims(self) -> list[Claim]:
         """The claims that contribute lines to this day, first seen first."""
         seen: dict[tuple[str, int], Claim] = {}

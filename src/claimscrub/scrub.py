@@ -377,7 +377,9 @@ class Scrubber:
                 history = run_history.merge(history, prior.take(history.patient_key))
             produced: list[Finding] = []
             for day in history.days:
-                produced.extend(self.engine.check_patient_day(day))
+                # a day of earlier nights' lines only can have no finding on this run's claims
+                if day.has_own_entries:
+                    produced.extend(self.engine.check_patient_day(day))
             produced.extend(self.engine.check_patient(history))
             _add_by_claim(findings, produced, lambda finding: file_index[finding.file])
 
