@@ -62,6 +62,10 @@ class RunHistory:
         self.recorded: dict[str, tuple[int, str]] = {}
         #: (file, claim index) of a replacement or void -> the earlier claims it matches
         self._originals: dict[tuple[str, int], list[dict]] = {}
+        #: ids of the history's files with the run's content hashes (recorded before)
+        self._own_files: set[int] = set()
+        #: what the history will keep of each claim, by file name, in file order
+        self._records: dict[str, list[ClaimRecord]] = {}
 
     def begin(self, paths: list[str]) -> None:
         """Hash the inputs and look up which of them an earlier run already recorded."""
@@ -71,6 +75,8 @@ class RunHistory:
             except OSError:
                 continue  # the reader reports an unreadable input
         self.recorded = self.history.recorded_files(self.content_hashes.values())
+        if self.recorded:
+            self._own_files = self.history.file_ids(self.recorded)
 
     def already_recorded(self, path: str) -> Optional[tuple[int, str]]:
         """(run id, date) of the earlier run that recorded this very file, if any."""
@@ -79,8 +85,10 @@ class RunHistory:
 
     # -- replacements and voids ------------------------------------------------------------
     def observe(self, claim: Claim) -> None:
-        """Match a replacement or void claim to the earlier claims it stands for (by REF*F8
+        """Keep what the history records of the claim (its disposition comes at the end),
+        and match a replacement or void claim to the earlier claims it stands for (by REF*F8
         or CLM01, same patient), as the claim is read."""
+        self._records.setdefault(claim.file, []).append(claim_record(self.key, claim, billed=True))
         if claim.frequency_code.strip() not in REPLACEMENT_OR_VOID:
             return
         patient = patient_hash(self.key, claim.patient_key())
@@ -101,8 +109,7 @@ class RunHistory:
         stand for (the replacement takes their place)."""
         by_hash = {patient_hash(self.key, key): key for key in patient_keys}
         replaced = {o["pk"] for items in self._originals.values() for o in items}
-        lines = self.history.prior_lines(by_hash, exclude_hashes=self.content_hashes.values(),
-                                         exclude_claims=replaced)
+        lines = self.history.prior_lines(by_hash, exclude_files=self._own_files, exclude_claims=replaced)
         return {by_hash[h]: prior_entries(rows) for h, rows in lines.items()}
 
     def prior_loader(self, patient_keys: list[tuple[str, ...]]) -> "PriorLoader":
@@ -116,22 +123,19 @@ class RunHistory:
 
     # -- the run written back ------------------------------------------------------------
     def file_records(self, run) -> list[FileRecord]:
-        """The run's usable files, with their claims and dispositions read back from the
-        run's store when the history is written."""
-        from claimscrub.scrub import ACCEPTED, disposition
+        """The run's usable files with their claims, billed unless an error rejected them."""
+        from claimscrub.scrub import REJECTED, disposition
 
+        rejected = {key for key, findings in run.findings.items() if disposition(findings) == REJECTED}
         records = []
         for file in run.files:
             if not file.usable or file.path not in self.content_hashes:
                 continue
-
-            def claims(file=file) -> Iterator[ClaimRecord]:
-                for claim, _segments, _ref in run.store.claims(file.index):
-                    findings = run.findings.get((file.index, claim.index), [])
-                    yield claim_record(self.key, claim, disposition(findings) == ACCEPTED)
-
+            claims = self._records.get(file.name, [])
+            for index, record in enumerate(claims):
+                record.billed = (file.index, index) not in rejected
             records.append(FileRecord(file.name, self.content_hashes[file.path],
-                                      control_numbers(file.transactions), claims))
+                                      control_numbers(file.transactions), lambda claims=claims: iter(claims)))
         return records
 
 

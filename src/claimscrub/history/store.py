@@ -114,7 +114,7 @@ def display_url(url: str) -> str:
 
 
 # -- what a run records -------------------------------------------------------------------
-@dataclass
+@dataclass(slots=True)
 class LineRecord:
     service_date: date
     provider_npi: str
@@ -129,7 +129,7 @@ class LineRecord:
     payer_id: str
 
 
-@dataclass
+@dataclass(slots=True)
 class ClaimRecord:
     claim_id: str
     patient: str
@@ -170,7 +170,7 @@ class RecordOutcome:
     voided: int = 0
 
 
-@dataclass
+@dataclass(slots=True)
 class PriorLine:
     """A line already billed in an earlier run, as the patient-day edits see it."""
 
@@ -224,6 +224,7 @@ class History:
         self.url = url
         self.key = key
         self.is_sqlite = url.startswith("sqlite")
+        self._files: dict[int, tuple[str, int, date]] = {}
         try:
             self.engine = self._create_engine(url)
             self._retry(self._migrate)
@@ -317,45 +318,59 @@ class History:
                     out.setdefault(content_hash, (run_id, _as_date(completed).isoformat()))
         return out
 
-    def prior_lines(self, patients: Iterable[str], exclude_hashes: Iterable[str] = (),
+    def file_ids(self, content_hashes: Iterable[str]) -> set[int]:
+        hashes = sorted(set(content_hashes))
+        with self.engine.connect() as conn:
+            return set(conn.execute(select(s.file.c.id).where(s.file.c.content_hash.in_(hashes))).scalars())
+
+    def _file_info(self, conn: Connection, file_ids: set[int]) -> None:
+        """file id -> (name, run id, run date), cached: a history has few files per night."""
+        missing = sorted(i for i in file_ids if i not in self._files)
+        for start in range(0, len(missing), CHUNK):
+            rows = conn.execute(
+                select(s.file.c.id, s.file.c.name, s.run.c.id, s.run.c.completed_at)
+                .join(s.run, s.run.c.id == s.file.c.run_id).where(s.file.c.id.in_(missing[start:start + CHUNK]))
+            )
+            for file_id, name, run_id, completed in rows:
+                if completed is not None:
+                    self._files[file_id] = (name, run_id, _as_date(completed))
+
+    def prior_lines(self, patients: Iterable[str], exclude_files: Iterable[int] = (),
                     exclude_claims: Iterable[int] = ()) -> dict[str, list[PriorLine]]:
         """The active billed lines of the given patients, by patient, in bulk (one query per
-        ``CHUNK`` patients), leaving out files with the given content hashes (the run's own
-        files recorded before) and the given claims (the ones the run replaces or voids)."""
+        ``CHUNK`` patients, on the patient-day index), leaving out the given files (the
+        run's own files recorded before) and claims (the ones the run replaces or voids).
+        A run's rows only exist once its transaction committed, complete."""
         wanted = sorted(set(patients))
-        excluded_files = set(exclude_hashes)
+        excluded_files = set(exclude_files)
         excluded_claims = set(exclude_claims)
         out: dict[str, list[PriorLine]] = {}
-        L, C, F, R = s.line, s.claim, s.file, s.run
+        L, C = s.line, s.claim
         columns = (
-            C.c.id, C.c.claim_id, C.c.frequency_code, C.c.filing_indicator, C.c.place_of_service,
+            C.c.id, C.c.file_id, C.c.claim_id, C.c.frequency_code, C.c.filing_indicator, C.c.place_of_service,
             L.c.patient, L.c.service_date, L.c.provider_npi, L.c.line_number, L.c.code, L.c.modifiers,
             L.c.units, L.c.charge, L.c.rendering_taxonomy, L.c.billing_npi, L.c.billing_tax_id, L.c.payer_id,
-            R.c.id, R.c.completed_at, F.c.name, F.c.content_hash,
         )
         with self.engine.connect() as conn:
             for start in range(0, len(wanted), CHUNK):
                 query = (
                     select(*columns)
-                    .select_from(L.join(C, C.c.id == L.c.claim_pk).join(F, F.c.id == C.c.file_id)
-                                 .join(R, R.c.id == C.c.run_id))
-                    .where(L.c.patient.in_(wanted[start:start + CHUNK]), L.c.active.is_(True),
-                           R.c.completed_at.is_not(None))
-                    .order_by(L.c.patient, L.c.service_date, R.c.id, C.c.id, L.c.id)
+                    .select_from(L.join(C, C.c.id == L.c.claim_pk))
+                    .where(L.c.patient.in_(wanted[start:start + CHUNK]), L.c.active.is_(True))
+                    .order_by(L.c.patient, L.c.service_date, C.c.id, L.c.id)
                 )
-                for row in conn.execute(query):
-                    if row.content_hash in excluded_files or row[0] in excluded_claims:
+                rows = [tuple(r) for r in conn.execute(query)
+                        if r[1] not in excluded_files and r[0] not in excluded_claims]
+                self._file_info(conn, {r[1] for r in rows})
+                for (pk, file_id, claim_id, frequency, filing, pos, patient, day, npi, number, code, modifiers,
+                     units, charge, taxonomy, billing_npi, tax_id, payer) in rows:
+                    info = self._files.get(file_id)
+                    if info is None:
                         continue
-                    out.setdefault(row.patient, []).append(PriorLine(
-                        claim_pk=row[0], claim_id=row.claim_id, frequency_code=row.frequency_code,
-                        filing_indicator=row.filing_indicator, place_of_service=row.place_of_service,
-                        patient=row.patient, service_date=_as_date(row.service_date),
-                        provider_npi=row.provider_npi, line_number=row.line_number, code=row.code,
-                        modifiers=[m for m in row.modifiers.split(",") if m], units=row.units,
-                        charge=row.charge, rendering_taxonomy=row.rendering_taxonomy,
-                        billing_npi=row.billing_npi, billing_tax_id=row.billing_tax_id,
-                        payer_id=row.payer_id, run_id=row[17], run_date=_as_date(row.completed_at),
-                        file_name=row.name,
+                    out.setdefault(patient, []).append(PriorLine(
+                        pk, claim_id, frequency, filing, pos, patient, _as_date(day), npi, number, code,
+                        [m for m in modifiers.split(",") if m], units, charge, taxonomy, billing_npi, tax_id,
+                        payer, info[1], info[2], info[0],
                     ))
         return out
 
