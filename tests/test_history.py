@@ -267,3 +267,39 @@ def test_two_runs_at_once_do_not_double_count(history_url, tmp_path):
     acks = {isa13(tmp_path / f"out{n}" / f"{name}.{kind}") for n in (0, 1)
             for name in ("a.837",) for kind in ("999", "277")}
     assert len(acks) == 4
+
+
+def test_a_killed_run_leaves_nothing(history_url, tmp_path):
+    """SIGKILL while the reports are being written, inside the run's transaction: the
+    history holds no part of the run, and the next run records normally."""
+    import signal
+    import time
+
+    batch = _file(tmp_path, "big.837", [{"id": f"K{i}", "member": f"MBK{i:05d}",
+                                         "lines": [{"code": "62323", "charge": 500}]} for i in range(4000)], 31)
+    env = {**os.environ, "CLAIMSCRUB_HISTORY_KEY": KEY}
+    out = tmp_path / "out"
+    process = subprocess.Popen([sys.executable, "-m", "claimscrub", "scrub", str(batch), "--out", str(out),
+                                "--as-of", AS_OF, "--no-validate", "--history", history_url],
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while not (out / "big.837.json").exists() and process.poll() is None and time.time() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=60)
+    assert process.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    info = stats(history_url)
+    assert count(info, "runs") == 0 and count(info, "files") == 0, info
+    assert scrub(history_url, tmp_path / "again", AM).returncode == 1
+    assert count(stats(history_url), "runs") == 1
+
+
+def test_history_from_the_configuration_with_a_key_file(history_url, tmp_path):
+    (tmp_path / "history.key").write_text(KEY + "\n")
+    (tmp_path / "claimscrub.toml").write_text(f'history = "{history_url}"\nhistory_key_file = "history.key"\n')
+    night = claimscrub("scrub", AM, "--out", tmp_path / "o", "--as-of", AS_OF, "--no-validate", key=None,
+                       cwd=tmp_path)
+    assert night.returncode == 1, night.stderr
+    assert "history: run 1 recorded" in night.stderr
+    listed = claimscrub("history", "stats", key=None, cwd=tmp_path)
+    assert listed.returncode == 0 and count(listed.stdout, "runs") == 1
