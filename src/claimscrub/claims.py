@@ -117,6 +117,8 @@ class _ClaimBuilder:
             if segment.get(1) == "82":
                 self.fields["rendering_npi"] = segment.get(9) if segment.get(8) == "XX" else ""
                 self.fields["rendering_pos"] = segment.pos
+        elif seg_id == "PRV" and segment.get(1) == "PE":
+            self.fields["rendering_taxonomy"] = segment.get(3)  # 2310B: only its PRV is claim-level
         elif seg_id == "REF" and segment.get(1) == "F8":
             self.fields["payer_claim_control_number"] = segment.get(2)
 
@@ -176,6 +178,8 @@ class _ClaimBuilder:
             line.setdefault("providers", []).append(_provider_name(segment))
             if segment.get(1) == "82":
                 line["rendering_npi"] = segment.get(9) if segment.get(8) == "XX" else ""
+        elif seg_id == "PRV" and segment.get(1) == "PE":
+            line["rendering_taxonomy"] = segment.get(3)  # 2420A
         elif seg_id == "REF" and segment.get(1) == "6R":
             line["line_control_number"] = segment.get(2)
 

@@ -72,7 +72,7 @@ def _money(value: Any) -> str:
     return format(amount.normalize(), "f") if amount == amount.to_integral() else str(amount)
 
 
-def claim_segments(claim: dict, index: int = 0, hl_start: int = 2) -> tuple[list[str], int]:
+def claim_segments(claim: dict, index: int = 0, hl_start: int = 2, parent_hl: int = 1) -> tuple[list[str], int]:
     """Segments of the subscriber (and patient) HL loops and the claim, and the next HL id."""
     spec = {**CLAIM_DEFAULTS, **claim}
     lines = [{**LINE_DEFAULTS, **line} for line in spec["lines"]]
@@ -81,7 +81,7 @@ def claim_segments(claim: dict, index: int = 0, hl_start: int = 2) -> tuple[list
     member = spec["member"]
     segs: list[str] = []
     sub_hl = hl_start
-    segs.append(f"HL*{sub_hl}*1*22*{1 if dependent else 0}")
+    segs.append(f"HL*{sub_hl}*{parent_hl}*22*{1 if dependent else 0}")
     segs.append(f"SBR*P*{'' if dependent else '18'}*******{spec['filing']}")
     segs.append(f"NM1*IL*1*SUBSCRIBER{member[-4:]}*PAT****MI*{member}")
     segs.append("N3*1 MAIN ST")
@@ -114,6 +114,8 @@ def claim_segments(claim: dict, index: int = 0, hl_start: int = 2) -> tuple[list
         segs.append(f"NM1*DN*1*REFERRING*DOC****XX*{spec['referring_npi']}")
     if spec["rendering_npi"]:
         segs.append(f"NM1*82*1*RENDERING*DOC****XX*{spec['rendering_npi']}")
+        if spec.get("taxonomy"):
+            segs.append(f"PRV*PE*PXC*{spec['taxonomy']}")
     segs.extend(_facility_and_supervising(spec, "CLAIM"))
     for number, line in enumerate(lines, start=1):
         segs.append(f"LX*{number}")
@@ -133,6 +135,8 @@ def claim_segments(claim: dict, index: int = 0, hl_start: int = 2) -> tuple[list
                 segs.append(f"DTP*472*D8*{_d8(line_date)}")
         if line["rendering_npi"]:
             segs.append(f"NM1*82*1*LINE*DOC****XX*{line['rendering_npi']}")
+            if line.get("taxonomy"):
+                segs.append(f"PRV*PE*PXC*{line['taxonomy']}")
         segs.extend(_facility_and_supervising(line, "LINE"))
         if line["ordering_npi"]:
             segs.append(f"NM1*DK*1*ORDERING*DOC****XX*{line['ordering_npi']}")
@@ -189,17 +193,21 @@ def write_837(
             f"NM1*41*2*SUBMITTER CLINIC*****46*{submitter}",
             "PER*IC*BILLING OFFICE*TE*5555550100",
             f"NM1*40*2*RECEIVER*****46*{receiver}",
-            "HL*1**20*1",
-            f"NM1*85*2*PAIN MANAGEMENT ASSOCIATES*****XX*{BILLING_NPI}",
-            "N3*100 CLINIC WAY",
-            "N4*SPRINGFIELD*IL*62701",
-            "REF*EI*123456789",
         ]
-        hl = 2
+        hl = 1
+        billing_hl, billing_npi = 0, None
         for claim in group:
-            segs, hl = claim_segments(claim, index, hl)
+            npi = claim.get("billing_npi", BILLING_NPI)
+            if npi != billing_npi:
+                # a claim of another billing provider starts its own 2000A loop
+                billing_hl, billing_npi = hl, npi
+                st.extend(_billing_provider(billing_hl, npi, claim.get("billing_taxonomy", "")))
+                hl += 1
+            segs, hl = claim_segments(claim, index, hl, billing_hl)
             st.extend(segs)
             index += 1
+        if billing_npi is None:
+            st.extend(_billing_provider(1, BILLING_NPI, ""))
         st.append(f"SE*{len(st) + 1}*{st_number:04d}")
         segments.extend(st)
     segments.append(f"GE*{len(groups)}*{control}")
@@ -207,6 +215,19 @@ def write_837(
     if element != "*" or component != ":":
         segments = [_redelimit(s, element, component) for s in segments]
     return "".join(s + terminator + newline for s in segments)
+
+
+def _billing_provider(hl: int, npi: str, taxonomy: str) -> list[str]:
+    segs = [f"HL*{hl}**20*1"]
+    if taxonomy:
+        segs.append(f"PRV*BI*PXC*{taxonomy}")
+    segs += [
+        f"NM1*85*2*PAIN MANAGEMENT ASSOCIATES*****XX*{npi}",
+        "N3*100 CLINIC WAY",
+        "N4*SPRINGFIELD*IL*62701",
+        "REF*EI*123456789",
+    ]
+    return segs
 
 
 def _redelimit(segment: str, element: str, component: str) -> str:

@@ -64,8 +64,8 @@ class ReplacementWithoutPayerClaimNumber(Rule):
     What it checks:
         A claim whose frequency code CLM05-3 is 7 (replacement of a prior claim) or 8
         (void/cancel of a prior claim) carries a 2300 REF*F8 (payer claim control number)
-        with a value. The verdict rests on the implementation guide alone; nothing
-        unverified could change it. Whether the number matches a claim the payer really
+        with a value. The verdict rests on the implementation guide alone; nothing a
+        claim could show changes it. Whether the number matches a claim the payer really
         adjudicated is not checked (the scrubber has no history of the original): confirm
         it against the 835 (CLP07) or 277CA (REF*1K) of the original claim.
 
