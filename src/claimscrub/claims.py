@@ -121,7 +121,6 @@ class _ClaimBuilder:
             self.fields["rendering_taxonomy"] = segment.get(3)  # 2310B: only its PRV is claim-level
         elif seg_id == "REF" and segment.get(1) == "F8":
             self.fields["payer_claim_control_number"] = segment.get(2)
-            self.fields["payer_claim_control_number_pos"] = segment.pos
 
     def _add_diagnoses(self, segment: Segment) -> None:
         comp = self.delimiters.component
