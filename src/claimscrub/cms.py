@@ -199,13 +199,16 @@ class _PtpPart:
         first = PTP_DATA_LINE_M.search(text)
         if first is None:
             raise ConfigError(f"{path}: no PTP edit rows found (expected lines starting 'code<TAB>code')")
-        sample = text[first.start():].split("\n", 1)[0]
+        line_end = text.find("\n", first.start())
+        sample = text[first.start(): line_end if line_end >= 0 else len(text)]
         self.delimiter = "\t" if "\t" in sample else ","
         header_lines = [line for line in text[: first.start()].splitlines() if line.strip()]
         starts = [i for i, line in enumerate(header_lines) if "COLUMN 1" in _norm(line)]
         self.positions, self.layout = self._columns(header_lines[starts[0]:] if starts else [])
-        self.data = text[first.start():]
-        del text
+        # the whole text is kept (no copy of it from the first row on): every position
+        # below is an offset into it, and the preamble is skipped by starting there
+        self.data = text
+        self.offset = first.start()
         self._check(sample)
         self.row_count = 0  # counted while the table indexes the blocks
 
@@ -262,7 +265,7 @@ class _PtpPart:
         2.5 million rows of a release are indexed in about a second, not parsed."""
         self.row_count = 0
         data = self.data
-        for match in PTP_BLOCK.finditer(data):
+        for match in PTP_BLOCK.finditer(data, self.offset):
             start, end = match.span()
             self.row_count += data.count("\n", start, end) + 1
             yield match.group(1).upper(), start, end
