@@ -3,7 +3,8 @@ the CMS originals: the copies in ``../shared/cms-data/ncci/`` are converted here
 CMS layouts (``ccipra-vNNNrN-f1..f4`` tab-separated TXT with CMS's preamble and wrapped
 header, two of the parts inside ZIPs as CMS ships them; the practitioner MUE CSV with its AMA
 notice record, zipped), then given to ``claimscrub scrub --rules``. An edit then fires for
-pairs and codes outside this specialty, which the bundled tables do not hold.
+pairs and codes outside this specialty, which the bundled tables do not hold, while the demo
+batch gets the same verdicts as with the bundled tables (their rows are the same release's).
 
 The copy of the PTP table lacks CMS's Effective Date column: every row is written as in force
 from 1996-01-01 (the start of NCCI), so rows are in force on the test's dates unless CMS
@@ -145,3 +146,21 @@ def test_tables_command_shows_the_whole_releases(whole):
     heads = {line.split()[0]: line.split()[1:] for line in result.stdout.splitlines() if line and not line[0].isspace()}
     assert heads["ptp"] == [f"{ptp_rows:,}", "rows", "v302r0"]
     assert heads["mue"] == [f"{mue_rows:,}", "rows", "Eff", "2024-07-01"]
+
+
+def test_the_demo_gets_the_same_verdicts_from_the_whole_releases_as_from_the_bundle(whole, tmp_path):
+    # The bundled PTP and MUE rows are the CMS rows of the same release: on the demo batch
+    # (this specialty's claims) the whole tables change no disposition and no finding.
+    folder = whole[0]
+    demo = ROOT / "fixtures" / "837" / "demo"
+    outcomes = []
+    for name, extra in (("bundled", []), ("cms", ["--rules", str(folder)])):
+        result = run_claimscrub("scrub", str(demo), "--out", str(tmp_path / name), "--as-of", AS_OF, *extra)
+        assert result.returncode == 1, result.stderr
+        outcome = {}
+        for report in sorted((tmp_path / name).glob("*.json")):
+            for claim in json.loads(report.read_text())["claims"]:
+                outcome[claim["claim_id"]] = (claim["status"], _findings({"claims": [claim]})[claim["claim_id"]])
+        outcomes.append(outcome)
+    assert outcomes[0] == outcomes[1]
+    assert {status for status, _ in outcomes[0].values()} == {"accepted", "rejected"}
