@@ -178,8 +178,8 @@ class Release:
     def window(self) -> str:
         return f"{self.effective.isoformat()} through {self.ends.isoformat()}"
 
-    def version_info(self, ends: Optional[date] = None, notes: str = "") -> dict[str, str]:
-        """The entry the report lists among the table versions."""
+    def version_info(self, ends: Optional[date] = None, notes: str = "", rows: int = 0) -> dict[str, str]:
+        """The entry the report lists among the table versions (``rows``: its codes)."""
         ends = ends or self.ends
         if self.bundled:
             file = self.tabular.name if self.tabular else ""
@@ -194,6 +194,8 @@ class Release:
             "file": file,
             "source": source,
             "version": self.name,
+            "release": f"{self.name}, dates of service {self.effective.isoformat()} through {ends.isoformat()}",
+            "rows": str(rows) if rows else "",
             "effective": self.effective.isoformat(),
             "ends": ends.isoformat(),
             "notes": notes or (
@@ -702,7 +704,7 @@ class CodeSet:
         for first, last, codes in self._windows:
             out.append(codes.release.version_info(
                 last, f"Judges dates of service {first.isoformat()} through {last.isoformat()} "
-                      f"({codes.codes} codes, {codes.billable} billable).",
+                      f"({codes.codes} codes, {codes.billable} billable).", codes.codes,
             ))
         notes = (
             f"Judges dates of service no loaded release covers; outside {self.release.window()} it is "
@@ -712,7 +714,7 @@ class CodeSet:
         if not self._windows:
             notes = (f"Dates of service outside {self.release.window()} are judged by this release, except "
                      f"for the codes listed in the {CHANGES_TABLE} table.")
-        out.append(self.release.version_info(notes=notes))
+        out.append(self.release.version_info(notes=notes, rows=self.bundled.codes))
         return out
 
     # -- the fast path -----------------------------------------------------------------------

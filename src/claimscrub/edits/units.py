@@ -139,7 +139,7 @@ class MedicallyUnlikelyUnits(Rule):
 
     Failing example:
         claims:
-          - {id: C1, date: "2026-03-03", lines: [{code: "99214", units: 2}]}
+          - {id: C1, date: "2026-03-03", lines: [{code: "99214", units: 3}]}
 
     Corrected example:
         claims:
