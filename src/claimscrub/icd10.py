@@ -711,10 +711,15 @@ class CodeSet:
             f"combined with the {CHANGES_TABLE} table, and a code that table does not list is judged "
             "as it stands in this release."
         )
-        if not self._windows:
-            notes = (f"Dates of service outside {self.release.window()} are judged by this release, except "
-                     f"for the codes listed in the {CHANGES_TABLE} table.")
-        out.append(self.release.version_info(notes=notes, rows=self.bundled.codes))
+        bundled = self.release.version_info(notes=notes, rows=self.bundled.codes)
+        if self._windows:
+            bundled["release"] = f"{self.release.name}, for dates of service no loaded release covers"
+        else:
+            bundled["release"] = (f"{self.release.name}, in force {self.release.window()}; other dates with the "
+                                  f"{CHANGES_TABLE} table")
+            bundled["notes"] = (f"Dates of service outside {self.release.window()} are judged by this release, "
+                                f"except for the codes listed in the {CHANGES_TABLE} table.")
+        out.append(bundled)
         return out
 
     # -- the fast path -----------------------------------------------------------------------
