@@ -98,6 +98,20 @@ class Diagnosis(_Model):
         return self.qualifier in ("BK", "BF")
 
 
+class ProviderName(_Model):
+    """One provider NM1 of a claim (2310A-F) or line (2420A-H): entity code (NM101), id
+    qualifier (NM108, ``XX`` = NPI) and id (NM109), and its segment ordinal."""
+
+    entity: str
+    qualifier: str = ""
+    id: str = ""
+    pos: int
+
+    @property
+    def npi(self) -> str:
+        return self.id if self.qualifier == "XX" else ""
+
+
 class ServiceLine(_Model):
     number: str
     pos: int
@@ -123,6 +137,8 @@ class ServiceLine(_Model):
     rendering_npi: str = ""
     rendering_taxonomy: str = ""
     line_control_number: str = ""
+    #: provider loops of the line (2420A-H NM1), in file order
+    providers: list[ProviderName] = []
     last_pos: int
 
     @property
@@ -150,6 +166,8 @@ class Claim(_Model):
     rendering_taxonomy: str = ""
     rendering_pos: Optional[int] = None
     payer_claim_control_number: str = ""
+    #: provider loops of the claim (2310A-F NM1), in file order
+    providers: list[ProviderName] = []
     lines: list[ServiceLine] = []
     billing_provider: BillingProvider
     subscriber: Subscriber

@@ -202,11 +202,9 @@ class RunResult:
 def table_versions(tables) -> list[dict]:
     """Every rule table a run uses, with its provenance: the loaded tables and the
     ICD-10-CM releases the diagnosis edits judge codes by (reports and ``claimscrub tables``)."""
-    versions = list(getattr(tables, "versions", lambda: [])()) if tables is not None else []
-    # the ICD-10-CM releases the diagnosis edits judge codes by: each release file loaded
-    # with --rules, then the bundled one (claimscrub.icd10)
     from claimscrub import icd10
 
+    versions = list(getattr(tables, "versions", lambda: [])()) if tables is not None else []
     return [v for v in versions if v.get("table") != icd10.TABLE] + icd10.versions(tables)
 
 

@@ -12,6 +12,10 @@ Every claim key is optional except ``lines``; see :data:`CLAIM_DEFAULTS` and
 2000C patient loop. ``member``/``payer`` choose the patient key, so several claims can be
 made to belong to one patient. Output is real 837P text, read by the same code as any
 input, so a case exercises the whole pipeline.
+
+Optional provider loops: ``referring_npi`` (2310A/2420F), ``facility_npi`` (2310C/2420C),
+``supervising_npi`` (2310D/2420D) on a claim or a line, ``ordering_npi`` (2420E) on a line;
+``payer_claim_control_number`` writes the claim's REF*F8.
 """
 
 from __future__ import annotations
@@ -33,6 +37,10 @@ CLAIM_DEFAULTS: dict[str, Any] = {
     "rendering_npi": "1234567893",
     "charge": None,
     "patient": None,
+    "payer_claim_control_number": "",
+    "referring_npi": "",
+    "facility_npi": "",
+    "supervising_npi": "",
 }
 LINE_DEFAULTS: dict[str, Any] = {
     "charge": 100,
@@ -44,6 +52,10 @@ LINE_DEFAULTS: dict[str, Any] = {
     "pos": "",
     "rendering_npi": "",
     "qualifier": "HC",
+    "referring_npi": "",
+    "facility_npi": "",
+    "supervising_npi": "",
+    "ordering_npi": "",
 }
 
 BILLING_NPI = "1245319599"
@@ -90,16 +102,21 @@ def claim_segments(claim: dict, index: int = 0, hl_start: int = 2, parent_hl: in
         total = sum(Decimal(str(line["charge"])) for line in lines)
     claim_id = spec.get("id") or f"PCN{index + 1:06d}"
     segs.append(f"CLM*{claim_id}*{_money(total)}***{spec['pos']}:B:{spec['frequency']}*Y*A*Y*Y")
+    if spec["payer_claim_control_number"]:
+        segs.append(f"REF*F8*{spec['payer_claim_control_number']}")
     dx = spec["dx"]
     if dx:
         qualifier = spec["dx_qualifier"]
         other = "BF" if qualifier == "BK" else "ABF"
         parts = [f"{qualifier if i == 0 else other}:{code.replace('.', '')}" for i, code in enumerate(dx)]
         segs.append("HI*" + "*".join(parts))
+    if spec["referring_npi"]:
+        segs.append(f"NM1*DN*1*REFERRING*DOC****XX*{spec['referring_npi']}")
     if spec["rendering_npi"]:
         segs.append(f"NM1*82*1*RENDERING*DOC****XX*{spec['rendering_npi']}")
         if spec.get("taxonomy"):
             segs.append(f"PRV*PE*PXC*{spec['taxonomy']}")
+    segs.extend(_facility_and_supervising(spec, "CLAIM"))
     for number, line in enumerate(lines, start=1):
         segs.append(f"LX*{number}")
         code = ":".join([line["qualifier"], str(line["code"]), *line["modifiers"]])
@@ -120,7 +137,24 @@ def claim_segments(claim: dict, index: int = 0, hl_start: int = 2, parent_hl: in
             segs.append(f"NM1*82*1*LINE*DOC****XX*{line['rendering_npi']}")
             if line.get("taxonomy"):
                 segs.append(f"PRV*PE*PXC*{line['taxonomy']}")
+        segs.extend(_facility_and_supervising(line, "LINE"))
+        if line["ordering_npi"]:
+            segs.append(f"NM1*DK*1*ORDERING*DOC****XX*{line['ordering_npi']}")
+        if line["referring_npi"]:
+            segs.append(f"NM1*DN*1*LINEREF*DOC****XX*{line['referring_npi']}")
     return segs, next_hl
+
+
+def _facility_and_supervising(spec: dict, name: str) -> list[str]:
+    """Service facility (2310C/2420C, with its address) and supervising provider (2310D/2420D)."""
+    segs = []
+    if spec["facility_npi"]:
+        segs.append(f"NM1*77*2*{name} SURGERY CENTER*****XX*{spec['facility_npi']}")
+        segs.append("N3*200 HOSPITAL DR")
+        segs.append("N4*SPRINGFIELD*IL*62701")
+    if spec["supervising_npi"]:
+        segs.append(f"NM1*DQ*1*SUPERVISING*DOC****XX*{spec['supervising_npi']}")
+    return segs
 
 
 def write_837(
