@@ -26,7 +26,8 @@ def atomic_writer(path: str, mode: str = "w", encoding: str | None = "utf-8") ->
     """
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+    # a short temporary name: the final name may already be as long as the file system allows
+    fd, tmp = tempfile.mkstemp(prefix=".claimscrub-", suffix=".tmp", dir=directory)
     _live_temporaries.add(tmp)
     try:
         kwargs = {"encoding": encoding, "newline": ""} if "b" not in mode else {}

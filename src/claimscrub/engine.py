@@ -108,6 +108,7 @@ class Rule:
             fix=fix,
             source=source or self.source,
             file=claim.file,
+            file_index=getattr(claim, "file_index", -1),
             claim_id=claim.claim_id,
             claim_index=claim.index,
             line=line.number if line is not None else None,

@@ -72,6 +72,8 @@ class ClaimRef:
     charge: Optional[Decimal] = None
     #: expected allowed amount of each line by LX01 (claimscrub.pricing); None = not priced
     line_allowed: dict = field(default_factory=dict, compare=False)
+    #: the input's ordinal in the run
+    file_index: int = -1
 
     @property
     def expected_allowed(self) -> Optional[Decimal]:

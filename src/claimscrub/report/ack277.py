@@ -218,7 +218,7 @@ def write_277(
     options = options or Ack277Options()
     if not file.usable or not any(info.claims for info in file.transactions):
         return None
-    path = os.path.join(out_dir, file.name + ".277")
+    path = file.output_path(out_dir, ".277")
     with atomic_writer(path) as handle:
         _write(run, file, handle, options)
     return path

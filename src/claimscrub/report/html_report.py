@@ -31,13 +31,34 @@ from decimal import Decimal
 from typing import IO, Iterable, Optional
 
 from lxml import etree
-from lxml.html import builder as E
+from lxml.html import builder as _builder
 
 from claimscrub import __version__
 from claimscrub.atomic import atomic_writer
 from claimscrub.findings import Finding, Severity
 from claimscrub.model import Claim
 from claimscrub.scrub import REJECTED, ClaimResult, FileResult, RunResult
+from claimscrub.textsafe import visible
+
+
+class _VisibleBuilder:
+    """``lxml.html.builder`` whose text and attribute values pass through
+    :func:`claimscrub.textsafe.visible`: a NUL or other control byte of the input shows as
+    ``\\x00`` instead of stopping the report (XML cannot hold it)."""
+
+    def __getattr__(self, name: str):
+        maker = getattr(_builder, name)
+
+        def build(*children, **attrs):
+            return maker(
+                *[visible(c) if isinstance(c, str) else c for c in children],
+                **{k: visible(v) if isinstance(v, str) else v for k, v in attrs.items()},
+            )
+
+        return build
+
+
+E = _VisibleBuilder()
 
 #: Flagged claims rendered in full; the rest are counted in the summary and listed in JSON.
 MAX_CLAIMS = 2000
@@ -54,7 +75,7 @@ _SEVERITY_RANK = {s.value: i for i, s in enumerate(SEVERITIES)}
 
 def write_html(run: RunResult, file: FileResult, out_dir: str, max_claims: int = MAX_CLAIMS) -> str:
     """Write ``out_dir/NAME.html`` for one input file, atomically; return its path."""
-    path = os.path.join(out_dir, file.name + ".html")
+    path = file.output_path(out_dir, ".html")
     with atomic_writer(path, mode="wb", encoding=None) as handle:
         _write(run, file, handle, max_claims)
     return path

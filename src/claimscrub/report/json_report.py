@@ -34,7 +34,7 @@ def _money(amount) -> object:
 
 
 def write_json(run: RunResult, file: FileResult, out_dir: str) -> str:
-    path = os.path.join(out_dir, file.name + ".json")
+    path = file.output_path(out_dir, ".json")
     with atomic_writer(path) as handle:
         _write(run, file, handle)
     return path
