@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import sys
 from functools import partial
 from datetime import date
@@ -83,7 +84,22 @@ def _fail(message: str, code: int) -> None:
 
 
 def _on_terminate(signum, frame) -> None:  # pragma: no cover - exercised by a subprocess test
+    """SIGTERM or SIGINT: kill the validator workers, remove half-written outputs and the
+    claim store (it holds patient data), say so in one line and exit 128 + signal."""
+    import sys as _sys
+
+    validate = _sys.modules.get("claimscrub.validate")
+    if validate is not None:
+        validate.kill_workers()
     remove_temporaries()
+    store = _sys.modules.get("claimscrub.store")
+    if store is not None:
+        store.remove_live_stores()
+    name = signal.Signals(signum).name
+    try:
+        os.write(2, f"claimscrub: stopped by {name}; no reports were left half-written\n".encode())
+    except OSError:
+        pass
     os._exit(128 + signum)
 
 
@@ -145,6 +161,7 @@ def scrub(inputs, out_dir, as_of, config_path, rules_dir, work_dir, accepted_dir
     3 a usage or configuration error, 4 the reports could not be written.
     """
     signal.signal(signal.SIGTERM, _on_terminate)
+    signal.signal(signal.SIGINT, _on_terminate)
     from claimscrub.config import find_config, load_config
 
     try:
@@ -154,6 +171,8 @@ def scrub(inputs, out_dir, as_of, config_path, rules_dir, work_dir, accepted_dir
     except ClaimscrubError as exc:
         _fail(str(exc), EXIT_USAGE)
         return
+    if work_dir and not os.path.isdir(work_dir):
+        _fail(f"--work-dir {visible(work_dir)} is not a folder", EXIT_USAGE)
     paths = expand_inputs(inputs, exclude=(out_dir, accepted_dir))
     if not paths:
         _fail("no input files found (the --out and --accepted-out folders are not read)", EXIT_USAGE)
@@ -194,6 +213,12 @@ def scrub(inputs, out_dir, as_of, config_path, rules_dir, work_dir, accepted_dir
     except ClaimscrubError as exc:
         progress.finish()
         _fail(str(exc), EXIT_FAILURE)
+        return
+    except sqlite3.Error as exc:
+        progress.finish()
+        where = visible(work_dir) if work_dir else "the system temporary folder"
+        _fail(f"cannot keep the run's claims in {where} (--work-dir): {shorten(str(exc), 80)}; "
+              "free some space there or point --work-dir at another folder", EXIT_FAILURE)
         return
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, never a traceback
         progress.finish()

@@ -55,6 +55,7 @@ class _VisibleBuilder:
                 **{k: visible(v) if isinstance(v, str) else v for k, v in attrs.items()},
             )
 
+        setattr(self, name, build)  # looked up once per tag
         return build
 
 
