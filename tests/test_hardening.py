@@ -275,3 +275,167 @@ def test_unterminated_file_is_unusable_without_holding_it(tmp_path):
     assert result.returncode == 2, result.stderr
     assert_clean_stderr(result.stderr)
     assert "no segment terminator" in result.stderr
+
+
+def _cpu_seconds_of(args: list[str]) -> tuple[float, "subprocess.CompletedProcess"]:
+    """Run the command; the CPU time it used (user + system), not wall time, so a busy
+    machine does not make the test flaky."""
+    import resource
+    import subprocess
+    import sys
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result = subprocess.run([sys.executable, "-m", "claimscrub", *args], capture_output=True,
+                            text=True, timeout=600)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), result
+
+
+def test_time_is_linear_in_the_lines_of_one_claim(tmp_path):
+    """Every line has an error (units 0), so the 277CA answers each line and the HTML puts
+    a finding beside each: 4x the lines may cost about 4x the time, not 16x. (Structural
+    edits only: the billing edits' own cost is theirs.)"""
+    config = tmp_path / "structural.toml"
+    config.write_text('select = ["EPI-BAL", "EPI-SYN", "X12"]\n')
+    cpu = {}
+    for count in (2_500, 10_000):
+        path = tmp_path / f"lines{count}.837"
+        path.write_text(write_837([{"id": "BIG1", "lines": [
+            {"code": "62323", "charge": 100, "units": 0} for _ in range(count)]}]))
+        cpu[count], result = _cpu_seconds_of(
+            ["scrub", str(path), "--out", str(tmp_path / "out"), "--as-of", AS_OF,
+             "--no-validate", "--config", str(config)])
+        assert result.returncode == 1, result.stderr
+        ack = (tmp_path / "out" / f"lines{count}.837.277").read_text()
+        assert ack.count("SVC*") == count
+    assert cpu[10_000] < 7 * cpu[2_500], cpu
+
+
+# -- signals and faults ----------------------------------------------------------------
+
+
+def _big_batch(tmp_path: Path, claims: int = 3000) -> Path:
+    path = tmp_path / "batch.837"
+    path.write_text(write_837([
+        {"id": f"P{i}", "member": f"M{i}", "lines": [{"code": "62323", "charge": 500}]}
+        for i in range(claims)]))
+    return path
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                out.append(int(entry.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc (Linux)")
+@pytest.mark.parametrize("signum", ["SIGTERM", "SIGINT", "SIGKILL"])
+def test_signal_leaves_no_worker_and_no_claim_store(signum, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    batch = _big_batch(tmp_path)
+    work = tmp_path / "work"
+    work.mkdir()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "claimscrub", "scrub", str(batch), "--out", str(tmp_path / "out"),
+         "--as-of", AS_OF, "--jobs", "2", "--work-dir", str(work)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    workers: list[int] = []
+    while time.monotonic() < deadline and len(workers) < 2 and process.poll() is None:
+        time.sleep(0.2)
+        workers = _children(process.pid)
+    assert len(workers) == 2, "the validator pool never started"
+    assert len(list(work.iterdir())) == 1  # the run's private store
+    process.send_signal(getattr(signal, signum))
+    _, stderr = process.communicate(timeout=60)  # returns: no worker holds the pipes open
+    assert process.returncode == -signal.SIGKILL if signum == "SIGKILL" else 128 + getattr(signal, signum)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_alive(w) for w in workers):
+        time.sleep(0.2)
+    assert not any(_alive(w) for w in workers)
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+    if signum == "SIGKILL":
+        # left behind by kill -9; the next run in the same work folder removes it
+        assert len(list(work.iterdir())) == 1
+        result = run_claimscrub("scrub", str(FIXTURES / "demo"), "--out", str(tmp_path / "o2"),
+                                "--as-of", AS_OF, "--no-validate", "--work-dir", str(work))
+        assert result.returncode == 1
+    else:
+        assert stderr.decode().strip() == f"claimscrub: stopped by {signum}; no reports were left half-written"
+    assert list(work.iterdir()) == []
+
+
+def test_store_folder_is_private(tmp_path):
+    from claimscrub.store import ClaimStore
+
+    work = tmp_path / "work"
+    work.mkdir()
+    with ClaimStore(str(work)) as store:
+        folder = Path(store.path).parent
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert not folder.exists()
+
+
+def test_full_work_folder_is_one_line_exit_4(tmp_path):
+    import resource
+    import subprocess
+    import sys
+
+    batch = _big_batch(tmp_path)
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (300_000, 300_000))
+
+    work = tmp_path / "work"
+    work.mkdir()
+    result = subprocess.run(
+        [sys.executable, "-m", "claimscrub", "scrub", str(batch), "--out", str(tmp_path / "out"),
+         "--as-of", AS_OF, "--no-validate", "--work-dir", str(work)],
+        capture_output=True, text=True, preexec_fn=small_files, timeout=300)
+    assert result.returncode == 4, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--work-dir" in lines[0] and "OperationalError" not in lines[0], lines
+    assert list(work.iterdir()) == []
+
+
+def test_full_output_disk_is_one_line_exit_4(tmp_path):
+    import resource
+    import subprocess
+    import sys
+
+    batch = tmp_path / "flagged.837"  # units 0: every claim is flagged, the HTML is large
+    batch.write_text(write_837([
+        {"id": f"P{i}", "member": f"M{i}", "lines": [{"code": "62323", "charge": 500, "units": 0}]}
+        for i in range(300)]))
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (300_000, 300_000))
+
+    result = subprocess.run(
+        [sys.executable, "-m", "claimscrub", "scrub", str(batch), "--out", str(tmp_path / "out"),
+         "--as-of", AS_OF, "--no-validate"],
+        capture_output=True, text=True, preexec_fn=small_files, timeout=300)
+    assert result.returncode == 4, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("claimscrub: cannot write the reports"), lines
+    assert "flagged.837.html" in lines[0]
+    assert not list((tmp_path / "out").glob(".*"))

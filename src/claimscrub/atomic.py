@@ -31,10 +31,15 @@ def atomic_writer(path: str, mode: str = "w", encoding: str | None = "utf-8") ->
     _live_temporaries.add(tmp)
     try:
         kwargs = {"encoding": encoding, "newline": ""} if "b" not in mode else {}
-        with os.fdopen(fd, mode, **kwargs) as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
+        try:
+            with os.fdopen(fd, mode, **kwargs) as handle:
+                yield handle
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as exc:
+            if exc.filename is None:  # a write that failed (disk full): name the output
+                raise OSError(exc.errno, exc.strerror, path) from None
+            raise
         os.chmod(tmp, _default_mode())
         os.replace(tmp, path)
     finally:
