@@ -439,3 +439,80 @@ def test_full_output_disk_is_one_line_exit_4(tmp_path):
     assert len(lines) == 1 and lines[0].startswith("claimscrub: cannot write the reports"), lines
     assert "flagged.837.html" in lines[0]
     assert not list((tmp_path / "out").glob(".*"))
+
+
+# -- configuration and logs ------------------------------------------------------------
+
+BAD_CONFIGS = {
+    "deep.toml": ("x = " + "[" * 5000 + "]" * 5000 + "\n").encode(),
+    "latin1.toml": 'ignore = ["EPI-LCD"]  # r\xe9sum\xe9\n'.encode("latin-1"),
+    "huge.toml": b'ignore = ["' + b"A" * (50 << 20) + b'"]\n',
+    "huge-value.toml": b'select = ["' + b"B" * 500_000 + b'"]\n',
+    "control.toml": b'ignore = ["EPI-LCD\\u0000\\n\\u001b[31m"]\n',
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_CONFIGS))
+def test_bad_configuration_is_one_short_line_exit_3(name, tmp_path):
+    config = tmp_path / name
+    config.write_bytes(BAD_CONFIGS[name])
+    (tmp_path / "x.837").write_text(good_text())
+    result, _ = scrub(tmp_path, tmp_path / "x.837", extra=("--config", str(config)))
+    assert result.returncode == 3, result.stderr[:500]
+    assert_clean_stderr(result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"claimscrub: {config}"), lines
+    assert len(lines[0]) < 400 + len(str(config))
+
+
+@pytest.mark.parametrize("pattern", ["X12", "X12-IG-001", "X12-ENV"])
+def test_syntax_rules_cannot_be_ignored(pattern, tmp_path):
+    config = tmp_path / "claimscrub.toml"
+    config.write_text(f'ignore = ["{pattern}"]\n')
+    broken = good_text().replace("SE*", "SE*9", 1)  # SE01 lies
+    (tmp_path / "x.837").write_text(broken)
+    result, _ = scrub(tmp_path, tmp_path / "x.837", extra=("--config", str(config)))
+    assert result.returncode == 3
+    assert "cannot be ignored" in result.stderr
+
+
+def test_selecting_other_rules_keeps_the_syntax_rules(tmp_path):
+    config = tmp_path / "claimscrub.toml"
+    config.write_text('select = ["EPI-BAL"]\n')
+    broken = good_text().replace("SE*", "SE*9", 1)
+    (tmp_path / "x.837").write_text(broken)
+    result, out = scrub(tmp_path, tmp_path / "x.837", extra=("--config", str(config)))
+    assert result.returncode == 1, result.stderr
+    assert f"configuration: {config}" in result.stderr.splitlines()
+    report = json.loads((out / "x.837.json").read_text())
+    assert report["config"] == str(config)
+    assert all(c["status"] == "rejected" for c in report["claims"])
+    assert all(any(f["rule"] == "X12-ENV-001" for f in c["findings"]) for c in report["claims"])
+
+
+def test_error_line_masks_a_stray_segment(tmp_path):
+    """A segment outside a transaction set, with the wrong element separator, would be one
+    long "identifier" holding the member's name and id: the line describes it instead."""
+    text = good_text()
+    stray = "NM1|IL|1|DOE|JANE||||MI|SECRETID9\x1b[2J\r\nX"
+    text = text.replace("GE*", stray + "~GE*", 1)
+    (tmp_path / "x.837").write_text(text)
+    result, _ = scrub(tmp_path, tmp_path / "x.837")
+    assert result.returncode == 2
+    assert_clean_stderr(result.stderr)
+    assert "DOE" not in result.stderr and "SECRETID9" not in result.stderr
+    assert "x.837: segment " in result.stderr
+
+
+def test_html_masks_ambulance_pick_up_and_drop_off(tmp_path):
+    text = good_text().replace(
+        "LX*1~",
+        "NM1*PW*2~\nN3*12 HOMESTEAD LANE~\nN4*SMALLTOWN*CO*80612~\n"
+        "NM1*45*2~\nN3*900 HOSPITAL DRIVE~\nN4*BIGCITY*WY*82009~\nLX*1~", 1)
+    (tmp_path / "amb.837").write_text(text.replace("SV1*HC:62323*500*UN*1*", "SV1*HC:62323*500*UN*0*", 1))
+    result, out = scrub(tmp_path, tmp_path / "amb.837")
+    assert result.returncode == 1, result.stderr
+    html = (out / "amb.837.html").read_text()
+    assert "NM1" in html and "CLM" in html
+    for value in ("HOMESTEAD", "SMALLTOWN", "HOSPITAL DRIVE", "BIGCITY", "80612"):
+        assert value not in html

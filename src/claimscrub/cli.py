@@ -171,6 +171,9 @@ def scrub(inputs, out_dir, as_of, config_path, rules_dir, work_dir, accepted_dir
     except ClaimscrubError as exc:
         _fail(str(exc), EXIT_USAGE)
         return
+    except RecursionError:
+        _fail(f"{visible(str(path))}: nested too deeply to be a configuration", EXIT_USAGE)
+        return
     if work_dir and not os.path.isdir(work_dir):
         _fail(f"--work-dir {visible(work_dir)} is not a folder", EXIT_USAGE)
     paths = expand_inputs(inputs, exclude=(out_dir, accepted_dir))
@@ -196,6 +199,8 @@ def scrub(inputs, out_dir, as_of, config_path, rules_dir, work_dir, accepted_dir
     except ConfigError as exc:
         _fail(str(exc), EXIT_USAGE)
         return
+    if config is not None:
+        click.echo(f"configuration: {config.path}", err=True)
     try:
         run = scrubber.run(paths)
         progress.finish()

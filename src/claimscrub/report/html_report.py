@@ -68,6 +68,11 @@ MAX_CLAIMS = 2000
 MASK = "•••"
 #: NM101 entity codes of people whose names and ids are PHI (insured, patient, ...).
 PERSON_ENTITIES = frozenset({"IL", "QC", "QD", "74"})
+#: NM101 entity codes of places that are about a person: the ambulance pick-up (2310E, PW)
+#: and drop-off (2310F, 45) locations, often the patient's home.
+PERSON_PLACES = frozenset({"PW", "45"})
+#: Place of service 12 (home): the service facility (2310C, 77) is the patient's home.
+HOME = "12"
 #: REF01 qualifiers whose REF02 identifies a person (SSN, member id, medical record, ...).
 PERSON_REFS = frozenset({"SY", "1W", "EA", "Y4", "IG", "HJ"})
 SEVERITIES = (Severity.ERROR, Severity.WARNING, Severity.INFO)
@@ -185,13 +190,16 @@ def mask_segments(
     """
     out = []
     under_person: Optional[bool] = None  # None: no NM1 seen yet in this claim
+    personal = set(PERSON_ENTITIES | PERSON_PLACES)
     for text in segments:
         elements = text.split(element)
         seg_id = elements[0]
         keep: set[int] = set()
         masked = False
+        if seg_id == "CLM" and len(elements) > 5 and elements[5][:2] == HOME:
+            personal.add("77")  # the service facility is the patient's home
         if seg_id == "NM1":
-            under_person = elements[1] in PERSON_ENTITIES if len(elements) > 1 else True
+            under_person = elements[1] in personal if len(elements) > 1 else True
             if under_person:
                 keep, masked = {0, 1, 2, 8}, True
         elif seg_id in ("N3", "N4"):
