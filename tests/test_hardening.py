@@ -144,9 +144,10 @@ def test_corrupted_clm_id_is_never_a_clean_file(tmp_path):
     (tmp_path / "clx.837").write_text(one)
     result = run_claimscrub("scrub", str(tmp_path / "clx.837"), "--out", str(tmp_path / "out"),
                             "--as-of", AS_OF)
-    assert result.returncode not in (0, 4), result.stderr
+    assert result.returncode == 1, result.stderr
     assert_clean_stderr(result.stderr)
     assert "no readable claim" in result.stderr
+    assert any(s.startswith("IK5*R") for s in x12_segments(tmp_path / "out" / "clx.837.999"))
 
 
 def test_transaction_set_rejected_in_the_999_is_never_exit_0(tmp_path):
@@ -168,11 +169,16 @@ def test_transaction_set_without_claims_beside_a_good_one(tmp_path):
     (tmp_path / "good.837").write_text(good)
     (tmp_path / "empty.837").write_text(empty)
     result, out = scrub(tmp_path, tmp_path / "good.837", tmp_path / "empty.837")
-    assert result.returncode == 2, result.stderr
+    assert result.returncode == 1, result.stderr
     assert_clean_stderr(result.stderr)
     errors = [l for l in result.stderr.splitlines() if l.startswith("claimscrub: ")]
     assert len(errors) == 1 and "empty.837" in errors[0] and "no readable claim" in errors[0]
     assert (out / "good.837.json").is_file()
+    # the empty file still gets its 999 (the sender learns why) and a JSON of no claims
+    assert json_claims(out / "empty.837.json") == []
+    assert json.loads((out / "empty.837.json").read_text())["summary"][
+        "transaction_sets_without_claims"][0]["control_number"] == "0001"
+    assert (out / "empty.837.999").is_file()
 
 
 # -- inputs never overwritten or mixed up ----------------------------------------------

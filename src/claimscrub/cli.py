@@ -295,8 +295,8 @@ def _report(run: RunResult) -> int:
             totals["empty_sets"] += 1
             click.echo(
                 f"claimscrub: {file.name}: segment {info.st_pos}: transaction set "
-                f"{shorten(info.control_number, 15)} holds no readable claim (no CLM segment); "
-                "the set is rejected",
+                f"{shorten(info.control_number, 15)} holds no readable claim (no CLM segment; a "
+                "corrupted segment identifier?); the set is rejected",
                 err=True,
             )
         errors = sum(file.findings_by_rule.values())

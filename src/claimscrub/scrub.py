@@ -374,15 +374,6 @@ class Scrubber:
                 if progress is not None and reader.bytes_read != last_bytes:
                     progress(reader.bytes_read - last_bytes)
                     last_bytes = reader.bytes_read
-            if file.transactions and claim_index == 0:
-                first = file.transactions[0]
-                raise InputError(
-                    file.name,
-                    f"no readable claim: no CLM segment in any of its {len(file.transactions)} "
-                    f"transaction set{'s' if len(file.transactions) != 1 else ''} (a corrupted "
-                    f"segment identifier?); nothing to scrub",
-                    first.st_pos,
-                )
         except InputError as error:
             file.error = error
             store.drop_file(file.index)
