@@ -155,6 +155,8 @@ class Claim(_Model):
     claim_id: str
     pos: int
     last_pos: int
+    #: the input's ordinal in the run (``file`` is its display name, for messages)
+    file_index: int = -1
     charge: Optional[Decimal] = None
     charge_raw: str = ""
     place_of_service: str = ""
