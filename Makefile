@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 AS_OF  ?= 2026-11-22
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test fuzz bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,12 @@ test: $(STAMP)
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null) || \
 	  { echo "make test: could not install postgresql; the PostgreSQL history tests will be skipped"; test -z "$$CI"; }
 	$(BIN)/python -m pytest
+
+# The fuzz test of the suite with thousands of mutated corpus files and fixtures instead of
+# the few hundred `make test` runs (FUZZ_CASES=N to choose; each case is reproducible).
+FUZZ_CASES ?= 4000
+fuzz: $(STAMP)
+	CLAIMSCRUB_FUZZ_CASES=$(FUZZ_CASES) $(BIN)/python -m pytest tests/test_fuzz.py -rP -p no:cacheprovider
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py

@@ -61,15 +61,25 @@ def test_modifier_50_on_an_already_bilateral_code(tmp_path):
 
 
 @pytest.mark.parametrize("verified, severity", [("no", "warning"), ("yes", "error"), (None, "error")])
-def test_severity_follows_the_verified_column(tmp_path, verified, severity):
-    """A row marked verified=no gives a warning; verified=yes, or a table without the column
-    (a complete CMS file), an error."""
+def test_severity_follows_the_verified_column_where_the_value_decides(tmp_path, verified, severity):
+    """Where an unchecked value could change the verdict (50 on a code whose bilateral
+    indicator the row gives), a row marked verified=no gives a warning that asks to confirm
+    it; verified=yes, or a table without the column (a complete CMS file), an error."""
+    tables = _tables(tmp_path, verified=verified)
+    found = _run("EPI-MOD-001", [{"id": "C1", "lines": [{"code": "20552", "modifiers": ["50"]}]}], tables)
+    assert [f.severity.value for f in found] == [severity]
+    assert ("Confirm the bilateral indicator" in found[0].message) == (verified == "no")
+
+
+@pytest.mark.parametrize("verified", ["no", "yes", None])
+def test_severity_does_not_follow_the_verified_column_where_the_value_cannot_decide(tmp_path, verified):
+    """E/M without 25 beside a 000 (or 010) procedure is an error either way, and RT on an
+    interlaminar epidural is a warning either way: an unchecked value cannot change them."""
     tables = _tables(tmp_path, verified=verified)
     rt = _run("EPI-MOD-001", [{"id": "C1", "lines": [{"code": "62321", "modifiers": ["RT"]}]}], tables)
     em = _run("EPI-EM-001", [{"id": "C1", "lines": [{"code": "64483"}, {"code": "99214"}]}], tables)
-    assert [f.severity.value for f in rt] == [severity]
-    assert [(f.line, f.severity.value) for f in em] == [("2", severity)]
-    assert ("UNVERIFIED" in em[0].message) == (verified == "no")
+    assert [f.severity.value for f in rt] == ["warning"]
+    assert [(f.line, f.severity.value) for f in em] == [("2", "error")]
 
 
 def test_a_code_missing_from_the_users_table_is_not_judged(tmp_path):

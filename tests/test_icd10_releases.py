@@ -181,6 +181,20 @@ def test_report_lists_every_release_in_use(reports):
     assert [t for t in reports[1]["tables"] if t["table"] == "icd10cm"][0]["version"] == entries[4]["version"]
 
 
+def test_tables_command_lists_every_release(releases_dir):
+    result = run_claimscrub("tables", "--rules", str(releases_dir))
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stdout.splitlines() if line.startswith("icd10cm ")]
+    assert [line.split(None, 1)[1].split("rows", 1)[1].strip() for line in lines] == [
+        "ICD-10-CM FY2021 (January 1, 2021 update), dates of service 2021-01-01 through 2021-09-30",
+        "ICD-10-CM FY2025, dates of service 2024-10-01 through 2025-03-31",
+        "ICD-10-CM FY2025 (April 1, 2025 update), dates of service 2025-04-01 through 2025-09-30",
+        "ICD-10-CM FY2026 (April 1, 2026 update), dates of service 2026-04-01 through 2026-09-30",
+        "ICD-10-CM FY2026 (April 1, 2026 update), for dates of service no loaded release covers",
+    ]
+    assert "95,358 rows" in lines[0]
+
+
 def test_versions_function_and_lookup_speed(releases_dir):
     tables = load_tables(str(releases_dir))
     versions = icd10.versions(tables)

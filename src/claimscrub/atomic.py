@@ -26,14 +26,20 @@ def atomic_writer(path: str, mode: str = "w", encoding: str | None = "utf-8") ->
     """
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+    # a short temporary name: the final name may already be as long as the file system allows
+    fd, tmp = tempfile.mkstemp(prefix=".claimscrub-", suffix=".tmp", dir=directory)
     _live_temporaries.add(tmp)
     try:
         kwargs = {"encoding": encoding, "newline": ""} if "b" not in mode else {}
-        with os.fdopen(fd, mode, **kwargs) as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
+        try:
+            with os.fdopen(fd, mode, **kwargs) as handle:
+                yield handle
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as exc:
+            if exc.filename is None:  # a write that failed (disk full): name the output
+                raise OSError(exc.errno, exc.strerror, path) from None
+            raise
         os.chmod(tmp, _default_mode())
         os.replace(tmp, path)
     finally:

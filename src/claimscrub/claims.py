@@ -9,6 +9,7 @@ dependents are never missed.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Iterator, Optional
@@ -31,15 +32,25 @@ DIAGNOSIS_QUALIFIERS = {"ABK", "ABF", "BK", "BF"}
 PRINCIPAL_QUALIFIERS = {"ABK", "BK"}
 
 
+#: An X12 decimal number (data type R): optional minus sign, digits, at most one decimal
+#: point, no exponent; at most 18 digits (the longest R element of the 837P is 18).
+_X12_DECIMAL = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+MAX_DIGITS = 18
+
+
 def parse_decimal(raw: str) -> Optional[Decimal]:
+    """The value of an X12 decimal (R) element; ``None`` when it is empty or not one, such
+    as ``1E+999999999`` (an exponent, which X12 does not allow and which would overflow
+    any sum it entered)."""
     raw = raw.strip()
-    if not raw:
+    if not raw or _X12_DECIMAL.fullmatch(raw) is None:
+        return None
+    if sum(c.isdigit() for c in raw) > MAX_DIGITS:
         return None
     try:
-        value = Decimal(raw)
-    except InvalidOperation:
+        return Decimal(raw)
+    except InvalidOperation:  # pragma: no cover - the pattern admits only valid numbers
         return None
-    return value if value.is_finite() else None
 
 
 def parse_date(raw: str) -> Optional[date]:
@@ -121,7 +132,6 @@ class _ClaimBuilder:
             self.fields["rendering_taxonomy"] = segment.get(3)  # 2310B: only its PRV is claim-level
         elif seg_id == "REF" and segment.get(1) == "F8":
             self.fields["payer_claim_control_number"] = segment.get(2)
-            self.fields["payer_claim_control_number_pos"] = segment.pos
 
     def _add_diagnoses(self, segment: Segment) -> None:
         comp = self.delimiters.component
@@ -201,7 +211,7 @@ def _provider_name(segment: Segment) -> ProviderName:
 
 
 def build_claims(ts: TransactionSet, delimiters: Delimiters, file: str,
-                 first_index: int = 0) -> Iterator[Claim]:
+                 first_index: int = 0, file_index: int = -1) -> Iterator[Claim]:
     """Yield the claims of one transaction set in file order.
 
     ``first_index`` numbers the claims within the file (0-based), so that each claim has
@@ -225,6 +235,7 @@ def build_claims(ts: TransactionSet, delimiters: Delimiters, file: str,
         pos=ts.segments[0].pos,
     )
     info: Optional[InterchangeInfo] = None
+    file_fields = {"file_index": file_index}
     billing: dict[str, BillingProvider] = {}
     subscribers: dict[str, Subscriber] = {}
     patients: dict[str, Patient] = {}
@@ -297,7 +308,7 @@ def build_claims(ts: TransactionSet, delimiters: Delimiters, file: str,
             close_entity()
             if info is None:
                 info = InterchangeInfo(**header)
-            claim = _ClaimBuilder(file, index, segment, delimiters, claim_context())
+            claim = _ClaimBuilder(file, index, segment, delimiters, {**claim_context(), **file_fields})
             index += 1
             continue
         if claim is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import sys
 from functools import partial
 from datetime import date
@@ -27,6 +28,7 @@ from claimscrub.history.run import RunHistory
 from claimscrub.history.store import history_error_reason
 from claimscrub.scrub import FileResult, RunResult, ScrubOptions, Scrubber, expand_inputs
 from sqlalchemy.exc import SQLAlchemyError
+from claimscrub.textsafe import shorten, visible
 
 # Exit status 2 means an unusable input; command-line mistakes get their own code.
 click.UsageError.exit_code = EXIT_USAGE
@@ -86,7 +88,22 @@ def _fail(message: str, code: int) -> None:
 
 
 def _on_terminate(signum, frame) -> None:  # pragma: no cover - exercised by a subprocess test
+    """SIGTERM or SIGINT: kill the validator workers, remove half-written outputs and the
+    claim store (it holds patient data), say so in one line and exit 128 + signal."""
+    import sys as _sys
+
+    validate = _sys.modules.get("claimscrub.validate")
+    if validate is not None:
+        validate.kill_workers()
     remove_temporaries()
+    store = _sys.modules.get("claimscrub.store")
+    if store is not None:
+        store.remove_live_stores()
+    name = signal.Signals(signum).name
+    try:
+        os.write(2, f"claimscrub: stopped by {name}; no reports were left half-written\n".encode())
+    except OSError:
+        pass
     os._exit(128 + signum)
 
 
@@ -150,6 +167,7 @@ def scrub(inputs, out_dir, as_of, config_path, rules_dir, work_dir, accepted_dir
     3 a usage or configuration error, 4 the reports could not be written.
     """
     signal.signal(signal.SIGTERM, _on_terminate)
+    signal.signal(signal.SIGINT, _on_terminate)
     from claimscrub.config import find_config, load_config
 
     try:
@@ -160,13 +178,17 @@ def scrub(inputs, out_dir, as_of, config_path, rules_dir, work_dir, accepted_dir
     except ClaimscrubError as exc:
         _fail(str(exc), EXIT_USAGE)
         return
-    paths = expand_inputs(inputs)
+    except RecursionError:
+        _fail(f"{visible(str(path))}: nested too deeply to be a configuration", EXIT_USAGE)
+        return
+    if work_dir and not os.path.isdir(work_dir):
+        _fail(f"--work-dir {visible(work_dir)} is not a folder", EXIT_USAGE)
+    paths = expand_inputs(inputs, exclude=(out_dir, accepted_dir))
     if not paths:
-        _fail("no input files found", EXIT_USAGE)
-    if accepted_dir and any(
-        os.path.dirname(os.path.abspath(p)) == os.path.abspath(accepted_dir) for p in paths
-    ):
-        _fail("--accepted-out must not be a folder of the inputs (it would overwrite them)", EXIT_USAGE)
+        _fail("no input files found (the --out and --accepted-out folders are not read)", EXIT_USAGE)
+    clash = output_clash(paths, out_dir, accepted_dir)
+    if clash:
+        _fail(clash, EXIT_USAGE)
     input_bytes = sum(os.path.getsize(p) for p in paths if os.path.isfile(p))
     progress = Progress(input_bytes, sys.stderr.isatty())
     options = ScrubOptions(
@@ -185,6 +207,8 @@ def scrub(inputs, out_dir, as_of, config_path, rules_dir, work_dir, accepted_dir
     except ConfigError as exc:
         _fail(str(exc), EXIT_USAGE)
         return
+    if config is not None:
+        click.echo(f"configuration: {config.path}", err=True)
     try:
         run = scrubber.run(paths)
         progress.finish()
@@ -206,13 +230,23 @@ def scrub(inputs, out_dir, as_of, config_path, rules_dir, work_dir, accepted_dir
                 history.close()
     except OSError as exc:
         progress.finish()
-        where = f"{exc.filename}: " if exc.filename else ""
+        where = f"{visible(str(exc.filename))}: " if exc.filename else ""
         _fail(f"cannot write the reports: {where}{exc.strerror or exc}", EXIT_FAILURE)
         return
     except SQLAlchemyError as exc:
         progress.finish()
         _fail(f"the claim history could not be read or written ({history_error_reason(exc)}); "
               "nothing of this run was recorded", EXIT_FAILURE)
+        return
+    except ClaimscrubError as exc:
+        progress.finish()
+        _fail(str(exc), EXIT_FAILURE)
+        return
+    except sqlite3.Error as exc:
+        progress.finish()
+        where = visible(work_dir) if work_dir else "the system temporary folder"
+        _fail(f"cannot keep the run's claims in {where} (--work-dir): {shorten(str(exc), 80)}; "
+              "free some space there or point --work-dir at another folder", EXIT_FAILURE)
         return
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, never a traceback
         progress.finish()
@@ -225,6 +259,34 @@ def scrub(inputs, out_dir, as_of, config_path, rules_dir, work_dir, accepted_dir
         )
         return
     sys.exit(_report(run))
+
+
+#: What each input gets in --out (``accepted``: its name in --accepted-out).
+REPORT_SUFFIXES = (".json", ".html", ".999", ".277")
+
+
+def output_clash(paths: list[str], out_dir: str, accepted_dir: Optional[str]) -> Optional[str]:
+    """Why the run would overwrite an input or write two outputs to one file, or ``None``.
+    Paths are compared after links are resolved, so a folder reached through a symbolic
+    link to an input folder is caught."""
+    from claimscrub.scrub import input_names, output_path
+
+    inputs = {os.path.realpath(p): p for p in paths}
+    written: dict[str, str] = {}
+    for name in input_names(paths):
+        targets = [(output_path(out_dir, name, suffix), "--out") for suffix in REPORT_SUFFIXES]
+        if accepted_dir:
+            targets.append((output_path(accepted_dir, name), "--accepted-out"))
+        for target, option in targets:
+            real = os.path.realpath(target)
+            if real in inputs:
+                return (f"{option} would overwrite the input {visible(name)} "
+                        f"({visible(target)} is that file); choose a folder outside the inputs")
+            if real in written:
+                return (f"two outputs would be written to {visible(target)} "
+                        f"({visible(written[real])} and {visible(name)}); choose separate folders")
+            written[real] = name
+    return None
 
 
 def _write_outputs(run: RunResult, out_dir: str, ack_control: int) -> None:
@@ -243,7 +305,7 @@ def _write_accepted(run: RunResult, accepted_dir: str) -> None:
 
 
 def _report(run: RunResult) -> int:
-    totals = {"claims": 0, "accepted": 0, "rejected": 0, "unusable": 0}
+    totals = {"claims": 0, "accepted": 0, "rejected": 0, "unusable": 0, "empty_sets": 0}
     for file in run.files:
         if not file.usable:
             totals["unusable"] += 1
@@ -252,6 +314,14 @@ def _report(run: RunResult) -> int:
         totals["claims"] += file.claim_count
         totals["accepted"] += file.accepted
         totals["rejected"] += file.rejected
+        for info in file.empty_sets:
+            totals["empty_sets"] += 1
+            click.echo(
+                f"claimscrub: {file.name}: segment {info.st_pos}: transaction set "
+                f"{shorten(info.control_number, 15)} holds no readable claim (no CLM segment; a "
+                "corrupted segment identifier?); the set is rejected",
+                err=True,
+            )
         errors = sum(file.findings_by_rule.values())
         click.echo(
             f"{file.name}: {file.claim_count} claims, {file.accepted} accepted, "
@@ -268,7 +338,8 @@ def _report(run: RunResult) -> int:
     click.echo(line, err=True)
     if totals["unusable"]:
         return EXIT_UNUSABLE
-    return EXIT_REJECTED if totals["rejected"] else EXIT_ACCEPTED
+    # a transaction set with no claim is rejected (the 999 says so), never a clean run
+    return EXIT_REJECTED if totals["rejected"] or totals["empty_sets"] else EXIT_ACCEPTED
 
 
 @main.command("tables")

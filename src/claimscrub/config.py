@@ -38,6 +38,22 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 _TOP_KEYS = {"select", "ignore", "severity", "payer", "rules", "history", "history_key_file"}
+#: A configuration is a few lines; anything larger is refused before it is parsed.
+MAX_CONFIG_BYTES = 1 << 20
+#: The syntax rules: a transaction set the 999 rejects has every claim rejected, whatever
+#: the configuration selects, so no configuration can turn a broken file into exit 0.
+ALWAYS_ON = ("X12-ENV", "X12-IG")
+
+
+def _show(value: object, limit: int = 60) -> str:
+    """A configuration value as an error line may quote it: printable and short."""
+    from claimscrub.textsafe import shorten
+
+    return shorten(value if isinstance(value, str) else repr(value), limit)
+
+
+def always_on(rule_id: str) -> bool:
+    return any(_matches(prefix, rule_id) for prefix in ALWAYS_ON)
 _PAYER_KEYS = {"select", "ignore", "severity"}
 
 
@@ -83,6 +99,8 @@ class Config:
     base_dir: Optional[str] = None
 
     def is_enabled(self, rule_id: str, payer_id: str = "") -> bool:
+        if always_on(rule_id):
+            return True
         payer = self.payers.get(payer_id)
         if payer is not None:
             decision = payer.decision(rule_id)
@@ -121,14 +139,24 @@ class Config:
     def check_against(self, rule_ids: Iterable[str]) -> None:
         ids = list(rule_ids)
         for where, pattern in self.patterns():
-            if not any(_matches(pattern, rule_id) for rule_id in ids):
-                raise ConfigError(f"{self.path or 'config'}: {where} {pattern!r} matches no rule")
+            matched = [rule_id for rule_id in ids if _matches(pattern, rule_id)]
+            if not matched:
+                raise ConfigError(f"{self.path or 'config'}: {where} '{_show(pattern)}' matches no rule")
+            if where.endswith("ignore"):
+                fixed = [rule_id for rule_id in matched if always_on(rule_id)]
+                if fixed:
+                    raise ConfigError(
+                        f"{self.path or 'config'}: {where} '{_show(pattern)}' would ignore "
+                        f"{', '.join(fixed)}, which cannot be ignored: a transaction set with "
+                        "envelope or implementation-guide errors is rejected in the 999, so its "
+                        "claims are rejected whatever the configuration")
 
 
 def _selection(data: dict, where: str, allowed: set[str]) -> Selection:
     unknown = set(data) - allowed
     if unknown:
-        raise ConfigError(f"{where}: unknown key{'s' if len(unknown) > 1 else ''} {', '.join(sorted(unknown))}")
+        raise ConfigError(f"{where}: unknown key{'s' if len(unknown) > 1 else ''} "
+                          f"{_show(', '.join(sorted(map(str, unknown))))}")
     selection = Selection()
     for key in ("select", "ignore"):
         value = data.get(key, [])
@@ -145,7 +173,7 @@ def _selection(data: dict, where: str, allowed: set[str]) -> Selection:
             selection.severity[pattern] = Severity(value)
         except ValueError:
             raise ConfigError(
-                f"{where}: severity for {pattern!r} is {value!r}; use error, warning or info"
+                f"{where}: severity for '{_show(pattern)}' is '{_show(value)}'; use error, warning or info"
             ) from None
     return selection
 
@@ -153,7 +181,8 @@ def _selection(data: dict, where: str, allowed: set[str]) -> Selection:
 def parse_config(data: dict, path: str = "config") -> Config:
     unknown = set(data) - _TOP_KEYS
     if unknown:
-        raise ConfigError(f"{path}: unknown key{'s' if len(unknown) > 1 else ''} {', '.join(sorted(unknown))}")
+        raise ConfigError(f"{path}: unknown key{'s' if len(unknown) > 1 else ''} "
+                          f"{_show(', '.join(sorted(map(str, unknown))))}")
     config = Config(path=path)
     config.default = _selection({k: v for k, v in data.items() if k in _PAYER_KEYS}, path, _PAYER_KEYS)
     payers = data.get("payer", {})
@@ -161,8 +190,8 @@ def parse_config(data: dict, path: str = "config") -> Config:
         raise ConfigError(f"{path}: payer must be a table of payer sections")
     for payer_id, section in payers.items():
         if not isinstance(section, dict):
-            raise ConfigError(f"{path}: payer.{payer_id} must be a table")
-        config.payers[str(payer_id)] = _selection(section, f"{path}: payer.{payer_id}", _PAYER_KEYS)
+            raise ConfigError(f"{path}: payer.{_show(payer_id)} must be a table")
+        config.payers[str(payer_id)] = _selection(section, f"{path}: payer.{_show(payer_id)}", _PAYER_KEYS)
     rules = data.get("rules")
     if rules is not None:
         if not isinstance(rules, str):
@@ -180,17 +209,37 @@ def parse_config(data: dict, path: str = "config") -> Config:
     return config
 
 
-def load_config(path: str) -> Config:
+def _read_toml(path: str) -> dict:
+    """The TOML document at ``path``; one-line :class:`ConfigError` for anything else (too
+    large, not UTF-8, nested past what the parser can follow, not TOML)."""
+    shown = _show(path, 200)
     try:
         with open(path, "rb") as handle:
-            data = tomllib.load(handle)
+            raw = handle.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from None
+        raise ConfigError(f"{shown}: cannot be read ({exc.strerror or exc})") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{shown}: larger than {MAX_CONFIG_BYTES >> 20} MiB; a configuration is a few lines")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{shown}: not UTF-8 text (byte {exc.start}); TOML files are UTF-8") from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+        raise ConfigError(f"{shown}: not valid TOML ({_show(str(exc), 120)})") from None
+    except RecursionError:
+        raise ConfigError(f"{shown}: nested too deeply to be a configuration") from None
+
+
+def load_config(path: str) -> Config:
+    data = _read_toml(path)
     if os.path.basename(path) == "pyproject.toml":
-        data = data.get("tool", {}).get("claimscrub", {})
-    return parse_config(data, path)
+        tool = data.get("tool", {})
+        data = tool.get("claimscrub", {}) if isinstance(tool, dict) else {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"{_show(path, 200)}: [tool.claimscrub] must be a table")
+    return parse_config(data, _show(path, 200))
 
 
 def find_config(start: str = ".") -> Optional[str]:
@@ -202,9 +251,9 @@ def find_config(start: str = ".") -> Optional[str]:
     pyproject = os.path.join(start, "pyproject.toml")
     if os.path.isfile(pyproject):
         try:
-            with open(pyproject, "rb") as handle:
-                if "claimscrub" in tomllib.load(handle).get("tool", {}):
-                    return pyproject
-        except (OSError, tomllib.TOMLDecodeError):
+            tool = _read_toml(pyproject).get("tool", {})
+        except ConfigError:
             return None
+        if isinstance(tool, dict) and "claimscrub" in tool:
+            return pyproject
     return None

@@ -120,6 +120,7 @@ class Rule:
             fix=fix,
             source=source or self.source,
             file=claim.file,
+            file_index=getattr(claim, "file_index", -1),
             claim_id=claim.claim_id,
             claim_index=claim.index,
             line=line.number if line is not None else None,
@@ -230,10 +231,10 @@ class Engine:
         out = self._run_grouped(Scope.PATIENT_DAY, day, day.payer_id, sees_duplicates=True)
         base, views = duplicate_views(day, duplicates)
         out += self._run_grouped(Scope.PATIENT_DAY, base, day.payer_id, sees_duplicates=False)
-        for (file, claim_index), view in views.items():
+        for claim_key, view in views.items():
             out += [
                 f for f in self._run_grouped(Scope.PATIENT_DAY, view, day.payer_id, sees_duplicates=False)
-                if (f.file, f.claim_index) == (file, claim_index)
+                if (f.file_index, f.claim_index) == claim_key
             ]
         return out
 

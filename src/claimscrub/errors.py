@@ -29,8 +29,12 @@ class InputError(ClaimscrubError):
         super().__init__(self.one_line())
 
     def one_line(self) -> str:
+        from claimscrub.textsafe import shorten
+
         where = f"{self.file}: segment {self.segment}: " if self.segment else f"{self.file}: "
-        return where + self.detail
+        # the file name is printable already; the detail never carries a line break or a
+        # control character of the input, nor a value without end
+        return shorten(where, 600) + shorten(self.detail, 400)
 
 
 class ConfigError(ClaimscrubError):

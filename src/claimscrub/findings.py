@@ -52,6 +52,8 @@ class Finding(BaseModel):
     fix: str = ""
     source: str
     file: str
+    #: the input's ordinal in the run; what findings are keyed by (``file`` is for people)
+    file_index: int = -1
     claim_id: Optional[str] = None
     claim_index: Optional[int] = None
     line: Optional[str] = None

@@ -64,9 +64,9 @@ class PatientDay:
 
     def claims(self) -> list[Claim]:
         """The claims that contribute lines to this day, first seen first."""
-        seen: dict[tuple[str, int], Claim] = {}
+        seen: dict[tuple[int, int], Claim] = {}
         for entry in self.entries:
-            seen.setdefault((entry.claim.file, entry.claim.index), entry.claim)
+            seen.setdefault(_claim_key(entry), entry.claim)
         return list(seen.values())
 
 
@@ -185,8 +185,10 @@ def duplicate_key(entry: DayLine) -> tuple[str, tuple[str, ...]]:
     return entry.code, tuple(sorted(m.upper() for m in entry.modifiers))
 
 
-def _claim_key(entry: DayLine) -> tuple[str, int]:
-    return entry.claim.file, entry.claim.index
+def _claim_key(entry: DayLine) -> tuple[int, int]:
+    """A claim of the run: its input's ordinal and its ordinal in that input (display
+    names may repeat across folders; ordinals do not)."""
+    return entry.claim.file_index, entry.claim.index
 
 
 def find_duplicates(day: PatientDay) -> list[Duplicate]:
@@ -208,7 +210,7 @@ def find_duplicates(day: PatientDay) -> list[Duplicate]:
     return out
 
 
-def duplicate_views(day: PatientDay, duplicates: list[Duplicate]) -> tuple[PatientDay, dict[tuple[str, int], PatientDay]]:
+def duplicate_views(day: PatientDay, duplicates: list[Duplicate]) -> tuple[PatientDay, dict[tuple[int, int], PatientDay]]:
     """The day as the other patient-day edits see it when some lines are duplicates.
 
     The base view leaves the duplicates out, so a copy never makes its original look
@@ -220,10 +222,10 @@ def duplicate_views(day: PatientDay, duplicates: list[Duplicate]) -> tuple[Patie
     duplicated = {id(d.entry) for d in duplicates}
     base = PatientDay(day.patient_key, day.service_date, day.provider_npi,
                       [e for e in day.entries if id(e) not in duplicated])
-    by_claim: dict[tuple[str, int], list[Duplicate]] = {}
+    by_claim: dict[tuple[int, int], list[Duplicate]] = {}
     for duplicate in duplicates:
         by_claim.setdefault(_claim_key(duplicate.entry), []).append(duplicate)
-    views: dict[tuple[str, int], PatientDay] = {}
+    views: dict[tuple[int, int], PatientDay] = {}
     for claim_key, items in by_claim.items():
         replaced = {id(d.original): d.entry for d in items}
         # originals are first occurrences, so every one of them is in the base view

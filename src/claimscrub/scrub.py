@@ -30,6 +30,7 @@ from claimscrub.pricing import (
     with_amount_at_risk,
 )
 from claimscrub.store import ClaimRef, ClaimStore, FindingStore
+from claimscrub.textsafe import visible
 from claimscrub.x12.envelope import EnvelopeIssue, FunctionalGroup, TransactionSet, iter_transaction_sets
 from claimscrub.x12.reader import Delimiters, X12Reader
 
@@ -112,9 +113,43 @@ class FileResult:
     unpriced_charge_at_risk: Decimal = Decimal(0)
     unpriced_lines_at_risk: int = 0
 
+    #: where the outputs go below --out: ``name`` as the file system spells it (a relative
+    #: path when base names repeat in the run); ``name`` is its printable form
+    out_name: str = ""
+    #: transaction sets holding no claim: rejected, with no claim to carry the finding
+    empty_sets: list = field(default_factory=list)
+    #: (size, modification time, SHA-256) of the bytes scrubbed (X12Reader.fingerprint)
+    fingerprint: Optional[tuple] = None
+
     @property
     def usable(self) -> bool:
         return self.error is None
+
+    def output_path(self, out_dir: str, suffix: str = "") -> str:
+        """``out_dir/NAME + suffix``; NAME keeps the folders that tell apart inputs of the
+        same base name (``d1/x.837``), so no two inputs share an output."""
+        return output_path(out_dir, self.out_name or self.name, suffix)
+
+
+#: The longest file name most file systems take, in bytes.
+NAME_MAX = 255
+
+
+def output_path(out_dir: str, name: str, suffix: str = "") -> str:
+    """Where the output ``suffix`` of the input ``name`` goes. A name that would pass the
+    file system's limit with its suffix is cut and given a digest of the whole name, so it
+    stays unique (``nnnn...~1a2b3c4d.json``)."""
+    parts = name.split("/")
+    last = parts[-1] + suffix
+    raw = os.fsencode(last)
+    if len(raw) > NAME_MAX:
+        import hashlib
+
+        digest = hashlib.sha256(os.fsencode(parts[-1])).hexdigest()[:10]
+        keep = NAME_MAX - len(os.fsencode(suffix)) - len(digest) - 1
+        head = os.fsencode(parts[-1])[:keep]
+        last = os.fsdecode(head) + "~" + digest + suffix
+    return os.path.join(out_dir, *parts[:-1], last)
 
 
 @dataclass
@@ -210,28 +245,67 @@ def table_versions(tables) -> list[dict]:
     return [v for v in versions if v.get("table") != icd10.TABLE] + icd10.versions(tables)
 
 
-def expand_inputs(paths: Iterable[str]) -> list[str]:
-    """Files given, and every regular file below folders given, in a stable order."""
+def expand_inputs(paths: Iterable[str], exclude: Iterable[Optional[str]] = ()) -> list[str]:
+    """Files given, and every file below folders given, in a stable order; hidden files
+    and folders are left out, and so are the folders in ``exclude`` (claimscrub's own
+    --out and --accepted-out, so a run never scrubs the reports of an earlier one)."""
+    skip = {os.path.realpath(d) for d in exclude if d}
     out: list[str] = []
     for path in paths:
         if os.path.isdir(path):
             for root, dirs, files in os.walk(path):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                dirs[:] = sorted(
+                    d for d in dirs
+                    if not d.startswith(".") and os.path.realpath(os.path.join(root, d)) not in skip
+                )
                 out.extend(os.path.join(root, f) for f in sorted(files) if not f.startswith("."))
         else:
             out.append(path)
-    return out
+    return unique_inputs(out)
 
 
-def _display_names(paths: list[str]) -> list[str]:
-    """The base name of each input, disambiguated when two inputs share one."""
-    counts: Counter = Counter()
-    names = []
+def input_names(paths: list[str]) -> list[str]:
+    """A unique name for each input: its base name, or, when base names repeat in the run,
+    the shortest end of its path that tells it apart (``d1/x.837`` and ``d2/x.837``), so
+    outputs never collide and say where they came from. Paths that are the same file
+    should be given once (:func:`unique_inputs`); any that are left get ``#2``, ``#3``."""
+    parts = [os.path.abspath(p).split(os.sep) for p in paths]
+    names: list[Optional[str]] = [None] * len(paths)
+    depth = 1
+    pending = list(range(len(paths)))
+    while pending:
+        candidates: dict[str, list[int]] = {}
+        for i in pending:
+            tail = [p for p in parts[i][-depth:] if p]
+            candidates.setdefault("/".join(tail), []).append(i)
+        still = []
+        for name, owners in candidates.items():
+            if len(owners) == 1:
+                names[owners[0]] = name
+            elif all(depth >= len(parts[i]) for i in owners):
+                for n, i in enumerate(owners, start=1):
+                    names[i] = name if n == 1 else f"{name}#{n}"
+            else:
+                still.extend(owners)
+        pending = still
+        depth += 1
+    return [n or os.path.basename(p) for n, p in zip(names, paths)]
+
+
+def unique_inputs(paths: list[str]) -> list[str]:
+    """``paths`` without repeats of the same file (given twice, or a file and its folder)."""
+    seen: set = set()
+    out = []
     for path in paths:
-        base = os.path.basename(path)
-        counts[base] += 1
-        names.append(base if counts[base] == 1 else f"{base}.{counts[base]}")
-    return names
+        try:
+            st = os.stat(path)
+            key: object = (st.st_dev, st.st_ino)
+        except OSError:
+            key = os.path.abspath(path)
+        if key not in seen:
+            seen.add(key)
+            out.append(path)
+    return out
 
 
 class Scrubber:
@@ -252,8 +326,8 @@ class Scrubber:
         store = ClaimStore(self.options.work_dir)
         findings = FindingStore(store)
         files = [
-            FileResult(index=i, path=p, name=n)
-            for i, (p, n) in enumerate(zip(paths, _display_names(paths)))
+            FileResult(index=i, path=p, name=visible(n), out_name=n)
+            for i, (p, n) in enumerate(zip(paths, input_names(paths)))
         ]
         if self.options.history is not None:
             self.options.history.begin(paths)
@@ -300,9 +374,11 @@ class Scrubber:
                     file_index=file.index,
                     store=store,
                 )
+                info.ig_errors = character_errors(reader, info, ts)
                 file.transactions.append(info)
                 first_pos = ts.segments[0].pos
-                for claim in build_claims(ts, delimiters, file.name, claim_index):
+                before = claim_index
+                for claim in build_claims(ts, delimiters, file.name, claim_index, file.index):
                     claim_index += 1
                     claim_segments = [
                         s.text(delimiters) for s in ts.segments[claim.pos - first_pos : claim.last_pos - first_pos + 1]
@@ -311,11 +387,14 @@ class Scrubber:
                     ref = ClaimRef(
                         file.name, claim.index, claim.claim_id, claim.pos, claim.last_pos, claim.charge,
                         line_allowed=line_allowed, unpriced_charge=unpriced_charges(claim, line_allowed),
+                        file_index=file.index,
                     )
                     store.add(file.index, ts.index, claim, claim_segments, ref)
                     if self.options.history is not None:
                         self.options.history.observe(claim)
                     findings.add((file.index, claim.index), self.engine.check_claim(claim))
+                if claim_index == before:
+                    file.empty_sets.append(info)
                 if validator is not None:
                     validator.submit((file.index, ts.index), ts, delimiters)
                     self._collect_validation([file], findings, block=False)
@@ -326,8 +405,10 @@ class Scrubber:
             file.error = error
             store.drop_file(file.index)
             file.transactions = []
+            file.empty_sets = []
         file.claim_count = claim_index if file.usable else 0
         file.byte_count = reader.size
+        file.fingerprint = reader.fingerprint
         if progress is not None and reader.size > last_bytes:
             progress(reader.size - last_bytes)
 
@@ -348,7 +429,7 @@ class Scrubber:
             if not file.usable or ts_idx >= len(file.transactions):
                 continue
             info = file.transactions[ts_idx]
-            info.ig_errors = errors
+            info.ig_errors = _merge_errors(info.ig_errors, errors)
             info.ig_transaction_codes = ts_codes
             info.ig_checked = True
 
@@ -368,7 +449,6 @@ class Scrubber:
     def _grouped_edits(self, store: ClaimStore, files: list[FileResult], findings: FindingStore) -> None:
         if not (self.engine.by_scope[Scope.PATIENT_DAY] or self.engine.by_scope[Scope.PATIENT]):
             return
-        file_index = {f.name: f.index for f in files}
         # lines billed in earlier runs, read in bulk a chunk of patients at a time
         run_history = self.options.history
         prior = run_history.prior_loader(store.patient_keys()) if run_history is not None else None
@@ -381,7 +461,7 @@ class Scrubber:
                 if day.has_own_entries:
                     produced.extend(self.engine.check_patient_day(day))
             produced.extend(self.engine.check_patient(history))
-            _add_by_claim(findings, produced, lambda finding: file_index[finding.file])
+            _add_by_claim(findings, produced, lambda finding: finding.file_index)
 
     # -- stage 3: dispositions ---------------------------------------------------------
     def _tally(self, file: FileResult, findings: FindingStore) -> None:
@@ -411,6 +491,43 @@ class Scrubber:
                 else:
                     file.accepted += 1
                     file.accepted_charge += charge
+
+
+def character_errors(reader: X12Reader, info: TransactionInfo, ts: TransactionSet) -> list[IGError]:
+    """Implementation-guide errors (IK403 6, invalid character) for the elements of the
+    transaction set that hold a control character or a byte that is not text. They are
+    found while reading, so they reject the claim with or without pyx12 validation."""
+    unsafe = reader.unsafe
+    if not unsafe:
+        return []
+    errors = []
+    for pos in [p for p in unsafe if p <= info.se_pos]:
+        places = unsafe.pop(pos)
+        if pos < info.st_pos:
+            continue  # envelope segments: the acknowledgments clean what they copy
+        for element, component, char in places:
+            what = (f"a control character (0x{ord(char):02X})" if char != "\ufffd"
+                    else "a byte that is not text")
+            if element == 0:
+                errors.append(IGError(pos, pos - info.st_pos + 1, "", "1",
+                                      f"the segment identifier holds {what}"))
+                continue
+            errors.append(IGError(
+                pos, pos - info.st_pos + 1, ts.segments[pos - info.st_pos].id, "6",
+                f"the element holds {what}, which X12 does not allow",
+                element=f"{element}:{component}" if component else str(element),
+            ))
+    return errors
+
+
+def _merge_errors(own: list[IGError], validator: list[IGError]) -> list[IGError]:
+    """The reader's character errors and the validator's, one per (segment, element, code),
+    in segment order."""
+    if not own:
+        return validator
+    seen = {(e.segment, e.element, e.code) for e in validator}
+    merged = validator + [e for e in own if (e.segment, e.element, e.code) not in seen]
+    return sorted(merged, key=lambda e: (e.segment is None, e.segment or 0))
 
 
 def _add_by_claim(findings: FindingStore, produced: list[Finding], file_of) -> None:

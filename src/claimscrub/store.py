@@ -74,6 +74,8 @@ class ClaimRef:
     line_allowed: dict = field(default_factory=dict, compare=False)
     #: billed charge of each line that could not be priced, by LX01 (claimscrub.pricing)
     unpriced_charge: dict = field(default_factory=dict, compare=False)
+    #: the input's ordinal in the run
+    file_index: int = -1
 
     @property
     def expected_allowed(self) -> Optional[Decimal]:
@@ -84,9 +86,67 @@ def _dump(value) -> bytes:
     return pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
 
 
+#: Prefix of a run's private store folder (mode 0700) in --work-dir or the temp folder.
+STORE_PREFIX = "claimscrub-run-"
+_LOCK = "in-use.lock"
+#: store folders of this process, removed on SIGTERM/SIGINT (claimscrub.cli)
+_live_dirs: set[str] = set()
+
+
+def remove_stale_stores(directory: Optional[str] = None) -> int:
+    """Remove store folders a killed run (kill -9, power loss) left behind: those whose
+    lock no live process holds. They hold patient data. Returns how many were removed."""
+    import fcntl
+    import shutil
+
+    base = directory or tempfile.gettempdir()
+    removed = 0
+    try:
+        names = os.listdir(base)
+    except OSError:
+        return 0
+    for name in names:
+        if not name.startswith(STORE_PREFIX):
+            continue
+        path = os.path.join(base, name)
+        try:
+            if os.stat(path).st_uid != os.getuid():
+                continue
+            fd = os.open(os.path.join(path, _LOCK), os.O_RDWR)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue  # a running claimscrub holds it
+        shutil.rmtree(path, ignore_errors=True)
+        os.close(fd)
+        removed += 1
+    return removed
+
+
+def remove_live_stores() -> None:
+    """Remove this process's store folders (called on a termination signal)."""
+    import shutil
+
+    for path in list(_live_dirs):
+        shutil.rmtree(path, ignore_errors=True)
+        _live_dirs.discard(path)
+
+
 class ClaimStore:
+    """The run's claims in SQLite, in a private folder (0700) holding a lock for as long as
+    the run lives, so the next run can tell a folder left by a killed run and remove it."""
+
     def __init__(self, directory: Optional[str] = None, cache_size: int = 512):
-        self._dir = tempfile.TemporaryDirectory(prefix="claimscrub-", dir=directory)
+        import fcntl
+
+        remove_stale_stores(directory)
+        self._dir = tempfile.TemporaryDirectory(prefix=STORE_PREFIX, dir=directory)
+        _live_dirs.add(self._dir.name)
+        self._lock = os.open(os.path.join(self._dir.name, _LOCK), os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         self.path = os.path.join(self._dir.name, "claims.sqlite")
         self.db = sqlite3.connect(self.path, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=OFF")
@@ -101,6 +161,10 @@ class ClaimStore:
     def close(self) -> None:
         self.db.close()
         self._dir.cleanup()
+        _live_dirs.discard(self._dir.name)
+        if self._lock >= 0:
+            os.close(self._lock)
+            self._lock = -1
 
     def __enter__(self) -> "ClaimStore":
         return self

@@ -59,6 +59,7 @@ import json
 import logging
 import os
 import signal
+import sys
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -208,10 +209,57 @@ def validate_interchange(text: str, loop_line: int = 0, node_line: int = 0) -> P
     return Pyx12Result(errors, ts_errors, "", loop, tuple(node_at))
 
 
-def _worker_init() -> None:
-    # Ctrl-C is the main process's to handle: it shuts the pool down.
+#: Every worker process of this process's pools (killed on SIGTERM/SIGINT, see cli).
+_live_pools: "set[ProcessPoolExecutor]" = set()
+
+
+def _die_with_parent(parent: int) -> None:
+    """A worker must not outlive the run that started it, even after kill -9 of it.
+
+    On Linux the kernel kills the worker when its parent dies (PR_SET_PDEATHSIG); anywhere,
+    a daemon thread checks every second that the parent is still the one that started it.
+    """
+    import threading
+    import time
+
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            PR_SET_PDEATHSIG = 1
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):  # pragma: no cover - no prctl: the thread below
+            pass
+    if os.getppid() != parent:  # the parent died before the line above took effect
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="claimscrub-parent-watch", daemon=True).start()
+
+
+def _worker_init(parent: int = 0) -> None:
+    # Ctrl-C and SIGTERM are the main process's to handle: it kills the pool.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if parent:
+        _die_with_parent(parent)
     _prepare_pyx12()
+
+
+def kill_workers() -> None:
+    """Kill every validator worker of this process at once (a termination signal)."""
+    for pool in list(_live_pools):
+        for process in list(getattr(pool, "_processes", {}).values()):
+            try:
+                process.kill()
+            except (OSError, AttributeError, ValueError):
+                pass
 
 
 def _one_line(text: str) -> str:
@@ -701,13 +749,16 @@ class Pyx12Validator:
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
+            _live_pools.discard(self._pool)
             self._pool = None
         self._futures.clear()
 
     # -- internals -----------------------------------------------------------------------
     def _submit_slice(self, pending: _Pending, number: int, job: tuple) -> None:
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(max_workers=self.jobs, initializer=_worker_init)
+            self._pool = ProcessPoolExecutor(max_workers=self.jobs, initializer=_worker_init,
+                                             initargs=(os.getpid(),))
+            _live_pools.add(self._pool)
         while len(self._futures) >= self.max_pending:
             wait(list(self._futures), return_when=FIRST_COMPLETED)
             self._harvest()

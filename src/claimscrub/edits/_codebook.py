@@ -137,7 +137,7 @@ def pointed_diagnoses(claim: Claim, line: ServiceLine) -> set[str]:
 
 
 def same_claim(a: Claim, b: Claim) -> bool:
-    return (a.file, a.index) == (b.file, b.index)
+    return (a.file_index, a.index, a.file) == (b.file_index, b.index, b.file)
 
 
 def where(entry: DayLine, relative_to: Optional[Claim] = None) -> str:

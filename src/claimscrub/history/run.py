@@ -64,8 +64,6 @@ class RunHistory:
         self._originals: dict[tuple[str, int], list[dict]] = {}
         #: ids of the history's files with the run's content hashes (recorded before)
         self._own_files: set[int] = set()
-        #: what the history will keep of each claim, by file name, in file order
-        self._records: dict[str, list[ClaimRecord]] = {}
 
     def begin(self, paths: list[str]) -> None:
         """Hash the inputs and look up which of them an earlier run already recorded."""
@@ -85,10 +83,8 @@ class RunHistory:
 
     # -- replacements and voids ------------------------------------------------------------
     def observe(self, claim: Claim) -> None:
-        """Keep what the history records of the claim (its disposition comes at the end),
-        and match a replacement or void claim to the earlier claims it stands for (by REF*F8
+        """Match a replacement or void claim to the earlier claims it stands for (by REF*F8
         or CLM01, same patient), as the claim is read."""
-        self._records.setdefault(claim.file, []).append(claim_record(self.key, claim, billed=True))
         if claim.frequency_code.strip() not in REPLACEMENT_OR_VOID:
             return
         patient = patient_hash(self.key, claim.patient_key())
@@ -123,7 +119,9 @@ class RunHistory:
 
     # -- the run written back ------------------------------------------------------------
     def file_records(self, run) -> list[FileRecord]:
-        """The run's usable files with their claims, billed unless an error rejected them."""
+        """The run's usable files; their claims are read back from the run's disk store
+        while the history is written (memory stays flat with the batch), billed unless an
+        error rejected them."""
         from claimscrub.scrub import REJECTED, disposition
 
         rejected = {key for key, findings in run.findings.items() if disposition(findings) == REJECTED}
@@ -131,11 +129,13 @@ class RunHistory:
         for file in run.files:
             if not file.usable or file.path not in self.content_hashes:
                 continue
-            claims = self._records.get(file.name, [])
-            for index, record in enumerate(claims):
-                record.billed = (file.index, index) not in rejected
+
+            def claims(file=file) -> Iterator[ClaimRecord]:
+                for claim, _segments, _ref in run.store.claims(file.index):
+                    yield claim_record(self.key, claim, (file.index, claim.index) not in rejected)
+
             records.append(FileRecord(file.name, self.content_hashes[file.path],
-                                      control_numbers(file.transactions), lambda claims=claims: iter(claims)))
+                                      control_numbers(file.transactions), claims))
         return records
 
 

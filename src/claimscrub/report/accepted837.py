@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import IO, Iterator, Optional
 
 from claimscrub.atomic import atomic_writer
+from claimscrub.errors import ClaimscrubError, InputError
 from claimscrub.scrub import ACCEPTED, FileResult, RunResult, TransactionInfo, disposition
 from claimscrub.x12.envelope import TransactionSet, iter_transaction_sets
 from claimscrub.x12.reader import Delimiters, Segment, X12Reader
@@ -178,7 +179,7 @@ def accepted_segments(ts: TransactionSet, info: TransactionInfo, accepted: set[i
 def write_accepted_837(run: RunResult, file: FileResult, out_dir: str) -> Optional[str]:
     """Write ``out_dir/NAME`` holding the accepted claims of one usable input; return its
     path, or ``None`` when no claim was accepted (no file is left at that path then)."""
-    path = os.path.join(out_dir, file.name)
+    path = file.output_path(out_dir)
     if not file.usable:
         return None
     accepted = {
@@ -191,15 +192,41 @@ def write_accepted_837(run: RunResult, file: FileResult, out_dir: str) -> Option
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
         return None
-    if os.path.abspath(path) == os.path.abspath(file.path):
-        raise ValueError(f"{file.name}: --accepted-out would overwrite the input file")
+    if os.path.realpath(path) == os.path.realpath(file.path):
+        raise InputChanged(f"{file.name}: --accepted-out would overwrite the input file")
+    _check_unchanged(file)
     newline = _line_break(file.path)
     with atomic_writer(path) as handle:
-        _write(file, accepted, handle, newline)
+        try:
+            reader = _write(file, accepted, handle, newline)
+        except (InputError, IndexError, AssertionError):
+            raise InputChanged(_changed(file)) from None
+        if reader.fingerprint != file.fingerprint:
+            raise InputChanged(_changed(file))
     return path
 
 
-def _write(file: FileResult, accepted: set[int], handle: IO[str], newline: str) -> None:
+class InputChanged(ClaimscrubError):
+    """The input is not the file that was scrubbed: its accepted claims are not forwarded."""
+
+
+def _changed(file: FileResult) -> str:
+    return (f"{file.name}: the input changed after it was scrubbed; its accepted-claims 837 "
+            f"was not written (scrub it again)")
+
+
+def _check_unchanged(file: FileResult) -> None:
+    """Refuse early when the input's size or modification time moved; the SHA-256 of the
+    bytes read again is compared before the accepted-claims file is put in place."""
+    try:
+        info = os.stat(file.path)
+    except OSError:
+        raise InputChanged(_changed(file)) from None
+    if file.fingerprint is None or (info.st_size, info.st_mtime_ns) != tuple(file.fingerprint[:2]):
+        raise InputChanged(_changed(file))
+
+
+def _write(file: FileResult, accepted: set[int], handle: IO[str], newline: str) -> X12Reader:
     reader = X12Reader(file.path, file.name)
     tee = _EnvelopeTee(reader)
     delimiters: Optional[Delimiters] = None
@@ -252,6 +279,7 @@ def _write(file: FileResult, accepted: set[int], handle: IO[str], newline: str) 
             put(segment)
         sets_written += 1
     drain()
+    return reader
 
 
 def _with(segment: Segment, index: int, value: str) -> Segment:

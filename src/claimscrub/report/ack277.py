@@ -220,7 +220,7 @@ def write_277(
     options = options or Ack277Options()
     if not file.usable or not any(info.claims for info in file.transactions):
         return None
-    path = os.path.join(out_dir, file.name + ".277")
+    path = file.output_path(out_dir, ".277")
     with atomic_writer(path) as handle:
         _write(run, file, handle, options)
     return path
@@ -325,10 +325,18 @@ def _totals(out: SegmentWriter, status: str, day: str, accepted: int, rejected: 
         out.seg("AMT", "YY", money(rejected_amount))
 
 
-def _line_of(claim: Claim, finding: Finding) -> Optional[ServiceLine]:
+def _lines_by_number(claim: Claim) -> dict[str, list[ServiceLine]]:
+    """The claim's lines by LX01 (built once per claim: the lookup is linear in lines)."""
+    index: dict[str, list[ServiceLine]] = {}
+    for line in claim.lines:
+        index.setdefault(line.number, []).append(line)
+    return index
+
+
+def _line_of(lines: dict[str, list[ServiceLine]], finding: Finding) -> Optional[ServiceLine]:
     if finding.line is None:
         return None
-    candidates = [line for line in claim.lines if line.number == finding.line]
+    candidates = lines.get(finding.line, [])
     if len(candidates) > 1 and finding.segment is not None:
         for line in candidates:
             if line.pos <= finding.segment <= line.last_pos:
@@ -368,8 +376,9 @@ def _write_claim(out: SegmentWriter, claim: Claim, findings: list[Finding], day:
     out.seg("DTP", "472", qualifier_472, period)
     # 2220D: one loop per service line that has an error finding on it.
     by_line: "OrderedDict[int, tuple[ServiceLine, list[Finding]]]" = OrderedDict()
+    lines = _lines_by_number(claim) if errors else {}
     for finding in errors:
-        line = _line_of(claim, finding)
+        line = _line_of(lines, finding)
         if line is not None:
             by_line.setdefault(line.pos, (line, []))[1].append(finding)
     for line, line_findings in sorted(by_line.values(), key=lambda item: item[0].pos):

@@ -83,7 +83,7 @@ def write_999(run: RunResult, file: FileResult, out_dir: str,
     options = options or Ack999Options()
     if not file.usable or not file.transactions:
         return None
-    path = os.path.join(out_dir, file.name + ".999")
+    path = file.output_path(out_dir, ".999")
     with atomic_writer(path) as handle:
         _write(run, file, handle, options)
     return path

@@ -31,13 +31,35 @@ from decimal import Decimal
 from typing import IO, Iterable, Optional
 
 from lxml import etree
-from lxml.html import builder as E
+from lxml.html import builder as _builder
 
 from claimscrub import __version__
 from claimscrub.atomic import atomic_writer
 from claimscrub.findings import Finding, Severity
 from claimscrub.model import Claim
 from claimscrub.scrub import REJECTED, ClaimResult, FileResult, RunResult
+from claimscrub.textsafe import visible
+
+
+class _VisibleBuilder:
+    """``lxml.html.builder`` whose text and attribute values pass through
+    :func:`claimscrub.textsafe.visible`: a NUL or other control byte of the input shows as
+    ``\\x00`` instead of stopping the report (XML cannot hold it)."""
+
+    def __getattr__(self, name: str):
+        maker = getattr(_builder, name)
+
+        def build(*children, **attrs):
+            return maker(
+                *[visible(c) if isinstance(c, str) else c for c in children],
+                **{k: visible(v) if isinstance(v, str) else v for k, v in attrs.items()},
+            )
+
+        setattr(self, name, build)  # looked up once per tag
+        return build
+
+
+E = _VisibleBuilder()
 
 #: Flagged claims rendered in full; the rest are counted in the summary and listed in JSON.
 MAX_CLAIMS = 2000
@@ -46,6 +68,11 @@ MAX_CLAIMS = 2000
 MASK = "•••"
 #: NM101 entity codes of people whose names and ids are PHI (insured, patient, ...).
 PERSON_ENTITIES = frozenset({"IL", "QC", "QD", "74"})
+#: NM101 entity codes of places that are about a person: the ambulance pick-up (2310E, PW)
+#: and drop-off (2310F, 45) locations, often the patient's home.
+PERSON_PLACES = frozenset({"PW", "45"})
+#: Place of service 12 (home): the service facility (2310C, 77) is the patient's home.
+HOME = "12"
 #: REF01 qualifiers whose REF02 identifies a person (SSN, member id, medical record, ...).
 PERSON_REFS = frozenset({"SY", "1W", "EA", "Y4", "IG", "HJ"})
 SEVERITIES = (Severity.ERROR, Severity.WARNING, Severity.INFO)
@@ -54,7 +81,7 @@ _SEVERITY_RANK = {s.value: i for i, s in enumerate(SEVERITIES)}
 
 def write_html(run: RunResult, file: FileResult, out_dir: str, max_claims: int = MAX_CLAIMS) -> str:
     """Write ``out_dir/NAME.html`` for one input file, atomically; return its path."""
-    path = os.path.join(out_dir, file.name + ".html")
+    path = file.output_path(out_dir, ".html")
     with atomic_writer(path, mode="wb", encoding=None) as handle:
         _write(run, file, handle, max_claims)
     return path
@@ -178,13 +205,16 @@ def mask_segments(
     """
     out = []
     under_person: Optional[bool] = None  # None: no NM1 seen yet in this claim
+    personal = set(PERSON_ENTITIES | PERSON_PLACES)
     for text in segments:
         elements = text.split(element)
         seg_id = elements[0]
         keep: set[int] = set()
         masked = False
+        if seg_id == "CLM" and len(elements) > 5 and elements[5][:2] == HOME:
+            personal.add("77")  # the service facility is the patient's home
         if seg_id == "NM1":
-            under_person = elements[1] in PERSON_ENTITIES if len(elements) > 1 else True
+            under_person = elements[1] in personal if len(elements) > 1 else True
             if under_person:
                 keep, masked = {0, 1, 2, 8}, True
         elif seg_id in ("N3", "N4"):

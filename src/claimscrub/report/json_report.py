@@ -19,6 +19,11 @@ def summary(file: FileResult) -> dict:
         "accepted_charge": str(file.accepted_charge),
         "rejected_charge": str(file.rejected_charge),
         "transaction_sets": len(file.transactions),
+        # transaction sets holding no readable claim: rejected, with no claim to carry it
+        "transaction_sets_without_claims": [
+            {"segment": info.st_pos, "control_number": info.control_number}
+            for info in getattr(file, "empty_sets", [])
+        ],
         "findings_by_category": dict(sorted(file.findings_by_category.items())),
         "findings_by_rule": dict(sorted(file.findings_by_rule.items())),
         # money at stake (claimscrub.pricing): national MPFS expected allowed over the priced
@@ -38,7 +43,7 @@ def _money(amount) -> object:
 
 
 def write_json(run: RunResult, file: FileResult, out_dir: str) -> str:
-    path = os.path.join(out_dir, file.name + ".json")
+    path = file.output_path(out_dir, ".json")
     with atomic_writer(path) as handle:
         _write(run, file, handle)
     return path
@@ -49,6 +54,8 @@ def _write(run: RunResult, file: FileResult, handle: IO[str]) -> None:
     head = {
         "input": file.name,
         "claimscrub_version": __version__,
+        # the configuration file the run used (None: every edit at its default severity)
+        "config": getattr(getattr(run.engine.ctx, "config", None), "path", None),
         "tables": run.table_versions,
         "summary": summary(file),
     }

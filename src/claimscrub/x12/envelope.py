@@ -9,10 +9,13 @@ unreadable as 837P raises :class:`~claimscrub.errors.InputError`.
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass, field
 from typing import Iterator, Optional
 
 from claimscrub.errors import InputError
+from claimscrub.textsafe import shorten
 from claimscrub.x12.reader import WHAT_WE_READ, Segment, X12Reader
 
 SUPPORTED_VERSIONS = ("005010X222A1", "005010X222A2")
@@ -90,9 +93,26 @@ class TransactionSet:
         return self.group.interchange
 
 
+def _v(value: str, limit: int = 15) -> str:
+    """An envelope value (control number, count, code) as an error line may show it: no
+    control characters, at most ``limit`` characters."""
+    return shorten(value or "", limit)
+
+
+_SEGMENT_ID = re.compile(r"[A-Z][A-Z0-9]{1,2}")
+
+
+def _segment_label(seg_id: str) -> str:
+    """``segment 'NM1'``; anything that is not a segment identifier (a segment whose
+    element separator is wrong reads as one long id) is described, never quoted."""
+    if _SEGMENT_ID.fullmatch(seg_id):
+        return f"segment {seg_id!r}"
+    return f"a segment with no valid identifier ({len(seg_id):,} characters)"
+
+
 def _unusable_group(name: str, gs: Segment) -> str:
     functional_id = gs.get(1)
-    version = gs.get(8)
+    version = _v(gs.get(8), 20)
     if functional_id == "HC" and version.startswith("005010X223"):
         what = f"an 837I institutional claim ({version})"
     elif functional_id == "HC" and version.startswith("004010"):
@@ -100,7 +120,7 @@ def _unusable_group(name: str, gs: Segment) -> str:
     elif functional_id == "HC":
         what = f"an 837 of version {version or '(none)'}"
     else:
-        what = _KNOWN_GROUPS.get(functional_id, f"functional group {functional_id or '(none)'}")
+        what = _KNOWN_GROUPS.get(functional_id, f"functional group {_v(functional_id) or '(none)'}")
         if version:
             what += f" ({version})"
     return f"{what}, not an 837P; {WHAT_WE_READ}"
@@ -143,7 +163,7 @@ def iter_transaction_sets(reader: X12Reader) -> Iterator[TransactionSet]:
                         EnvelopeIssue(
                             "transaction",
                             "23",
-                            f"transaction set control number {ts.control_number} is not unique in its group",
+                            f"transaction set control number {_v(ts.control_number)} is not unique in its group",
                             current_st.pos,
                         )
                     )
@@ -154,7 +174,7 @@ def iter_transaction_sets(reader: X12Reader) -> Iterator[TransactionSet]:
             elif seg_id in ("ST", "GS", "ISA", "GE", "IEA"):
                 raise InputError(
                     name,
-                    f"{seg_id} found inside transaction set {current_st.get(2) if current_st else ''} "
+                    f"{seg_id} found inside transaction set {_v(current_st.get(2)) if current_st else ''} "
                     f"before its SE trailer; the file is truncated or malformed",
                     segment.pos,
                 )
@@ -169,7 +189,7 @@ def iter_transaction_sets(reader: X12Reader) -> Iterator[TransactionSet]:
             if version != "00501":
                 raise InputError(
                     name,
-                    f"X12 interchange version {version or '(none)'} "
+                    f"X12 interchange version {_v(version, 10) or '(none)'} "
                     f"({'4010' if version == '00401' else 'unsupported'}); {WHAT_WE_READ}",
                     segment.pos,
                 )
@@ -191,7 +211,7 @@ def iter_transaction_sets(reader: X12Reader) -> Iterator[TransactionSet]:
                     EnvelopeIssue(
                         "interchange",
                         "025",
-                        f"duplicate interchange control number {interchange.control_number}",
+                        f"duplicate interchange control number {_v(interchange.control_number)}",
                         segment.pos,
                     )
                 )
@@ -221,7 +241,7 @@ def iter_transaction_sets(reader: X12Reader) -> Iterator[TransactionSet]:
                     EnvelopeIssue(
                         "group",
                         "19",
-                        f"functional group control number {group.control_number} is not unique in its interchange",
+                        f"functional group control number {_v(group.control_number)} is not unique in its interchange",
                         segment.pos,
                     )
                 )
@@ -234,14 +254,14 @@ def iter_transaction_sets(reader: X12Reader) -> Iterator[TransactionSet]:
             if segment.get(1) != "837":
                 raise InputError(
                     name,
-                    f"transaction set {segment.get(1) or '(none)'} inside an 837 group, not an 837P; {WHAT_WE_READ}",
+                    f"transaction set {_v(segment.get(1)) or '(none)'} inside an 837 group, not an 837P; {WHAT_WE_READ}",
                     segment.pos,
                 )
             st_version = segment.get(3)
             if st_version and st_version not in SUPPORTED_VERSIONS:
                 raise InputError(
                     name,
-                    f"transaction set version {st_version}, not an 837P; {WHAT_WE_READ}",
+                    f"transaction set version {_v(st_version, 35)}, not an 837P; {WHAT_WE_READ}",
                     segment.pos,
                 )
             group.transaction_count += 1
@@ -255,7 +275,7 @@ def iter_transaction_sets(reader: X12Reader) -> Iterator[TransactionSet]:
                     EnvelopeIssue(
                         "group",
                         "5",
-                        f"GE01 says {segment.get(1) or '(empty)'} transaction sets, the group has {group.transaction_count}",
+                        f"GE01 says {_v(segment.get(1)) or '(empty)'} transaction sets, the group has {group.transaction_count}",
                         segment.pos,
                     )
                 )
@@ -264,7 +284,7 @@ def iter_transaction_sets(reader: X12Reader) -> Iterator[TransactionSet]:
                     EnvelopeIssue(
                         "group",
                         "4",
-                        f"GE02 {segment.get(2) or '(empty)'} does not match GS06 {group.control_number}",
+                        f"GE02 {_v(segment.get(2)) or '(empty)'} does not match GS06 {_v(group.control_number)}",
                         segment.pos,
                     )
                 )
@@ -281,7 +301,7 @@ def iter_transaction_sets(reader: X12Reader) -> Iterator[TransactionSet]:
                     EnvelopeIssue(
                         "interchange",
                         "021",
-                        f"IEA01 says {segment.get(1) or '(empty)'} functional groups, the interchange has {group_count}",
+                        f"IEA01 says {_v(segment.get(1)) or '(empty)'} functional groups, the interchange has {group_count}",
                         segment.pos,
                     )
                 )
@@ -290,7 +310,7 @@ def iter_transaction_sets(reader: X12Reader) -> Iterator[TransactionSet]:
                     EnvelopeIssue(
                         "interchange",
                         "001",
-                        f"IEA02 {segment.get(2) or '(empty)'} does not match ISA13 {interchange.control_number}",
+                        f"IEA02 {_v(segment.get(2)) or '(empty)'} does not match ISA13 {_v(interchange.control_number)}",
                         segment.pos,
                     )
                 )
@@ -299,12 +319,12 @@ def iter_transaction_sets(reader: X12Reader) -> Iterator[TransactionSet]:
             continue
         else:
             where = "between transaction sets" if group is not None else "outside any transaction set"
-            raise InputError(name, f"segment {seg_id!r} {where}; the envelope is malformed", segment.pos)
+            raise InputError(name, f"{_segment_label(seg_id)} {where}; the envelope is malformed", segment.pos)
 
     if current is not None:
         raise InputError(
             name,
-            f"the file ends inside transaction set {current_st.get(2) if current_st else ''} "
+            f"the file ends inside transaction set {_v(current_st.get(2)) if current_st else ''} "
             f"(no SE trailer); the file is truncated",
             last_pos,
         )
@@ -323,7 +343,7 @@ def _check_trailer(ts: TransactionSet, se: Segment) -> None:
             EnvelopeIssue(
                 "transaction",
                 "4",
-                f"SE01 says {se.get(1) or '(empty)'} segments, the transaction set has {count}",
+                f"SE01 says {_v(se.get(1)) or '(empty)'} segments, the transaction set has {count}",
                 se.pos,
             )
         )
@@ -332,7 +352,7 @@ def _check_trailer(ts: TransactionSet, se: Segment) -> None:
             EnvelopeIssue(
                 "transaction",
                 "3",
-                f"SE02 {se.get(2) or '(empty)'} does not match ST02 {ts.control_number}",
+                f"SE02 {_v(se.get(2)) or '(empty)'} does not match ST02 {_v(ts.control_number)}",
                 se.pos,
             )
         )

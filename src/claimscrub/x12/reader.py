@@ -10,13 +10,23 @@ does not grow with the file.
 from __future__ import annotations
 
 import codecs
+import hashlib
 import os
+import re
+import stat
 from dataclasses import dataclass
 from typing import BinaryIO, Iterator, Optional
 
 from claimscrub.errors import InputError
 
 CHUNK_SIZE = 1 << 20
+#: How much is read looking for the ISA header before the file is judged not to have one.
+MAX_HEADER = 1 << 20
+#: The longest segment accepted (the 837P's longest is far under a kilobyte; a binary or
+#: unterminated file would otherwise be held whole in memory).
+MAX_SEGMENT = 1 << 20
+#: How far a file may grow past the size it had when opened before it is refused.
+MAX_GROWTH = 64 << 20
 WHAT_WE_READ = "claimscrub reads X12 837P files (005010X222A1)"
 
 
@@ -52,6 +62,31 @@ class Segment:
 
     def __repr__(self) -> str:  # pragma: no cover - debugging aid
         return f"Segment({self.pos}, {self.elements!r})"
+
+
+def _unsafe_pattern(delimiters: Delimiters) -> "re.Pattern[str]":
+    """Characters no X12 element may hold: C0 controls, DEL, C1 controls and the
+    replacement character (a byte that was not UTF-8), less the file's own delimiters."""
+    own = {delimiters.element, delimiters.component, delimiters.repetition, delimiters.segment}
+    chars = [chr(c) for c in (*range(0x20), *range(0x7F, 0xA0), 0xFFFD) if chr(c) not in own]
+    return re.compile("[" + "".join(re.escape(c) for c in chars) + "]")
+
+
+def unsafe_places(elements: list[str], component: str,
+                  pattern: "re.Pattern[str]") -> list[tuple[int, int, str]]:
+    """(element index, component index (1-based, 0 when the element has no components),
+    first offending character) of each element of a segment holding one."""
+    places = []
+    for index, value in enumerate(elements):
+        match = pattern.search(value)
+        if match is None:
+            continue
+        parts = value.split(component) if component and component in value else None
+        sub = 0
+        if parts is not None:
+            sub = next((i for i, part in enumerate(parts, start=1) if pattern.search(part)), 0)
+        places.append((index, sub, match.group(0)))
+    return places
 
 
 def _describe_non_x12(head: bytes) -> str:
@@ -90,29 +125,65 @@ class X12Reader:
         except OSError:
             self.size = 0
         self.bytes_read = 0
+        self.mtime_ns = 0
+        self._digest = hashlib.sha256()
         self.delimiters: Optional[Delimiters] = None
         self.isa_version = ""
+        #: segment ordinal -> [(element index, component index or 0, character)] of each
+        #: element holding a character X12 does not allow (a control character, a byte
+        #: that is not text); filled as segments are read (see :func:`unsafe_places`)
+        self.unsafe: dict[int, list[tuple[int, int, str]]] = {}
 
     def _fail(self, message: str, segment: Optional[int] = None) -> InputError:
         return InputError(self.name, message, segment)
 
     def _open(self) -> BinaryIO:
+        """Open the file without blocking: a FIFO, socket or device (given as an input or
+        found in an input folder) would never end, so it is refused, not read."""
+        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
         try:
-            return open(self.path, "rb")
+            fd = os.open(self.path, flags)
         except OSError as exc:
-            raise self._fail(f"cannot be read ({exc.strerror.lower()})") from None
+            raise self._fail(f"cannot be read ({(exc.strerror or str(exc)).lower()})") from None
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            os.close(fd)
+            kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(info.st_mode)
+                    else "a socket" if stat.S_ISSOCK(info.st_mode)
+                    else "a device" if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode)
+                    else "not a regular file")
+            raise self._fail(f"skipped: {kind}, not a regular file; {WHAT_WE_READ}")
+        self.size = info.st_size
+        self.mtime_ns = info.st_mtime_ns
+        self._digest = hashlib.sha256()
+        return os.fdopen(fd, "rb")
+
+    def _take(self, data: bytes) -> bytes:
+        """Count and fingerprint bytes as they are read."""
+        self.bytes_read += len(data)
+        self._digest.update(data)
+        if self.bytes_read > self.size + MAX_GROWTH:
+            raise self._fail("the file kept growing while it was read; it is still being written")
+        return data
+
+    @property
+    def fingerprint(self) -> tuple[int, int, str]:
+        """(size, modification time, SHA-256) of what was read: the accepted-claims 837
+        is written only if the input still has these (claimscrub.report.accepted837)."""
+        return (self.bytes_read, self.mtime_ns, self._digest.hexdigest())
 
     def _read_header(self, handle: BinaryIO) -> tuple[str, "codecs.IncrementalDecoder"]:
-        head = handle.read(max(CHUNK_SIZE, 1024))
+        head = self._take(handle.read(max(CHUNK_SIZE, 1024)))
         while True:  # the whole ISA header must be in hand, however small the chunks
             stripped = head.lstrip(b"\xef\xbb\xbf").lstrip(b" \t\r\n")
             if len(stripped) >= 4 and stripped.count(stripped[3:4]) >= 17:
                 break
-            more = handle.read(max(CHUNK_SIZE, 1024))
+            if len(head) >= MAX_HEADER:
+                break  # an ISA header is 106 bytes; this is not one (reported below)
+            more = self._take(handle.read(max(CHUNK_SIZE, 1024)))
             if not more:
                 break
             head += more
-        self.bytes_read = len(head)
         stripped = head.lstrip(b"\xef\xbb\xbf").lstrip(b" \t\r\n")
         if not stripped.startswith(b"ISA"):
             raise self._fail(f"{_describe_non_x12(head)}; {WHAT_WE_READ}")
@@ -158,24 +229,36 @@ class X12Reader:
             terminator = delimiters.segment
             element = delimiters.element
             strip_chars = "\r\n" if terminator not in "\r\n" else ""
+            unsafe = _unsafe_pattern(delimiters)
             pos = 0
             while True:
                 pieces = buffer.split(terminator)
                 buffer = pieces.pop()
+                check = unsafe.search(terminator.join(pieces)) is not None
                 for piece in pieces:
                     if strip_chars:
                         piece = piece.strip(strip_chars)
                     if not piece or piece.isspace():
                         continue
                     pos += 1
-                    yield Segment(pos, piece.split(element))
-                chunk = handle.read(CHUNK_SIZE)
+                    elements = piece.split(element)
+                    if check and unsafe.search(piece):
+                        self.unsafe[pos] = unsafe_places(elements, delimiters.component, unsafe)
+                    yield Segment(pos, elements)
+                if len(buffer) > MAX_SEGMENT:
+                    raise self._fail(
+                        f"no segment terminator ({terminator!r}, from the ISA header) in "
+                        f"{MAX_SEGMENT >> 20} MiB after segment {pos}: the file is not "
+                        f"usable as X12; {WHAT_WE_READ}", pos + 1)
+                chunk = self._take(handle.read(CHUNK_SIZE))
                 if not chunk:
                     break
-                self.bytes_read += len(chunk)
                 buffer += decoder.decode(chunk)
             buffer += decoder.decode(b"", final=True)
             rest = buffer.strip(" \t\r\n\x1a")
             if rest:
                 pos += 1
-                yield Segment(pos, rest.split(element))
+                elements = rest.split(element)
+                if unsafe.search(rest):
+                    self.unsafe[pos] = unsafe_places(elements, delimiters.component, unsafe)
+                yield Segment(pos, elements)
