@@ -37,10 +37,10 @@ class ReplacementWithoutOriginal(Rule):
         the history does not hold, so this is a warning, not an error.
 
     Why payers deny it:
-        A replacement or void whose original the payer cannot find is rejected (277CA
-        claim status 27, or denied with claim adjustment reason code 129 "prior processing
-        information appears incorrect"); a replacement sent for a claim that was never
-        billed leaves the service unpaid until it is resent as an original (CLM05-3 = 1).
+        A replacement or void whose original the payer cannot find is rejected or denied
+        (claim adjustment reason code 129, "prior processing information appears
+        incorrect"); a replacement sent for a claim that was never billed leaves the
+        service unpaid until it is resent as an original (CLM05-3 = 1).
 
     Failing example:
         history:
@@ -71,7 +71,7 @@ class ReplacementWithoutOriginal(Rule):
     scope = Scope.CLAIM
     source = ("ASC X12 005010X222A1 2300 CLM05-3 (7 replacement, 8 void) and REF*F8 payer claim control "
               "number; CARC 129")
-    status_code = "A7:27"
+    status_code = "A7:464"
 
     def check(self, claim: Claim, ctx: RuleContext) -> Iterable[Finding]:
         history = ctx.history
