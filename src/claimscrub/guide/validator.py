@@ -46,7 +46,7 @@ def raw_result(ts: TransactionSet, delimiters: Delimiters):
             or repetition in (delimiters.element, delimiters.segment, delimiters.component):
         return validate_interchange(*_job(chunk)), chunk
     try:
-        raw, _loops = get_walker().validate(segments, terms)
+        raw = get_walker().validate(segments, terms)
     except Pyx12Crash as exc:
         return Pyx12Result([], [], f"pyx12 failed ({exc})"), chunk
     except NeedsPyx12:

@@ -89,7 +89,7 @@ def build_plan(orig, seg_id: str, values: dict) -> Plan:
         if _match(first, seg_id, values):
             return True
         if loop.usage == "R":
-            records.append((loop.key, (first, 'Mandatory loop "%s" (%s) missing' % (loop.name, loop.id))))
+            records.append((loop.parent.key, loop.key, (first, 'Mandatory loop "%s" (%s) missing' % (loop.name, loop.id))))
         return False
 
     def goto(loop: LoopNode) -> Plan:
@@ -113,7 +113,7 @@ def build_plan(orig, seg_id: str, values: dict) -> Plan:
                         return goto(node)
                     return Plan(records, KIND_SEG, child)
                 if child.usage == "R":
-                    records.append((child.key, (child, 'Mandatory segment "%s" (%s) missing' % (child.name, child.id))))
+                    records.append((node.key, child.key, (child, 'Mandatory segment "%s" (%s) missing' % (child.name, child.id))))
             elif is_loop_match(child):
                 return goto(child)
         return None
@@ -306,7 +306,14 @@ def segment_errors(guide: Guide, node: SegNode, elems: list, delimiters) -> list
 
 
 class FastChecks:
-    """Per component separator: the narrow checks that prove a segment clean."""
+    """Per component separator: generated functions that prove a segment clean.
+
+    For each segment node a small Python function is generated from the compiled
+    element specs (lengths, code sets, character classes, syntax rules as constants); it
+    returns True only when pyx12 would find nothing wrong with the segment's elements. It
+    is deliberately narrower than pyx12 (anything unusual returns False and goes to the
+    exact port above), so it can never hide an error.
+    """
 
     def __init__(self, guide: Guide, comp: str):
         import pyx12.validation as validation
@@ -319,117 +326,158 @@ class FastChecks:
             bad = validation.rec_ID_B
         body = bad.pattern
         assert body.startswith("[^") and body.endswith("]")
-        self.text_ok = re.compile("[" + body[2:-1] + "]*", validation.REGEX_MODE).fullmatch
+        allowed = body[2:-1]
+        # a component separator inside a simple element makes it a composite: not clean
+        self.text_ok = re.compile("[" + allowed + "]*", validation.REGEX_MODE).fullmatch
         self.num_ok = re.compile(r"-?[0-9]+", re.ASCII).fullmatch
         self.real_ok = re.compile(r"-?[0-9]*(\.[0-9]+)?", re.ASCII).fullmatch
+        #: a separator that digits, signs or points could contain disables the fast path
+        self.usable = not (comp.isalnum() or comp in "-. ")
         self.memo: dict = {}
-        self.clean_memo: dict = {}
+        self.checks: dict[int, object] = {}
 
-    def value_ok(self, spec: ElementSpec, value: str, type_list) -> bool:
-        """A non-empty simple value (no component separator in it)."""
-        kind = spec.kind
-        if spec.usage == "N":
-            return False
-        if kind == K_CODE:
-            ok = value in spec.clean_codes
-        elif kind == K_TEXT:
-            ok = (spec.min_len <= len(value) <= spec.max_len and value[-1] != " "
-                  and self.text_ok(value) is not None
-                  and (spec.regex is None or spec.regex.search(value) is not None))
-        elif kind == K_NUM:
-            ok = (self.num_ok(value) is not None
-                  and spec.min_len <= len(value) - (value[0] == "-") <= spec.max_len
-                  and (spec.regex is None or spec.regex.search(value) is not None))
-        elif kind == K_REAL:
-            ok = (self.real_ok(value) is not None
-                  and spec.min_len <= len(value) - value.count("-") - value.count(".") <= spec.max_len
-                  and (spec.regex is None or spec.regex.search(value) is not None))
-        else:
-            key = (id(spec), value)
-            ok = self.memo.get(key)
-            if ok is None:
-                if len(self.memo) > 200_000:
-                    self.memo.clear()
-                ok = self.memo[key] = not element_errors(self.guide, spec, value, ())
-        if ok and type_list:
-            key = (type_list, value)
-            good = self.memo.get(key)
-            if good is None:
-                if len(self.memo) > 200_000:
-                    self.memo.clear()
-                good = self.memo[key] = not _type_list_errors(self.guide, spec, value, type_list)
-            ok = good
+    # -- helpers the generated functions call ------------------------------------------
+    def value_memo(self, spec: ElementSpec, value: str) -> bool:
+        key = (id(spec), value)
+        ok = self.memo.get(key)
+        if ok is None:
+            if len(self.memo) > 200_000:
+                self.memo.clear()
+            ok = self.memo[key] = (self.comp not in value
+                                   and not element_errors(self.guide, spec, value, ()))
         return ok
 
-    def segment_ok(self, node: SegNode, elems: list) -> bool:
-        comp = self.comp
-        items = node.items
-        count = len(elems) - 1
-        if count > len(items) or not node.tail_ok[count]:
+    def types_ok(self, spec: ElementSpec, types: tuple, value: str) -> bool:
+        if not types:
+            return True
+        key = (types, value)
+        ok = self.memo.get(key)
+        if ok is None:
+            if len(self.memo) > 200_000:
+                self.memo.clear()
+            ok = self.memo[key] = not _type_list_errors(self.guide, spec, value, types)
+        return ok
+
+    def dtp_ok(self, spec: ElementSpec, qualifier: str, value: str) -> bool:
+        qualifier = qualifier.rstrip(self.comp)
+        if qualifier not in _DATE_TYPES:
+            return True
+        return self.types_ok(spec, (qualifier,), value)
+
+    def value_ok(self, spec: ElementSpec, value: str) -> bool:
+        """A non-empty sub-element of a composite."""
+        if spec.usage == "N":
             return False
+        kind = spec.kind
+        if kind == K_CODE:
+            return value in spec.clean_codes
+        if kind == K_TEXT:
+            return (spec.min_len <= len(value) <= spec.max_len and value[-1] != " "
+                    and self.text_ok(value) is not None
+                    and (spec.regex is None or spec.regex.search(value) is not None))
+        return self.value_memo(spec, value)
+
+    def composite_ok(self, item: CompositeSpec, raw: str) -> bool:
+        subs = raw.split(self.comp)
+        children = item.children
+        if len(subs) > len(children) or item.usage == "N":
+            return False
+        if not any(subs):
+            return item.usage != "R"
         value_ok = self.value_ok
-        for i in range(count):
-            item = items[i]
-            raw = elems[i + 1]
-            if item.is_composite:
-                if not raw:
-                    if not item.none_ok:
-                        return False
-                    continue
-                subs = raw.split(comp) if comp in raw else [raw]
-                children = item.children
-                if len(subs) > len(children) or item.usage == "N":
+        for j, spec in enumerate(children):
+            value = subs[j] if j < len(subs) else ""
+            if not value:
+                if not spec.empty_ok:
                     return False
-                if not any(subs):
-                    if item.usage == "R":
-                        return False
-                    continue
-                for j, spec in enumerate(children):
-                    value = subs[j] if j < len(subs) else ""
-                    if not value:
-                        if not spec.empty_ok:
-                            return False
-                    elif not value_ok(spec, value, ()):
-                        return False
-                continue
-            if not raw:
-                if not item.empty_ok:
-                    return False
-                continue
-            if comp in raw:
-                return False
-            if i == 2 and elems[0] == "DTP":
-                qualifier = elems[2].rstrip(comp)
-                types = (qualifier,) if qualifier in _DATE_TYPES else ()
-            elif item.data_ele == "1251":
-                types = node.static_types[i]
-            else:
-                types = ()
-            if not value_ok(item, raw, types):
-                return False
-        for rule in node.syntax:
-            if not self._syntax_ok(rule, elems, count):
+            elif not value_ok(spec, value):
                 return False
         return True
 
-    def _syntax_ok(self, rule: tuple, elems: list, count: int) -> bool:
+    # -- the generated checks ------------------------------------------------------------
+    def check_for(self, node: SegNode):
+        check = self.checks.get(node.index)
+        if check is None:
+            check = self.checks[node.index] = self._generate(node)
+        return check
+
+    def _generate(self, node: SegNode):
+        if not self.usable:
+            return lambda e: False
+        env: dict = {"TAIL": node.tail_ok, "TEXT": self.text_ok, "NUM": self.num_ok,
+                     "REAL": self.real_ok, "MEMO": self.value_memo, "TYPES": self.types_ok,
+                     "DTP": self.dtp_ok, "COMP": self.composite_ok, "CS": self.comp}
+        lines = ["def check(e):", " n = len(e)", f" if n > {len(node.items) + 1} or not TAIL[n - 1]:",
+                 "  return False"]
+        for i, item in enumerate(node.items, start=1):
+            lines.append(f" if n > {i}:")
+            lines.append(f"  v = e[{i}]")
+            lines.append("  if v:")
+            if item.is_composite:
+                env[f"I{i}"] = item
+                condition = f"COMP(I{i}, v)"
+                empty_ok = item.none_ok
+            else:
+                condition = self._condition(node, item, i, env)
+                empty_ok = item.empty_ok
+            lines.append(f"   if not ({condition}):")
+            lines.append("    return False")
+            if not empty_ok:
+                lines.append("  else:")
+                lines.append("   return False")
+        for rule in node.syntax:
+            lines.append(f" if not ({self._syntax(rule)}):")
+            lines.append("  return False")
+        lines.append(" return True")
+        exec(compile("\n".join(lines), f"<guide {node.path}>", "exec"), env)  # noqa: S102
+        return env["check"]
+
+    def _condition(self, node: SegNode, spec: ElementSpec, i: int, env: dict) -> str:
+        if spec.usage == "N":
+            return "False"
+        env[f"S{i}"] = spec
+        kind = spec.kind
+        regex = ""
+        if spec.regex is not None:
+            env[f"X{i}"] = spec.regex.search
+            regex = f" and X{i}(v) is not None"
+        if kind == K_CODE:
+            env[f"C{i}"] = frozenset(c for c in spec.clean_codes if self.comp not in c)
+            condition = f"v in C{i}"
+        elif kind == K_TEXT:
+            condition = (f"{spec.min_len} <= len(v) <= {spec.max_len} and v[-1] != ' ' "
+                         f"and TEXT(v) is not None and CS not in v{regex}")
+        elif kind == K_NUM:
+            condition = f"NUM(v) is not None and {spec.min_len} <= len(v) - (v[0] == '-') <= {spec.max_len}{regex}"
+        elif kind == K_REAL:
+            condition = (f"REAL(v) is not None and {spec.min_len} <= len(v) - v.count('-') - v.count('.') "
+                         f"<= {spec.max_len}{regex}")
+        else:
+            condition = f"MEMO(S{i}, v)"
+        if node.id == "DTP" and i == 3:
+            condition += f" and DTP(S{i}, e[2], v)"
+        elif spec.data_ele == "1251" and node.static_types[i - 1]:
+            env[f"T{i}"] = node.static_types[i - 1]
+            condition += f" and TYPES(S{i}, T{i}, v)"
+        return condition
+
+    @staticmethod
+    def _syntax(rule: tuple) -> str:
         if len(rule) < 3:
-            return False
-        comp = self.comp
+            return "False"
+        present = [f"(n > {s} and e[{s}].strip(CS) != '')" for s in rule[1:]]
         code = rule[0]
-        present = [(s <= count and bool(elems[s]) and bool(elems[s].strip(comp))) for s in rule[1:]]
-        n = sum(present)
         if code == "P":
-            return n == 0 or n == len(present)
+            return f"({' + '.join(present)}) in (0, {len(present)})"
         if code == "R":
-            return n > 0
+            return " or ".join(present)
         if code == "E":
-            return n <= 1
+            return f"({' + '.join(present)}) <= 1"
         if code == "C":
-            return not present[0] or n == len(present)
+            return f"not {present[0]} or ({' and '.join(present[1:])})"
         if code == "L":
-            return not present[0] or n > 1
-        return False
+            return f"not {present[0]} or ({' or '.join(present[1:])})"
+        return "False"
 
 
 # --------------------------------------------------------------------------------------
@@ -438,11 +486,12 @@ class FastChecks:
 
 
 class _ErrSeg:
-    __slots__ = ("line", "seg_id", "errors", "elements")
+    __slots__ = ("line", "seg_id", "loop", "errors", "elements")
 
-    def __init__(self, line: int, seg_id: str):
+    def __init__(self, line: int, seg_id: str, loop: str):
         self.line = line
         self.seg_id = seg_id
+        self.loop = loop
         self.errors: list = []
         self.elements: list = []
 
@@ -466,13 +515,15 @@ class ErrorTree:
         self.ele = None
         self.ele_added = True
 
-    def add_seg(self, line: int, seg_id: str) -> None:
-        self.cur = _ErrSeg(line, seg_id)
+    def add_seg(self, line: int, seg_id: str, loop: str) -> None:
+        self.cur = _ErrSeg(line, seg_id, loop)
         self.added = False
 
     def seg_error(self, code: str, text: str, value) -> None:
         if self.cur is _ST:
             return  # pyx12: err_st.add_error takes no value -> TypeError, swallowed
+        if type(self.cur) is tuple:  # a segment node made only when an error needs it
+            self.cur = _ErrSeg(*self.cur)
         if not self.added:
             self.nodes.append(self.cur)
             self.added = True
@@ -492,6 +543,8 @@ class ErrorTree:
     def ele_error(self, code: str, text: str, value) -> None:
         if self.cur is _ST:
             return  # element errors of ST/SE go to the ST node, which pyx12's JSON omits
+        if type(self.cur) is tuple:
+            self.cur = _ErrSeg(*self.cur)
         if not self.added:
             self.nodes.append(self.cur)
             self.added = True
@@ -515,7 +568,7 @@ class Walker:
 
     def __init__(self, guide: Guide):
         self.guide = guide
-        self.plans: dict = {}
+        self.plans: list[dict] = [dict() for _ in guide.segments]
         self.fast: dict[str, FastChecks] = {}
         self.composite_of: dict[int, CompositeSpec] = {}
         for seg in guide.segments:
@@ -523,31 +576,48 @@ class Walker:
                 if item.is_composite:
                     for child in item.children:
                         self.composite_of[id(child)] = item
-        self.se_node = next(s for s in guide.segments if s.id == "SE")
+        #: segment ids pyx12's reader accepts as they are
+        self.valid_ids: set[str] = set()
+        #: loop key -> the counter frames a reset of that loop clears
+        self.reset_frames: dict[str, frozenset] = {}
+        frames = [guide.root.key]
+        stack = [guide.root]
+        while stack:
+            loop = stack.pop()
+            for child in loop.children:
+                if child.is_loop:
+                    frames.append(child.key)
+                    stack.append(child)
+        self.frame_keys = frames
+        for key in frames:
+            self.reset_frames[key] = frozenset(f for f in frames if f == key or f.startswith(key + "/"))
 
     # -- plans ----------------------------------------------------------------------------
     def plan(self, orig: SegNode, elems: list, comp: str) -> Plan:
         seg_id = elems[0]
         positions = self.guide.qual_positions.get(seg_id)
+        table = self.plans[orig.index]
+        if not positions:
+            plan = table.get(seg_id)
+            if plan is None:
+                plan = table[seg_id] = build_plan(orig, seg_id, {})
+            return plan
         values: dict = {}
-        if positions:
-            key_values = []
-            for position, codes in positions:
-                value = _value_at(elems, position, comp)
-                if value not in codes:
-                    value = _NO
-                values[position] = value
-                key_values.append(value)
-            key = (orig.index, seg_id, tuple(key_values))
-        else:
-            key = (orig.index, seg_id)
-        plan = self.plans.get(key)
+        key_values = []
+        for position, codes in positions:
+            value = _value_at(elems, position, comp)
+            if value not in codes:
+                value = _NO
+            values[position] = value
+            key_values.append(value)
+        key = (seg_id, *key_values)
+        plan = table.get(key)
         if plan is None:
-            plan = self.plans[key] = build_plan(orig, seg_id, values)
+            plan = table[key] = build_plan(orig, seg_id, values)
         return plan
 
     # -- the transaction set --------------------------------------------------------------
-    def validate(self, segments: list, delimiters) -> tuple[list, dict]:
+    def validate(self, segments: list, delimiters) -> list:
         """Raw errors of one transaction set (ST..SE, claimscrub ``Segment`` objects) as
         ``validate_interchange`` reads them from pyx12: ``(line, segment id, code, text,
         element position, component position, data element, bad value, loop id)`` with
@@ -557,24 +627,26 @@ class Walker:
         fast = self.fast.get(comp)
         if fast is None:
             fast = self.fast[comp] = FastChecks(self.guide, comp)
-        segment_ok = fast.segment_ok
+        check_for = fast.check_for
         plan_for = self.plan
         guide = self.guide
-        counts: dict = {}
+        valid_ids = self.valid_ids
+        # the loop and segment counters: one dict per loop ("frame") of its children's keys
+        frames = {key: {} for key in self.frame_keys}
+        counter = _Counter(frames, set(), self.reset_frames)
         # ISA and GS are placed by force (x12n_document), then ST is walked from GS
-        counts["/ISA_LOOP"] = 1
-        counts["/ISA_LOOP/ISA"] = 1
-        counts["/ISA_LOOP/GS_LOOP"] = 1
-        counts["/ISA_LOOP/GS_LOOP/GS"] = 1
+        for key in ("/ISA_LOOP", "/ISA_LOOP/ISA", "/ISA_LOOP/GS_LOOP", "/ISA_LOOP/GS_LOOP/GS"):
+            counter.bump(key.rsplit("/", 1)[0] or "/", key)
         tree = ErrorTree()
         pending: list = []  # the reader's errors not yet handed to the tree
-        loops: dict[int, str] = {}
+        state = _ReaderState()
         node = guide.gs_node
-        hl_count = 0
-        hl_stack: list = []
-        lx_count = 0
         last = len(segments) - 1
-        for index in range(last + 1):
+        st = segments[0].elements
+        plan = plan_for(node, st, comp)
+        _errors, found = counter.run(plan, node, st, comp)
+        node = found if found is not None else node
+        for index in range(1, last + 1):
             line = 3 + index
             if index == last:
                 elems = ["SE", str(len(segments)), segments[0].get(2)]
@@ -582,80 +654,37 @@ class Walker:
                 elems = segments[index].elements
             first = elems[0]
             # -- the reader (X12Reader.__iter__ and _parse_segment) --------------------------
-            if not first or first[0] in " \t\r\n\x0b\x0c\x1c\x1d\x1e\x1f\x85\xa0" or not first[0].isprintable():
-                joined = element_sep.join(elems).lstrip("\n\r")
-                if joined == "":
-                    raise NeedsPyx12("an empty line ends pyx12's reading")
-                if joined.startswith(" "):
-                    pending.append(("1", "Segment contains a leading space", None))
-                    joined = joined.lstrip()
-                elems = joined.split(element_sep)
-                first = elems[0]
-                if (first in ENVELOPE_IDS) != (index == 0 or index == last):
-                    raise NeedsPyx12("an envelope segment after stripping")
-            if len(elems) > 1 and elems[-1] == "":
-                pending.append(("SEG1", "Segment contains trailing element terminators", None))
-            for raw in elems[1:]:
-                if raw and raw.strip(comp):
-                    break
+            if first in valid_ids and len(elems) > 1 and elems[-1] and elems[1] and elems[1][0] != comp:
+                pass  # the common case: nothing for the reader to say
             else:
-                pending.append(("8", 'Segment "%s%s%s" is empty' % (first, element_sep, term), None))
-            if len(first) < 2 or len(first) > 3 or not _SEG_ID.search(first):
-                pending.append(("1", 'Segment identifier "%s" is invalid' % first, None))
-            if first == "ST":
-                hl_stack = []
-                hl_count = 0
-            elif first == "HL":
-                hl_count += 1
-                hl01 = _value_at(elems, (1, None), comp)
-                if hl_count != _int(hl01):
-                    pending.append(("HL1", f"My HL count {hl_count:d} does not match your HL count {hl01}", None))
-                hl02 = _value_at(elems, (2, None), comp)
-                if hl02 != "":
-                    parent = _int(hl02)
-                    if parent not in hl_stack:
-                        pending.append(("HL2", f"HL parent ({parent}) is not a valid parent", None))
-                    while hl_stack and parent != hl_stack[-1]:
-                        del hl_stack[-1]
-                hl_stack.append(hl_count)
-            elif first == "CLM":
-                lx_count = 0
-            elif first == "LX":
-                lx_count += 1
-                lx01 = _value_at(elems, (1, None), comp)
-                if lx01 != f"{lx_count:d}":
-                    pending.append(("LX", "Your 2400/LX01 Service Line Number {} does not match my count of {:d}".format(lx01, lx_count), None))
+                elems, first = self._read(elems, element_sep, comp, term, pending, index == last)
+            if first in _COUNTED:
+                state.count(first, elems, comp, pending)
             # -- the walk ------------------------------------------------------------------
             plan = plan_for(node, elems, comp)
-            walk_errors, found = _run_plan(plan, counts, node, elems, comp)
-            if index == 0:
-                # ST: the tree has no ST node yet; its errors go nowhere
-                tree.cur, tree.added = _ST, True
-                pending.clear()
-                node = found if found is not None else node
-                loops[line] = node.parent_id
-                continue
-            for code, text, new_node_id in walk_errors:
-                if new_node_id is not None:
-                    tree.add_seg(line, new_node_id)
-                tree.seg_error(code, text, None)
+            walk_errors, found = counter.run(plan, node, elems, comp)
+            if walk_errors:
+                loop = (found or node).parent_id
+                for code, text, new_node_id in walk_errors:
+                    if new_node_id is not None:
+                        tree.add_seg(line, new_node_id, loop)
+                    tree.seg_error(code, text, None)
             if found is None:
-                loops[line] = node.parent_id
                 continue
             node = found
-            loops[line] = node.parent_id
             if index == last:
                 for error in pending:
                     tree.seg_error(*error)
                 pending.clear()
                 tree.close_st()
                 break
-            tree.add_seg(line, first)
+            tree.cur = (line, first, node.parent_id)
+            tree.added = False
             if pending:
                 for error in pending:
                     tree.seg_error(*error)
                 pending.clear()
-            if segment_ok(node, elems):
+            if check_for(node)(elems):
                 continue
             errors = segment_errors(guide, node, elems, delimiters)
             previous = None
@@ -669,69 +698,163 @@ class Walker:
                 tree.ele_error(code, text, value)
         raw = []
         for seg in tree.nodes:
-            loop = loops.get(seg.line, "")
+            loop = seg.loop
             for code, text, value in seg.errors:
                 raw.append((seg.line, seg.seg_id, code, text, None, None, "", value or "", loop))
             for ele in seg.elements:
                 for code, text, value in ele.errors:
                     raw.append((seg.line, seg.seg_id, code, text, ele.ele_pos, ele.subele_pos,
                                 ele.ref or "", value or "", loop))
-        return raw, loops
+        return raw
+
+    def _read(self, elems: list, element_sep: str, comp: str, term: str, pending: list,
+              is_se: bool) -> tuple[list, str]:
+        """pyx12's reader on a segment that is not plainly well formed."""
+        first = elems[0]
+        if not first or first[0].isspace() or not first[0].isprintable():
+            joined = element_sep.join(elems).lstrip("\n\r")
+            if joined == "":
+                raise NeedsPyx12("an empty line ends pyx12's reading")
+            if joined.startswith(" "):
+                pending.append(("1", "Segment contains a leading space", None))
+                joined = joined.lstrip()
+            elems = joined.split(element_sep)
+            first = elems[0]
+            if (first in ENVELOPE_IDS) != is_se:
+                raise NeedsPyx12("an envelope segment after stripping")
+        if len(elems) > 1 and elems[-1] == "":
+            pending.append(("SEG1", "Segment contains trailing element terminators", None))
+        for raw in elems[1:]:
+            if raw and raw.strip(comp):
+                break
+        else:
+            pending.append(("8", 'Segment "%s%s%s" is empty' % (first, element_sep, term), None))
+        if len(first) < 2 or len(first) > 3 or not _SEG_ID.search(first):
+            pending.append(("1", 'Segment identifier "%s" is invalid' % first, None))
+        elif first not in ENVELOPE_IDS:
+            self.valid_ids.add(first)
+        return elems, first
 
 
-def _run_plan(plan: Plan, counts: dict, orig, elems: list, comp: str):
-    """Execute a plan against the counters: (walk errors, node reached or None)."""
-    missing = None
-    for key, record in plan.records:
-        if counts.get(key, 0) < 1:
-            if missing is None:
-                missing = [record]
+_COUNTED = frozenset({"HL", "CLM", "LX"})
+
+
+class _ReaderState:
+    """pyx12 ``X12Base``'s HL and LX counters (its private HL1/HL2/LX checks)."""
+
+    __slots__ = ("hl_count", "hl_stack", "lx_count")
+
+    def __init__(self):
+        self.hl_count = 0
+        self.hl_stack: list = []
+        self.lx_count = 0
+
+    def count(self, first: str, elems: list, comp: str, pending: list) -> None:
+        if first == "HL":
+            self.hl_count += 1
+            hl01 = _value_at(elems, (1, None), comp)
+            if self.hl_count != _int(hl01):
+                pending.append(("HL1", f"My HL count {self.hl_count:d} does not match your HL count {hl01}", None))
+            hl02 = _value_at(elems, (2, None), comp)
+            if hl02 != "":
+                parent = _int(hl02)
+                stack = self.hl_stack
+                if parent not in stack:
+                    pending.append(("HL2", f"HL parent ({parent}) is not a valid parent", None))
+                while stack and parent != stack[-1]:
+                    del stack[-1]
+            self.hl_stack.append(self.hl_count)
+        elif first == "CLM":
+            self.lx_count = 0
+        else:
+            self.lx_count += 1
+            lx01 = _value_at(elems, (1, None), comp)
+            if lx01 != f"{self.lx_count:d}":
+                pending.append(("LX", "Your 2400/LX01 Service Line Number {} does not match my count of {:d}".format(lx01, self.lx_count), None))
+
+
+_NO_ERRORS: tuple = ()
+
+
+class _Counter:
+    """pyx12's ``NodeCounter`` (counts by map path; entering a loop clears the counts
+    below it), kept per loop so that a reset touches only the loops in use."""
+
+    __slots__ = ("frames", "active", "reset_frames")
+
+    def __init__(self, frames: dict, active: set, reset_frames: dict):
+        self.frames = frames
+        self.active = active
+        self.reset_frames = reset_frames
+
+    def bump(self, frame: str, key: str) -> int:
+        counts = self.frames[frame]
+        count = counts.get(key)
+        if count is None:
+            if not counts:
+                self.active.add(frame)
+            counts[key] = 1
+            return 1
+        counts[key] = count + 1
+        return count + 1
+
+    def run(self, plan: Plan, orig, elems: list, comp: str):
+        """Execute a plan: (walk errors, node reached or None)."""
+        frames = self.frames
+        missing = None
+        for frame, key, record in plan.records:
+            if frames[frame].get(key, 0) < 1:
+                if missing is None:
+                    missing = [record]
+                else:
+                    missing.append(record)
+        kind = plan.kind
+        if kind == KIND_SEG:
+            child = plan.node
+            count = self.bump(child.parent.key, child.key)
+            if child.usage == "N":
+                errors = [("2", "Segment %s found but marked as not used" % child.id, None)]
+            elif count > child.max_repeat:
+                errors = [("5", "Segment %s exceeded max count.  Found %i, should have %i"
+                           % (elems[0], count, child.max_repeat), elems[0])]
+            elif missing is None:
+                return _NO_ERRORS, child
             else:
-                missing.append(record)
-    kind = plan.kind
-    errors = []
-    if kind == KIND_SEG:
-        child = plan.node
-        count = counts.get(child.key, 0) + 1
-        counts[child.key] = count
-        if child.usage == "N":
-            errors.append(("2", "Segment %s found but marked as not used" % child.id, None))
-        elif count > child.max_repeat:
-            errors.append(("5", "Segment %s exceeded max count.  Found %i, should have %i"
-                           % (elems[0], count, child.max_repeat), elems[0]))
-        if missing:
-            eq, pos = child.eq, child.pos
-            for seg_node, text in missing:
-                if seg_node.eq != eq and seg_node.pos != pos:
+                errors = []
+            if missing:
+                eq, pos = child.eq, child.pos
+                for seg_node, text in missing:
+                    if seg_node.eq != eq and seg_node.pos != pos:
+                        errors.append(("3", text, seg_node.id))
+            return errors, child
+        if kind == KIND_LOOP:
+            loop = plan.loop
+            errors = []
+            if loop.usage == "N":
+                errors.append(("2", "Loop %s found but marked as not used" % loop.id, None))
+            else:
+                active = self.active
+                under = self.reset_frames[loop.key]
+                for frame in [f for f in active if f in under]:
+                    frames[frame].clear()
+                    active.discard(frame)
+                count = self.bump(loop.parent.key, loop.key)
+                if count > loop.max_repeat:
+                    errors.append(("4", "Loop %s exceeded max count.  Found %i, should have %i"
+                                   % (loop.id, count, loop.max_repeat), elems[0]))
+            first = plan.node
+            self.bump(first.parent.key, first.key)
+            if missing:
+                for seg_node, text in missing:
                     errors.append(("3", text, seg_node.id))
-        return errors, child
-    if kind == KIND_LOOP:
-        loop = plan.loop
-        if loop.usage == "N":
-            errors.append(("2", "Loop %s found but marked as not used" % loop.id, None))
-        else:
-            prefix = loop.key + "/"
-            for key in [k for k in counts if k.startswith(prefix)]:
-                del counts[key]
-            count = counts.get(loop.key, 0) + 1
-            counts[loop.key] = count
-            if count > loop.max_repeat:
-                errors.append(("4", "Loop %s exceeded max count.  Found %i, should have %i"
-                               % (loop.id, count, loop.max_repeat), elems[0]))
-        first = plan.node
-        counts[first.key] = counts.get(first.key, 0) + 1
-        if missing:
-            for seg_node, text in missing:
-                errors.append(("3", text, seg_node.id))
-        return errors, first
-    if kind == KIND_NOTFOUND:
-        if elems[0] == "HL":
-            shown = _format_segment(elems, comp)
-        else:
-            shown = "%s*%s" % (elems[0], _value_at(elems, (1, None), comp))
-        errors.append(("1", "Segment %s not found.  Started at %s" % (shown, orig.path), elems[0]))
-        return errors, None
-    return errors, None
+            return errors, first
+        if kind == KIND_NOTFOUND:
+            if elems[0] == "HL":
+                shown = _format_segment(elems, comp)
+            else:
+                shown = "%s*%s" % (elems[0], _value_at(elems, (1, None), comp))
+            return [("1", "Segment %s not found.  Started at %s" % (shown, orig.path), elems[0])], None
+        return _NO_ERRORS, None
 
 
 def _format_segment(elems: list, comp: str) -> str:
