@@ -36,28 +36,31 @@ def get_walker() -> Walker:
 def raw_result(ts: TransactionSet, delimiters: Delimiters):
     """``(Pyx12Result, _Slice)`` of one whole transaction set, as the pyx12 path would
     produce them for a set validated in one piece."""
-    from claimscrub.validate import Pyx12Result, _slices, validate_interchange
+    from claimscrub.validate import Pyx12Result, _Slice
 
     segments = ts.segments
     repetition = delimiters.repetition or "^"
     terms = (delimiters.element, delimiters.component, repetition, delimiters.segment)
-    chunk = next(_slices(ts, delimiters, 0))
+    # the line map of the whole set as one slice (ISA, GS, then ST.. at line 3, SE last)
+    chunk = _Slice("", [(3, segments[0].pos, len(segments) - 1), (len(segments) + 2, segments[-1].pos, 1)])
     if len(set((delimiters.element, delimiters.component, delimiters.segment))) < 3 \
             or repetition in (delimiters.element, delimiters.segment, delimiters.component):
-        return validate_interchange(*_job(chunk)), chunk
+        return _pyx12(ts, delimiters)
     try:
         raw = get_walker().validate(segments, terms)
     except Pyx12Crash as exc:
         return Pyx12Result([], [], f"pyx12 failed ({exc})"), chunk
     except NeedsPyx12:
-        return validate_interchange(*_job(chunk)), chunk
+        return _pyx12(ts, delimiters)
     return Pyx12Result(raw, []), chunk
 
 
-def _job(chunk):
-    from claimscrub.validate import _job as job
+def _pyx12(ts: TransactionSet, delimiters: Delimiters):
+    """pyx12 itself on the whole set, for input the compiled walk leaves to it."""
+    from claimscrub.validate import _job, _slices, validate_interchange
 
-    return job(chunk)
+    chunk = next(_slices(ts, delimiters, 0))
+    return validate_interchange(*_job(chunk)), chunk
 
 
 def validate_transaction_set(key: tuple[int, int], ts: TransactionSet,

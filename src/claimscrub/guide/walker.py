@@ -56,13 +56,18 @@ class Pyx12Crash(Exception):
 
 
 class Plan:
-    __slots__ = ("records", "kind", "node", "loop")
+    __slots__ = ("records", "kind", "node", "loop", "simple", "frame", "key", "max")
 
     def __init__(self, records, kind, node=None, loop=None):
         self.records = tuple(records)
         self.kind = kind
         self.node = node
         self.loop = loop
+        #: lands on a used segment with no counter test on the way: only its count matters
+        self.simple = kind == KIND_SEG and not self.records and node.usage != "N"
+        self.frame = node.parent.key if node is not None else None
+        self.key = node.key if node is not None else None
+        self.max = node.max_repeat if node is not None else 0
 
 
 def _match(node: SegNode, seg_id: str, values: dict) -> bool:
@@ -414,14 +419,13 @@ class FastChecks:
             lines.append(f"  v = e[{i}]")
             lines.append("  if v:")
             if item.is_composite:
-                env[f"I{i}"] = item
-                condition = f"COMP(I{i}, v)"
+                lines.extend(self._composite(node, item, i, env))
                 empty_ok = item.none_ok
             else:
                 condition = self._condition(node, item, i, env)
                 empty_ok = item.empty_ok
-            lines.append(f"   if not ({condition}):")
-            lines.append("    return False")
+                lines.append(f"   if not ({condition}):")
+                lines.append("    return False")
             if not empty_ok:
                 lines.append("  else:")
                 lines.append("   return False")
@@ -432,28 +436,59 @@ class FastChecks:
         exec(compile("\n".join(lines), f"<guide {node.path}>", "exec"), env)  # noqa: S102
         return env["check"]
 
-    def _condition(self, node: SegNode, spec: ElementSpec, i: int, env: dict) -> str:
+    def _composite(self, node: SegNode, item: CompositeSpec, i: int, env: dict) -> list:
+        """Source lines checking composite ``i`` (its value ``v`` is not empty)."""
+        if item.usage == "N":
+            return ["   return False"]
+        count = len(item.children)
+        out = ["   s = v.split(CS)", "   m = len(s)", f"   if m > {count}:", "    return False",
+               "   if v.strip(CS):"]
+        for j, spec in enumerate(item.children):
+            name = f"{i}_{j + 1}"
+            condition = self._condition(node, spec, name, env, var="w", simple=False)
+            out.append(f"    if m > {j}:")
+            out.append(f"     w = s[{j}]")
+            out.append("     if w:")
+            out.append(f"      if not ({condition}):")
+            out.append("       return False")
+            if not spec.empty_ok:
+                out.append("     else:")
+                out.append("      return False")
+            if not spec.empty_ok:
+                out.append("    else:")
+                out.append("     return False")
+        if item.usage == "R":
+            out.append("   else:")
+            out.append("    return False")
+        return out
+
+    def _condition(self, node: SegNode, spec: ElementSpec, i, env: dict, var: str = "v",
+                   simple: bool = True) -> str:
         if spec.usage == "N":
             return "False"
+        v = var
         env[f"S{i}"] = spec
         kind = spec.kind
         regex = ""
         if spec.regex is not None:
             env[f"X{i}"] = spec.regex.search
-            regex = f" and X{i}(v) is not None"
+            regex = f" and X{i}({v}) is not None"
         if kind == K_CODE:
             env[f"C{i}"] = frozenset(c for c in spec.clean_codes if self.comp not in c)
-            condition = f"v in C{i}"
+            condition = f"{v} in C{i}"
         elif kind == K_TEXT:
-            condition = (f"{spec.min_len} <= len(v) <= {spec.max_len} and v[-1] != ' ' "
-                         f"and TEXT(v) is not None and CS not in v{regex}")
+            condition = (f"{spec.min_len} <= len({v}) <= {spec.max_len} and {v}[-1] != ' ' "
+                         f"and TEXT({v}) is not None and CS not in {v}{regex}")
         elif kind == K_NUM:
-            condition = f"NUM(v) is not None and {spec.min_len} <= len(v) - (v[0] == '-') <= {spec.max_len}{regex}"
-        elif kind == K_REAL:
-            condition = (f"REAL(v) is not None and {spec.min_len} <= len(v) - v.count('-') - v.count('.') "
+            condition = (f"NUM({v}) is not None and {spec.min_len} <= len({v}) - ({v}[0] == '-') "
                          f"<= {spec.max_len}{regex}")
+        elif kind == K_REAL:
+            condition = (f"REAL({v}) is not None and {spec.min_len} <= len({v}) - {v}.count('-') "
+                         f"- {v}.count('.') <= {spec.max_len}{regex}")
         else:
-            condition = f"MEMO(S{i}, v)"
+            condition = f"MEMO(S{i}, {v})"
+        if not simple:
+            return condition
         if node.id == "DTP" and i == 3:
             condition += f" and DTP(S{i}, e[2], v)"
         elif spec.data_ele == "1251" and node.static_types[i - 1]:
@@ -578,6 +613,12 @@ class Walker:
                         self.composite_of[id(child)] = item
         #: segment ids pyx12's reader accepts as they are
         self.valid_ids: set[str] = set()
+        #: segment id -> (element, codes) when the map matches it on one simple element
+        self.single_qual: dict[str, tuple] = {}
+        for seg_id, positions in guide.qual_positions.items():
+            if len(positions) == 1 and positions[0][0][1] is None:
+                self.single_qual[seg_id] = (positions[0][0][0], positions[0][1])
+        self.checks: dict[str, list] = {}
         #: loop key -> the counter frames a reset of that loop clears
         self.reset_frames: dict[str, frozenset] = {}
         frames = [guide.root.key]
@@ -627,13 +668,19 @@ class Walker:
         fast = self.fast.get(comp)
         if fast is None:
             fast = self.fast[comp] = FastChecks(self.guide, comp)
-        check_for = fast.check_for
+        checks = self.checks.get(comp)
+        if checks is None:
+            checks = self.checks[comp] = [None] * len(self.guide.segments)
         plan_for = self.plan
+        plans = self.plans
+        single_qual = self.single_qual
+        qual_positions = self.guide.qual_positions
         guide = self.guide
         valid_ids = self.valid_ids
         # the loop and segment counters: one dict per loop ("frame") of its children's keys
         frames = {key: {} for key in self.frame_keys}
-        counter = _Counter(frames, set(), self.reset_frames)
+        active: set = set()
+        counter = _Counter(frames, active, self.reset_frames)
         # ISA and GS are placed by force (x12n_document), then ST is walked from GS
         for key in ("/ISA_LOOP", "/ISA_LOOP/ISA", "/ISA_LOOP/GS_LOOP", "/ISA_LOOP/GS_LOOP/GS"):
             counter.bump(key.rsplit("/", 1)[0] or "/", key)
@@ -661,8 +708,36 @@ class Walker:
             if first in _COUNTED:
                 state.count(first, elems, comp, pending)
             # -- the walk ------------------------------------------------------------------
-            plan = plan_for(node, elems, comp)
-            walk_errors, found = counter.run(plan, node, elems, comp)
+            table = plans[node.index]
+            qual = single_qual.get(first)
+            if qual is not None:
+                position, codes = qual
+                value = elems[position].rstrip(comp) if len(elems) > position else None
+                plan = table.get((first, value if value in codes else _NO))
+            elif first in qual_positions:
+                plan = None
+            else:
+                plan = table.get(first)
+            if plan is None:
+                plan = plan_for(node, elems, comp)
+            if plan.simple:
+                found = plan.node
+                counts = frames[plan.frame]
+                count = counts.get(plan.key)
+                if count is None:
+                    if not counts:
+                        active.add(plan.frame)
+                    counts[plan.key] = 1
+                    walk_errors = _NO_ERRORS
+                else:
+                    count += 1
+                    counts[plan.key] = count
+                    if count > plan.max:
+                        walk_errors, found = counter.run_exceeded(found, count, elems)
+                    else:
+                        walk_errors = _NO_ERRORS
+            else:
+                walk_errors, found = counter.run(plan, node, elems, comp)
             if walk_errors:
                 loop = (found or node).parent_id
                 for code, text, new_node_id in walk_errors:
@@ -684,7 +759,10 @@ class Walker:
                 for error in pending:
                     tree.seg_error(*error)
                 pending.clear()
-            if check_for(node)(elems):
+            check = checks[node.index]
+            if check is None:
+                check = checks[node.index] = fast.check_for(node)
+            if check(elems):
                 continue
             errors = segment_errors(guide, node, elems, delimiters)
             previous = None
@@ -797,6 +875,11 @@ class _Counter:
             return 1
         counts[key] = count + 1
         return count + 1
+
+    @staticmethod
+    def run_exceeded(child: SegNode, count: int, elems: list):
+        return [("5", "Segment %s exceeded max count.  Found %i, should have %i"
+                 % (elems[0], count, child.max_repeat), elems[0])], child
 
     def run(self, plan: Plan, orig, elems: list, comp: str):
         """Execute a plan: (walk errors, node reached or None)."""
