@@ -108,7 +108,9 @@ def test_mutants_exercise_every_kind_of_error(tmp_path):
 
 # -- through the CLI: reports and acknowledgments byte for byte --------------------------
 def test_cli_outputs_identical(tmp_path):
-    inputs = [p for p in _all_inputs() if p.suffix != ".md"]
+    # the two large corpus files are left out here only for time (their writers take
+    # minutes); their validation is compared above and their dispositions in the golden test
+    inputs = [p for p in _all_inputs() if p.stat().st_size < 40_000]
     compiled = scrub(tmp_path / "compiled", inputs, "--validator", "compiled", structural=False)
     pyx12 = scrub(tmp_path / "pyx12", inputs, "--validator", "pyx12", "--jobs", "1", structural=False)
     names = sorted(p.name for p in pyx12.iterdir())
