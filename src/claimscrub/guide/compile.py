@@ -81,7 +81,8 @@ def _data_digest() -> str:
     folder = resources.files("pyx12").joinpath("map")
     for name in DATA_FILES:
         digest.update(folder.joinpath(name).read_bytes())
-    digest.update(Path(__file__).read_bytes())
+    for module in ("compile.py", "walker.py"):  # the layout and the precomputed fast sets
+        digest.update((Path(__file__).parent / module).read_bytes())
     return digest.hexdigest()[:20]
 
 
