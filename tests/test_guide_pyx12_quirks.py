@@ -101,3 +101,26 @@ def test_a_large_set_is_validated_whole(tmp_path):
     assert codes == ["1"] and [e.code for e in errors] == ["1"]
     (sliced_errors, sliced_codes), = sliced.values()
     assert sliced_codes == ["1"] and len(sliced_errors) > 1
+
+
+def test_pyx12s_reader_quirks_are_reproduced(tmp_path):
+    """Leading white space, trailing separators, empty and nameless segments: pyx12's
+    reader reports them on the segment it places next; the compiled guide agrees, and
+    leaves to pyx12 itself the segment only its reader would take for an envelope one."""
+    base = _claim(False)
+    variants = {
+        "leading-space": base.replace("\nN3*1 MAIN ST", "\n N3*1 MAIN ST", 1),
+        "tab": base.replace("\nN3*1 MAIN ST", "\n\tN3*1 MAIN ST", 1),
+        "trailing": base.replace("DMG*D8*19600101*F~", "DMG*D8*19600101*F*~", 1),
+        "empty": base.replace("N3*1 MAIN ST~", "N3*1 MAIN ST~\nN3*~", 1),
+        "only-components": base.replace("N3*1 MAIN ST~", "N3*1 MAIN ST~\nREF*:::~", 1),
+        "no-id": base.replace("N3*1 MAIN ST~", "*1 MAIN ST~", 1),
+        "bad-id": base.replace("N3*1 MAIN ST~", "n3*1 MAIN ST~", 1),
+        "hidden-se": base.replace("N3*1 MAIN ST~", "N3*1 MAIN ST~\n SE*5*0001~", 1),
+        "hidden-st": base.replace("N3*1 MAIN ST~", "N3*1 MAIN ST~\n ST*837*0002*005010X222A1~", 1),
+    }
+    reported = set()
+    for name, text in variants.items():
+        errors = _errors(tmp_path, text, f"{name}.837")
+        reported.update(code for _seg, _ele, code in errors)
+    assert {"1", "8"} <= reported
