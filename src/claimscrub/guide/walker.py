@@ -63,8 +63,9 @@ class Plan:
         self.kind = kind
         self.node = node
         self.loop = loop
-        #: lands on a used segment with no counter test on the way: only its count matters
-        self.simple = kind == KIND_SEG and not self.records and node.usage != "N"
+        #: lands on a used segment: when every counter test on the way passes, only its
+        #: own count matters
+        self.simple = kind == KIND_SEG and node.usage != "N"
         self.frame = node.parent.key if node is not None else None
         self.key = node.key if node is not None else None
         self.max = node.max_repeat if node is not None else 0
@@ -117,7 +118,9 @@ def build_plan(orig, seg_id: str, values: dict) -> Plan:
                     if not node.is_root and is_loop_match(node):
                         return goto(node)
                     return Plan(records, KIND_SEG, child)
-                if child.usage == "R":
+                if child.usage == "R" and child is not orig:
+                    # (the node the walk starts on was counted when the walk landed on it,
+                    # and nothing resets counts between walks: its test always passes)
                     records.append((node.key, child.key, (child, 'Mandatory segment "%s" (%s) missing' % (child.name, child.id))))
             elif is_loop_match(child):
                 return goto(child)
@@ -613,11 +616,13 @@ class Walker:
                         self.composite_of[id(child)] = item
         #: segment ids pyx12's reader accepts as they are
         self.valid_ids: set[str] = set()
-        #: segment id -> (element, codes) when the map matches it on one simple element
+        #: segment id -> (element, component or None, codes) when the map matches it on
+        #: one element or component
         self.single_qual: dict[str, tuple] = {}
         for seg_id, positions in guide.qual_positions.items():
-            if len(positions) == 1 and positions[0][0][1] is None:
-                self.single_qual[seg_id] = (positions[0][0][0], positions[0][1])
+            if len(positions) == 1:
+                (element, component), codes = positions[0]
+                self.single_qual[seg_id] = (element, component, codes)
         self.checks: dict[str, list] = {}
         #: loop key -> the counter frames a reset of that loop clears
         self.reset_frames: dict[str, frozenset] = {}
@@ -711,8 +716,14 @@ class Walker:
             table = plans[node.index]
             qual = single_qual.get(first)
             if qual is not None:
-                position, codes = qual
-                value = elems[position].rstrip(comp) if len(elems) > position else None
+                position, component, codes = qual
+                if len(elems) <= position:
+                    value = None
+                elif component is None:
+                    value = elems[position].rstrip(comp)
+                else:
+                    parts = elems[position].split(comp)
+                    value = parts[component - 1] if len(parts) >= component else None
                 plan = table.get((first, value if value in codes else _NO))
             elif first in qual_positions:
                 plan = None
@@ -720,7 +731,13 @@ class Walker:
                 plan = table.get(first)
             if plan is None:
                 plan = plan_for(node, elems, comp)
-            if plan.simple:
+            simple = plan.simple
+            if simple and plan.records:
+                for frame, key, _record in plan.records:
+                    if not frames[frame].get(key):
+                        simple = False
+                        break
+            if simple:
                 found = plan.node
                 counts = frames[plan.frame]
                 count = counts.get(plan.key)
