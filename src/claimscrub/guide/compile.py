@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
-import re
 import tempfile
 from importlib import resources
 from pathlib import Path
@@ -312,5 +311,3 @@ def load_guide() -> Guide:
     _loaded = guide
     return guide
 
-
-_SEG_ID = re.compile("^[A-Z][A-Z0-9]{1,2}$", re.S)

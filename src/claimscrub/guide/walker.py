@@ -32,7 +32,7 @@ import re
 from typing import Optional
 
 from claimscrub.guide.compile import (
-    K_CODE, K_DATE, K_NUM, K_REAL, K_TEXT, CompositeSpec, ElementSpec, Guide, LoopNode, SegNode,
+    K_CODE, K_NUM, K_REAL, K_TEXT, CompositeSpec, ElementSpec, Guide, LoopNode, SegNode,
 )
 
 KIND_SEG, KIND_LOOP, KIND_NOTFOUND, KIND_NONE = range(4)
@@ -372,37 +372,6 @@ class FastChecks:
             return True
         return self.types_ok(spec, (qualifier,), value)
 
-    def value_ok(self, spec: ElementSpec, value: str) -> bool:
-        """A non-empty sub-element of a composite."""
-        if spec.usage == "N":
-            return False
-        kind = spec.kind
-        if kind == K_CODE:
-            return value in spec.clean_codes
-        if kind == K_TEXT:
-            return (spec.min_len <= len(value) <= spec.max_len and value[-1] != " "
-                    and self.text_ok(value) is not None
-                    and (spec.regex is None or spec.regex.search(value) is not None))
-        return self.value_memo(spec, value)
-
-    def composite_ok(self, item: CompositeSpec, raw: str) -> bool:
-        subs = raw.split(self.comp)
-        children = item.children
-        if len(subs) > len(children) or item.usage == "N":
-            return False
-        if not any(subs):
-            return item.usage != "R"
-        value_ok = self.value_ok
-        for j, spec in enumerate(children):
-            value = subs[j] if j < len(subs) else ""
-            if not value:
-                if not spec.empty_ok:
-                    return False
-            elif not value_ok(spec, value):
-                return False
-        return True
-
-    # -- the generated checks ------------------------------------------------------------
     def check_for(self, node: SegNode):
         check = self.checks.get(node.index)
         if check is None:
@@ -414,7 +383,7 @@ class FastChecks:
             return lambda e: False
         env: dict = {"TAIL": node.tail_ok, "TEXT": self.text_ok, "NUM": self.num_ok,
                      "REAL": self.real_ok, "MEMO": self.value_memo, "TYPES": self.types_ok,
-                     "DTP": self.dtp_ok, "COMP": self.composite_ok, "CS": self.comp}
+                     "DTP": self.dtp_ok, "CS": self.comp}
         lines = ["def check(e):", " n = len(e)", f" if n > {len(node.items) + 1} or not TAIL[n - 1]:",
                  "  return False"]
         for i, item in enumerate(node.items, start=1):
