@@ -119,7 +119,8 @@ def test_ptp_parts_combine_into_one_table_that_names_its_release(cms_dir):
 
 
 def test_a_pair_the_bundle_lacks_fires_once_the_folder_is_given(cms_dir):
-    scenario = {"claims": [{"id": "C1", "lines": [{"code": "64483"}, {"code": "96372"}]}]}
+    # 20610 (a large-joint injection) is outside the specialty: the bundled table has no row for it
+    scenario = {"claims": [{"id": "C1", "lines": [{"code": "20610"}, {"code": "99213"}]}]}
     assert only("EPI-PTP-001", scenario, None) == []
     found = only("EPI-PTP-001", scenario, load_tables(str(cms_dir)))
     assert [(f.line, f.severity.value) for f in found] == [("2", "error")]
@@ -163,16 +164,21 @@ def test_indicator_9_and_deleted_rows_do_not_fire(cms_dir):
     assert only("EPI-PTP-001", after, tables) == []
 
 
-def test_a_verified_row_makes_a_family_warning_an_error(tmp_path):
+def test_the_cms_folder_replaces_the_bundled_ptp_table(tmp_path):
+    # The bundle holds the CMS row 62323/64483 (indicator 1): the family finding is an error.
+    # A CMS release given with --rules replaces the bundled table entirely; without that
+    # pair in it, only the LCD session policy remains, a warning.
     folder = tmp_path / "rules"
     folder.mkdir()
     (folder / "ccipra-v322r0-f1.txt").write_text(
-        ptp_text(["64483\t62323\t\t20170101\t*\t1\tMutually exclusive procedures"]))
+        ptp_text(["64483\t96372\t\t20170101\t*\t1\tMisuse of column two code with column one code"]))
     scenario = {"claims": [{"id": "C1", "lines": [{"code": "62323"}, {"code": "64483"}]}]}
-    assert [f.severity.value for f in only("EPI-FAM-003", scenario, None)] == ["warning"]
+    bundled = only("EPI-FAM-003", scenario, None)
+    assert [f.severity.value for f in bundled] == ["error"]
+    assert "modifier indicator 1" in bundled[0].message
     found = only("EPI-FAM-003", scenario, load_tables(str(folder)))
-    assert [f.severity.value for f in found] == ["error"]
-    assert "from the CMS file" in found[0].message
+    assert [f.severity.value for f in found] == ["warning"]
+    assert "modifier indicator" not in found[0].message
 
 
 def test_csv_and_zip_layouts(tmp_path):
@@ -220,7 +226,7 @@ def test_mue_file_with_copyright_cell_and_split_header(cms_dir):
 def test_cms_mue_rows_carry_their_full_severity(cms_dir):
     tables = load_tables(str(cms_dir))
     two_claims = {"claims": [{"id": "C1", "date": "2026-03-03", "lines": [{"code": "99214"}]},
-                             {"id": "C2", "date": "2026-03-03", "lines": [{"code": "99214"}]}]}
+                             {"id": "C2", "date": "2026-03-03", "lines": [{"code": "99214", "modifiers": ["25"]}]}]}
     found = only("EPI-MUE-001", two_claims, tables)
     assert [(f.claim_id, f.severity.value) for f in found] == [("C2", "error")]
     assert "absolute, not appealable" in found[0].message and "UNVERIFIED" not in found[0].message

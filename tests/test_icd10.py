@@ -79,7 +79,7 @@ def test_leaf_means_billable_exactly_as_the_package_says(codes):
     for code in package.get_all_codes(with_dots=False):
         if "-" in code or code.isdigit():
             continue  # chapters and blocks
-        assert codes._billable[code] is package.is_leaf(code), code
+        assert codes.bundled_billable(code) is package.is_leaf(code), code
     assert codes.children("M5136") == [package.remove_dot(c) for c in package.get_children("M51.36")]
     assert codes.children("M54") == [package.remove_dot(c) for c in package.get_children("M54")]
 
@@ -100,7 +100,7 @@ def test_changes_table_agrees_with_the_bundled_release(tables, codes):
     assert rows, "the changes table is empty"
     for change in rows:
         if change.effective <= release.effective:
-            bundled = codes._billable.get(change.code)
+            bundled = codes.bundled_billable(change.code)
             state = None if bundled is None else (Verdict.BILLABLE if bundled else Verdict.HEADER)
             expected = {Verdict.DELETED: None}.get(change.state_after, change.state_after)
             assert state == expected, f"{change.code}: table says {change.change}, release says {state}"

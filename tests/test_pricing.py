@@ -39,13 +39,13 @@ def priced(tmp_path_factory):
         {"id": "LINEPOS", "date": "2026-03-04", "member": "MBR0003", "pos": "11",
          "lines": [{"code": "62323", "pos": "22"}, {"code": "99214", "modifiers": ["25"]}]},
         {"id": "OFFICE25", "date": "2025-03-03", "member": "MBR0004", "pos": "11", "lines": [{"code": "62323"}]},
-        {"id": "UNPRICED", "date": "2026-03-03", "member": "MBR0005", "lines": [{"code": "62321"}, {"code": "62320"}]},
+        {"id": "UNPRICED", "date": "2026-03-03", "member": "MBR0005", "lines": [{"code": "62273"}, {"code": "62320"}]},
         {"id": "NOYEAR", "date": "2024-06-03", "member": "MBR0006", "lines": [{"code": "62323"}]},
     ])
 
 
 def test_62323_in_the_office_2026_is_the_national_non_facility_amount(priced):
-    # domain-rules.md 8.2: 8.18 total non-facility RVUs x 33.4009 (CY2026 non-QP) = 273.22
+    # CMS PPRRVU RVU26C: 8.18 total non-facility RVUs x 33.4009 (CY2026 non-QP) = 273.22
     assert _lines(priced, "OFFICE26") == {"1": "273.22"}
 
 
@@ -125,3 +125,57 @@ def test_json_totals_equal_the_sum_over_error_findings(tmp_path):
     twice = next(c for c in report["claims"] if c["claim_id"] == "TWICE")
     assert twice["amount_at_risk"] == "408.83"  # out of balance (claim level) and 2 units: the claim once
     assert Decimal(summary["expected_allowed"]) == Decimal("273.22") * 4 + Decimal("145.63") + Decimal("135.61")
+
+
+def test_a_rejected_claim_of_unpriced_lines_shows_their_billed_charges_at_risk_not_zero(tmp_path):
+    from lxml import html
+
+    # 62311 was deleted after 2016-12-31 (an error of its own) and has no MPFS price;
+    # 62273 is not priced either; the 2026 62323 claim is priced and clean.
+    batch = tmp_path / "batch.837"
+    batch.write_text(write_837([
+        {"id": "DELETED", "date": "2026-03-03", "lines": [{"code": "62311", "charge": 400}]},
+        {"id": "CLEAN", "date": "2026-03-03", "member": "MBR0002", "lines": [{"code": "62323", "charge": 600}]},
+    ]))
+    out = tmp_path / "out"
+    result = run_claimscrub("scrub", str(batch), "--out", str(out), "--as-of", AS_OF)
+    assert result.returncode == 1, result.stderr
+    report = json.loads((out / "batch.837.json").read_text())
+    claims = {c["claim_id"]: c for c in report["claims"]}
+    assert claims["DELETED"]["status"] == "rejected"
+    assert claims["DELETED"]["amount_at_risk"] == "0"  # no expected allowed amount: not priced
+    assert claims["DELETED"]["unpriced_lines_at_risk"] == 1
+    assert claims["DELETED"]["unpriced_charge_at_risk"] == "400"
+    assert claims["CLEAN"]["unpriced_lines_at_risk"] == 0
+    summary = report["summary"]
+    assert (summary["unpriced_lines_at_risk"], Decimal(summary["unpriced_charge_at_risk"])) == (1, Decimal("400"))
+    assert Decimal(summary["amount_at_risk"]) == 0
+
+    doc = html.fromstring((out / "batch.837.html").read_bytes())
+    card = doc.xpath('//div[@data-key="at_risk"]')[0].text_content()
+    assert card == "$400.00 billed, not priced"
+    assert "$0.00" not in card
+    row = doc.xpath('//td[@data-key="unpriced_at_risk"]')[0].text_content()
+    assert row == "$400.00 billed on 1 line not priced"
+    assert doc.xpath('//span[@data-key="unpriced_at_risk"]')[0].text_content() == (
+        "$400.00 billed at risk on 1 line not priced")
+
+
+def test_priced_and_unpriced_amounts_at_risk_are_reported_apart(tmp_path):
+    # 50 on 62323 (bilateral indicator 9) denies the priced line; the deleted 62311 line has
+    # no price: its billed charge is at risk in its own field, never added to the allowed.
+    batch = tmp_path / "batch.837"
+    batch.write_text(write_837([
+        {"id": "BOTH", "date": "2026-03-03", "pos": "11",
+         "lines": [{"code": "62323", "modifiers": ["50"], "charge": 600}, {"code": "62311", "charge": 400}]},
+    ]))
+    out = tmp_path / "out"
+    result = run_claimscrub("scrub", str(batch), "--out", str(out), "--as-of", AS_OF)
+    assert result.returncode == 1, result.stderr
+    report = json.loads((out / "batch.837.json").read_text())
+    claim = report["claims"][0]
+    assert claim["status"] == "rejected"
+    assert {f["line"] for f in claim["findings"] if f["severity"] == "error"} == {"1", "2"}
+    assert Decimal(claim["amount_at_risk"]) == Decimal("273.22")  # 62323 office 2026: 8.18 x 33.4009
+    assert (claim["unpriced_lines_at_risk"], claim["unpriced_charge_at_risk"]) == (1, "400")
+    assert Decimal(report["summary"]["amount_at_risk"]) == Decimal("273.22")

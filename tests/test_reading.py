@@ -80,7 +80,8 @@ def _variant(text: str, kind: str) -> str:
 
 def _claims_view(report: dict) -> list:
     return [
-        (c["claim_id"], c["status"], c["charge"], sorted((f["rule"], f["line"]) for f in c["findings"]))
+        (c["claim_id"], c["status"], c["charge"], sorted(((f["rule"], f["line"]) for f in c["findings"]),
+                                                       key=lambda k: (k[0], k[1] or "")))
         for c in report["claims"]
     ]
 

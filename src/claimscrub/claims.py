@@ -20,6 +20,7 @@ from claimscrub.model import (
     InterchangeInfo,
     Patient,
     Payer,
+    ProviderName,
     ServiceLine,
     Subscriber,
 )
@@ -86,6 +87,7 @@ class _ClaimBuilder:
             **context,
         )
         self.diagnoses: list[Diagnosis] = []
+        self.providers: list[ProviderName] = []
         self.lines: list[dict] = []
         self.in_other_subscriber = False
 
@@ -110,9 +112,13 @@ class _ClaimBuilder:
             return
         elif seg_id == "HI":
             self._add_diagnoses(segment)
-        elif seg_id == "NM1" and segment.get(1) == "82":
-            self.fields["rendering_npi"] = segment.get(9) if segment.get(8) == "XX" else ""
-            self.fields["rendering_pos"] = segment.pos
+        elif seg_id == "NM1":
+            self.providers.append(_provider_name(segment))
+            if segment.get(1) == "82":
+                self.fields["rendering_npi"] = segment.get(9) if segment.get(8) == "XX" else ""
+                self.fields["rendering_pos"] = segment.pos
+        elif seg_id == "PRV" and segment.get(1) == "PE":
+            self.fields["rendering_taxonomy"] = segment.get(3)  # 2310B: only its PRV is claim-level
         elif seg_id == "REF" and segment.get(1) == "F8":
             self.fields["payer_claim_control_number"] = segment.get(2)
 
@@ -168,8 +174,12 @@ class _ClaimBuilder:
             line["date_raw"] = segment.get(3)
             line["date_pos"] = segment.pos
             line["date_from"], line["date_to"] = parse_service_date(segment.get(2), segment.get(3))
-        elif seg_id == "NM1" and segment.get(1) == "82":
-            line["rendering_npi"] = segment.get(9) if segment.get(8) == "XX" else ""
+        elif seg_id == "NM1":
+            line.setdefault("providers", []).append(_provider_name(segment))
+            if segment.get(1) == "82":
+                line["rendering_npi"] = segment.get(9) if segment.get(8) == "XX" else ""
+        elif seg_id == "PRV" and segment.get(1) == "PE":
+            line["rendering_taxonomy"] = segment.get(3)  # 2420A
         elif seg_id == "REF" and segment.get(1) == "6R":
             line["line_control_number"] = segment.get(2)
 
@@ -180,7 +190,13 @@ class _ClaimBuilder:
             line.setdefault("line_place_of_service", "")
             line["place_of_service"] = line["line_place_of_service"] or claim_pos
             lines.append(ServiceLine(**line))
-        return Claim(diagnoses=self.diagnoses, lines=lines, **self.fields)
+        return Claim(diagnoses=self.diagnoses, providers=self.providers, lines=lines, **self.fields)
+
+
+def _provider_name(segment: Segment) -> ProviderName:
+    """A 2310/2420 provider NM1: entity code, id qualifier and id."""
+    return ProviderName(entity=segment.get(1), qualifier=segment.get(8), id=segment.get(9).strip(),
+                        pos=segment.pos)
 
 
 def build_claims(ts: TransactionSet, delimiters: Delimiters, file: str,

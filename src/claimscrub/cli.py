@@ -262,6 +262,40 @@ def _report(run: RunResult) -> int:
     return EXIT_REJECTED if totals["rejected"] else EXIT_ACCEPTED
 
 
+@main.command("tables")
+@click.option("--rules", "rules_dir", type=click.Path(file_okay=False),
+              help="Folder of rule tables to load over the bundled ones, as `scrub --rules`.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              help="claimscrub.toml (default: ./claimscrub.toml or [tool.claimscrub] in ./pyproject.toml).")
+def tables_command(rules_dir: Optional[str], config_path: Optional[str]) -> None:
+    """List every rule table a scrub would load: source, release and row count (no scrubbing).
+
+    Exit status 3 when a table or a file of the rules folder cannot be used.
+    """
+    from claimscrub.config import find_config, load_config
+    from claimscrub.scrub import table_versions
+
+    try:
+        path = config_path or find_config()
+        config = load_config(path) if path else None
+        tables = _load_tables(rules_dir or (config.rules_dir if config else None))
+        versions = table_versions(tables)
+    except ClaimscrubError as exc:
+        _fail(str(exc), EXIT_USAGE)
+        return
+    for info in versions:
+        rows = info.get("rows", "")
+        count = f"{int(rows):,} rows" if str(rows).isdigit() else "-"
+        release = info.get("release") or info.get("version", "")
+        click.echo(f"{info.get('table', ''):<18} {count:>16}  {release}")
+        click.echo(f"{'':<18} {'':>16}  source: {info.get('source', '')}")
+        if info.get("release") and info.get("version") and info["version"] != info["release"]:
+            click.echo(f"{'':<18} {'':>16}  version: {info['version']}")
+        files = info.get("files") or info.get("file")
+        if files:
+            click.echo(f"{'':<18} {'':>16}  files: {files}")
+
+
 @main.command("rules")
 def rules_command() -> None:
     """List every edit: id, scope, category, default severity and summary."""

@@ -1,41 +1,46 @@
 """Loaders for the rule files CMS publishes, in their published layouts.
 
 A user with the complete quarterly files points ``--rules DIR`` (or ``rules =`` in the
-configuration) at a folder holding them, and they replace the bundled tables of the same
-name, without any conversion:
+configuration) at a folder holding them, as downloaded, and they replace the bundled tables
+of the same name, without any conversion. Files are recognised by their **content**, not
+their names (CMS download names vary: ``ccipra-v322r0-f1.zip``, ``rvu25d_0.zip``,
+``MCR_MUE_PractitionerServices_Eff_07-01-2026.zip``, ...); a ZIP is recognised by the file
+it holds. Columns are found by their header names, never by position.
 
-``ptp``  the practitioner NCCI procedure-to-procedure edits, ``ccipra-vNNNrN-fN.txt`` (tab
-         delimited) or ``.csv``, or the ``.zip`` CMS ships (its ``.txt`` member is read).
-         Leading copyright lines and a header spread over several physical rows are
-         skipped; the columns are, in order, ``Column 1``, ``Column 2``, ``*=in existence
-         prior to 1996``, ``Effective Date``, ``Deletion Date *=no data``, ``Modifier
-         0=not allowed 1=allowed 9=not applicable``, ``PTP Edit Rationale``. The parts of
-         one release (``-f1`` .. ``-f4``) are combined into one table; a folder holding two
-         releases, or the outpatient-hospital file (``ccioph``), is an error.
-``mue``  the practitioner MUE file, ``MCR_MUE_PractitionerServices_Eff_MM-DD-YYYY.csv`` (or a
-         ZIP of that name holding it):
-         an AMA copyright cell (possibly several lines), then the header ``HCPCS/CPT Code``
-         (possibly ``HCPCS/\\nCPT Code``), ``Practitioner Services MUE Values``, ``MUE
-         Adjudication Indicator`` (text such as ``2 Date of Service Edit: Policy``: its
-         leading digit is the MAI), ``MUE Rationale``. The outpatient-hospital and DME
-         files are refused: their values are not the practitioner ones.
-``rvu``  the MPFS relative value file ``PPRRVU{YYYY}_{Mon}_nonQPP.csv`` (or ``_QPP``, which
-         differs only in the conversion factor; the non-QP file is preferred when both are
-         there): title lines, then a header whose names are spread over two or three rows
-         (``WORK`` over ``RVU``, ``NON-FAC`` over ``PE RVU``, ...), which are merged and
-         matched by keyword.
+``ptp``  the practitioner NCCI procedure-to-procedure edits: the tab-delimited
+         ``ccipra-vNNNrN-fN.TXT``, the XLSX saved as CSV, or the ZIP CMS ships. Leading
+         copyright lines and a header spread over several physical rows are skipped; the
+         columns are ``Column 1``, ``Column 2``, ``*=in existence prior to 1996``,
+         ``Effective Date``, ``Deletion Date *=no data``, ``Modifier 0=not allowed
+         1=allowed 9=not applicable``, ``PTP Edit Rationale``. The parts of one release
+         (``-f1`` .. ``-f4``) are combined into one table; a folder holding two releases, or
+         the outpatient-hospital file (``ccioph``), is an error.
+``mue``  the practitioner MUE file, ``MCR_MUE_PractitionerServices_Eff_MM-DD-YYYY.csv`` or
+         the ZIP holding it: an AMA copyright cell (possibly several lines), then the
+         header ``HCPCS/CPT Code`` (possibly ``HCPCS/\\nCPT Code``), ``Practitioner Services
+         MUE Values``, ``MUE Adjudication Indicator`` (text such as ``2 Date of Service Edit:
+         Policy``: its leading digit is the MAI), ``MUE Rationale``. The outpatient-hospital
+         and DME files are refused: their values are not the practitioner ones. Two
+         releases in one folder are an error.
+``rvu``  the MPFS relative value file ``PPRRVU{YYYY}_{Mon}[_nonQPP|_QPP].csv``, or the RVU
+         bundle ZIP (``rvu25d_0.zip``: its PPRRVU CSV is read, not the GPCI, locality or
+         anesthesia files beside it): title lines, then a header whose names are spread
+         over several rows (``WORK`` over ``RVU``, ``NON-FAC`` over ``PE RVU``, ...), which
+         are merged and matched by name, so the ``PRIC IND`` column added in 2026 changes
+         nothing. Files of several years are combined, each year priced with its latest
+         release (the non-QPP file when both are there); the files not used are named in
+         the table's provenance.
 
 Every table records where it came from: the file names and the release (``v322r0``, ``Eff
-2026-01-01``, ``2026 Jan``) appear in its provenance, which every report lists under
-``tables``. Rows from a CMS file are ``verified=yes``: edits that report bundled,
-UNVERIFIED rows as warnings report them at their full severity.
+2026-07-01``, ``RVU25D``) appear in its provenance, which every report lists under
+``tables`` and ``claimscrub tables`` prints. Rows from a CMS file are ``verified=yes``.
 
 Dates: a PTP row carries its own effective and deletion dates. The MUE file has none: a
 release is a snapshot whose rows apply to every date of service (its effective date is
 recorded in the provenance), so scrub claims with the release that covers their dates. An
-RVU file applies to the calendar year in its name.
+RVU file applies to the calendar year of its release.
 
-The practitioner PTP table has about two million rows. It is not turned into Python
+The practitioner PTP table has about 2.5 million rows. It is not turned into Python
 objects up front: the text of each file is kept and indexed by column-1 code, and the
 rows of one column-1 code are parsed the first time a claim needs them.
 """
@@ -51,7 +56,7 @@ from pathlib import Path
 from typing import Any, Iterator, Optional
 
 from claimscrub.errors import ConfigError
-from claimscrub.tables import CMS_LOADERS, Table, parse_table_date
+from claimscrub.ruletable import CMS_LOADERS, Table, parse_table_date, register_loader  # noqa: F401
 
 PTP_COLUMNS = [
     "column1", "column2", "prior_1996", "effective", "deleted", "modifier_indicator", "rationale", "verified",
@@ -69,7 +74,8 @@ RVU_NAME = re.compile(r"^PPRRVU(?P<year>\d{4}|\d{2})_(?P<month>[A-Za-z]{3})(?P<r
 CODE = r"[0-9A-Za-z]{5}"
 PTP_DATA_LINE = re.compile(rf'^[ \t]*"?({CODE})"?[ \t]*[\t,][ \t]*"?({CODE})"?[ \t]*[\t,]')
 PTP_DATA_LINE_M = re.compile(PTP_DATA_LINE.pattern, re.M)
-PTP_LINE_START = re.compile(rf'^[ \t]*"?({CODE})"?[ \t]*[\t,]', re.M)
+#: a run of consecutive PTP data lines with the same column-1 code
+PTP_BLOCK = re.compile(rf'^[ \t]*"?({CODE})"?[ \t]*[\t,][^\n]*(?:\n[ \t]*"?\1"?[ \t]*[\t,][^\n]*)*', re.M)
 
 
 # -- reading ------------------------------------------------------------------------------
@@ -82,19 +88,95 @@ def _decode(data: bytes) -> str:
     return data.decode("latin-1")
 
 
-def _read_text(path: Path) -> tuple[str, str]:
-    """The text of a file, or of the ``.txt`` (else ``.csv``) member of a ZIP, and the name read."""
+TEXT_SUFFIXES = (".txt", ".csv")
+
+
+def _stat_key(path: Path) -> tuple:
+    try:
+        info = path.stat()
+    except OSError:
+        return (str(path),)
+    return (str(path.resolve()), info.st_size, info.st_mtime_ns)
+
+
+_zip_heads_cache: dict[tuple, list[tuple[str, str]]] = {}
+
+
+def _zip_heads(path: Path) -> list[tuple[str, str]]:
+    """(member name, first 4 KB as text) of each .txt/.csv member of a ZIP; [] when the
+    file is not a readable ZIP."""
+    key = _stat_key(path)
+    cached = _zip_heads_cache.get(key)
+    if cached is not None:
+        return cached
+    heads = []
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                name = info.filename
+                if info.is_dir() or Path(name).name.startswith(".") or "__MACOSX" in name:
+                    continue
+                if Path(name).suffix.lower() in TEXT_SUFFIXES:
+                    with archive.open(info) as handle:
+                        heads.append((name, _decode(handle.read(4096))))
+    except (OSError, zipfile.BadZipFile):
+        heads = []
+    _zip_heads_cache[key] = heads
+    return heads
+
+
+def _candidates(path: Path, head: str) -> list[tuple[Optional[str], str]]:
+    """(member or None, head text) of what a file holds: itself for a text file, its text
+    members for a ZIP."""
+    suffix = path.suffix.lower()
+    if suffix == ".zip":
+        return list(_zip_heads(path))
+    if suffix in TEXT_SUFFIXES:
+        return [(None, head)]
+    return []
+
+
+def _member(path: Path, head: str, test) -> Optional[tuple[Optional[str], str]]:
+    """The first candidate (see :func:`_candidates`) whose head passes ``test``, a .txt
+    member before a .csv one."""
+    found = [(m, h) for m, h in _candidates(path, head) if test(h)]
+    found.sort(key=lambda item: (item[0] is not None and not item[0].lower().endswith(".txt"), item[0] or ""))
+    return found[0] if found else None
+
+
+def _file_head(path: Path) -> str:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(4096).decode("utf-8", "replace")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from None
+
+
+def _folder_files(folder: Path, detect) -> list[Path]:
+    """The files of ``folder`` that ``detect`` accepts."""
+    return [p for p in sorted(folder.iterdir())
+            if p.is_file() and not p.name.startswith(".") and detect(p, _file_head(p))]
+
+
+def _read_text(path: Path, member: Optional[str] = None) -> tuple[str, str]:
+    """The text of a file, or of ``member`` of a ZIP (default: its first .txt, else .csv,
+    member), and the name read."""
     try:
         if path.suffix.lower() == ".zip":
             with zipfile.ZipFile(path) as archive:
-                names = archive.namelist()
-                for suffix in (".txt", ".csv"):
-                    members = [n for n in names if n.lower().endswith(suffix)]
-                    if members:
-                        return _decode(archive.read(members[0])), f"{path.name}:{members[0]}"
-                raise ConfigError(f"{path}: the ZIP holds no .txt or .csv file (found {', '.join(names) or 'nothing'})")
+                if member is None:
+                    names = archive.namelist()
+                    for suffix in TEXT_SUFFIXES:
+                        members = [n for n in names if n.lower().endswith(suffix)]
+                        if members:
+                            member = members[0]
+                            break
+                    else:
+                        raise ConfigError(
+                            f"{path}: the ZIP holds no .txt or .csv file (found {', '.join(names) or 'nothing'})")
+                return _decode(archive.read(member)), f"{path.name}:{member}"
         return _decode(path.read_bytes()), path.name
-    except (OSError, zipfile.BadZipFile) as exc:
+    except (OSError, zipfile.BadZipFile, KeyError) as exc:
         raise ConfigError(f"{path}: cannot be read ({getattr(exc, 'strerror', None) or exc})") from None
 
 
@@ -111,19 +193,22 @@ def _looks_bundled(head: str) -> bool:
 class _PtpPart:
     """One PTP file: the text after its header, with its column positions."""
 
-    def __init__(self, path: Path):
-        text, self.label = _read_text(path)
+    def __init__(self, path: Path, member: Optional[str] = None):
+        text, self.label = _read_text(path, member)
         self.path = path
         first = PTP_DATA_LINE_M.search(text)
         if first is None:
             raise ConfigError(f"{path}: no PTP edit rows found (expected lines starting 'code<TAB>code')")
-        sample = text[first.start():].split("\n", 1)[0]
+        line_end = text.find("\n", first.start())
+        sample = text[first.start(): line_end if line_end >= 0 else len(text)]
         self.delimiter = "\t" if "\t" in sample else ","
         header_lines = [line for line in text[: first.start()].splitlines() if line.strip()]
         starts = [i for i, line in enumerate(header_lines) if "COLUMN 1" in _norm(line)]
         self.positions, self.layout = self._columns(header_lines[starts[0]:] if starts else [])
-        self.data = text[first.start():]
-        del text
+        # the whole text is kept (no copy of it from the first row on): every position
+        # below is an offset into it, and the preamble is skipped by starting there
+        self.data = text
+        self.offset = first.start()
         self._check(sample)
         self.row_count = 0  # counted while the table indexes the blocks
 
@@ -173,18 +258,17 @@ class _PtpPart:
         return [cell.strip() for cell in next(csv.reader([line]))]
 
     def blocks(self) -> Iterator[tuple[str, int, int]]:
-        """(column-1 code, start, end) of each run of consecutive lines with that code."""
-        current, start = None, 0
+        """(column-1 code, start, end) of each run of consecutive lines with that code.
+
+        One regular-expression match per run (the lines of a run are matched in C, with a
+        back-reference to the run's code), and the rows counted with ``str.count``: the
+        2.5 million rows of a release are indexed in about a second, not parsed."""
         self.row_count = 0
-        for match in PTP_LINE_START.finditer(self.data):
-            self.row_count += 1
-            code = match.group(1).upper()
-            if code != current:
-                if current is not None:
-                    yield current, start, match.start()
-                current, start = code, match.start()
-        if current is not None:
-            yield current, start, len(self.data)
+        data = self.data
+        for match in PTP_BLOCK.finditer(data, self.offset):
+            start, end = match.span()
+            self.row_count += data.count("\n", start, end) + 1
+            yield match.group(1).upper(), start, end
 
     def rows(self, start: int, end: int) -> Iterator[dict]:
         pos = self.positions
@@ -272,54 +356,75 @@ class PairTable(Table):
 
 _ptp_cache: dict[tuple, PairTable] = {}
 
-
-def _ptp_files(folder: Path) -> list[tuple[Path, re.Match]]:
-    out = []
-    for path in sorted(folder.iterdir()):
-        match = PTP_NAME.match(path.name)
-        if match and path.is_file() and path.suffix.lower() in (".txt", ".csv", ".zip"):
-            out.append((path, match))
-    return out
+PTP_RELEASE = re.compile(r"v\d+r\d+", re.I)
 
 
-def detect_ptp(path: Path, head: str) -> bool:
-    if PTP_NAME.match(path.name) and path.suffix.lower() in (".txt", ".csv", ".zip"):
-        return True
-    if path.suffix.lower() not in (".txt", ".csv") or _looks_bundled(head):
+def _is_ptp_text(head: str) -> bool:
+    if _looks_bundled(head):
         return False
     text = _norm(head)
     return "COLUMN 1" in text and "COLUMN 2" in text and "MODIFIER" in text and "DELETION" in text
 
 
+def detect_ptp(path: Path, head: str) -> bool:
+    """A practitioner (or outpatient hospital, refused when loaded) PTP file by its header,
+    or a ZIP holding one; a text file named like a CMS PTP part counts too, so that a
+    damaged one is reported as such."""
+    if _member(path, head, _is_ptp_text) is not None:
+        return True
+    return path.suffix.lower() in TEXT_SUFFIXES and bool(PTP_NAME.match(path.name))
+
+
+def _ptp_identity(path: Path, member: Optional[str]) -> tuple[str, str]:
+    """(kind, release) from the file or member name: ('ccipra', 'v322r0'); the release
+    is '' when no name carries one."""
+    for name in (Path(member).name if member else None, path.name):
+        if not name:
+            continue
+        match = PTP_NAME.match(name)
+        if match:
+            return match.group("kind").lower(), match.group("release").lower()
+    for name in (member, path.name):
+        found = PTP_RELEASE.search(name or "")
+        if found:
+            kind = "ccioph" if "ccioph" in (name or "").lower() else "ccipra"
+            return kind, found.group(0).lower()
+    return "ccipra", ""
+
+
 def load_ptp(path: Path) -> Table:
-    match = PTP_NAME.match(path.name)
-    if match and match.group("kind").lower() == "ccioph":
-        raise ConfigError(
-            f"{path}: this is the outpatient hospital PTP file (ccioph); 837P professional claims "
-            "are edited with the practitioner file (ccipra-...). Remove it from the rules folder."
-        )
-    if match:
-        siblings = [(p, m) for p, m in _ptp_files(path.parent) if m.group("kind").lower() == "ccipra"]
-        releases = sorted({m.group("release").lower() for _, m in siblings})
-        if len(releases) > 1:
+    """Every PTP file of ``path``'s folder, as one table (one release only)."""
+    sources = []
+    for file in _folder_files(path.parent, detect_ptp):
+        found = _member(file, _file_head(file), _is_ptp_text)
+        member = found[0] if found else None
+        kind, release = _ptp_identity(file, member)
+        if kind == "ccioph":
             raise ConfigError(
-                f"{path.parent}: holds practitioner PTP files of several releases ({', '.join(releases)}); "
-                "keep the files of one release in the rules folder"
+                f"{file}: this is the outpatient hospital PTP file (ccioph); 837P professional claims "
+                "are edited with the practitioner file (ccipra-...). Remove it from the rules folder."
             )
-        files = [p for p, _ in siblings]
-        release = match.group("release").lower()
-    else:
-        files, release = [path], path.stem
-    # A ZIP and its extracted TXT may both be there: read the extracted file only.
-    extracted = {p.stem.lower() for p in files if p.suffix.lower() != ".zip"}
-    files = [p for p in files if p.suffix.lower() != ".zip" or p.stem.lower() not in extracted]
-    key = tuple((str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
+        sources.append((file, member, release))
+    # Files whose names carry no release (renamed parts) count as parts of the named one.
+    releases = sorted({release for _, _, release in sources if release})
+    if len(releases) > 1:
+        raise ConfigError(
+            f"{path.parent}: holds practitioner PTP files of several releases ({', '.join(releases)}); "
+            "keep the files of one release in the rules folder"
+        )
+    # A ZIP and the file extracted from it may both be there: read the extracted file only.
+    extracted = {f.stem.lower() for f, m, _ in sources if m is None}
+    sources = [(f, m, r) for f, m, r in sources
+               if m is None or (f.stem.lower() not in extracted and Path(m).stem.lower() not in extracted)]
+    release = releases[0] if releases else sources[0][0].stem
+    key = tuple(_stat_key(f) + (m,) for f, m, _ in sources)
     table = _ptp_cache.get(key)
     if table is None:
-        parts = [_PtpPart(p) for p in files]
+        parts = [_PtpPart(f, m) for f, m, _ in sources]
+        named = bool(PTP_RELEASE.fullmatch(release))
         provenance = {
             "source": "CMS NCCI procedure-to-procedure edits, practitioner services",
-            "version": f"ccipra-{release}" if match else release,
+            "version": f"ccipra-{release}" if named else release,
             "release": release,
             "files": ", ".join(part.label for part in parts),
             "notes": "rows carry their own effective and deletion dates; modifier indicator 9 rows never apply",
@@ -332,21 +437,59 @@ def load_ptp(path: Path) -> Table:
 
 
 # -- MUE ------------------------------------------------------------------------------------
-def detect_mue(path: Path, head: str) -> bool:
-    if path.suffix.lower() == ".zip":
-        return bool(MUE_NAME.search(path.name))
-    if path.suffix.lower() != ".csv":
-        return False
-    if MUE_NAME.search(path.name):
-        return True
+def _is_mue_text(head: str) -> bool:
     if _looks_bundled(head):
         return False
     text = _norm(head)
     return "HCPCS" in text and "MUE VALUES" in text and "ADJUDICATION INDICATOR" in text
 
 
+def detect_mue(path: Path, head: str) -> bool:
+    """An MUE file by its header, or a ZIP holding one; a CSV named like a CMS MUE file
+    counts too, so that a damaged one is reported as such."""
+    if _member(path, head, _is_mue_text) is not None:
+        return True
+    return path.suffix.lower() == ".csv" and bool(MUE_NAME.search(path.name))
+
+
+def _mue_effective(path: Path, member: Optional[str]) -> str:
+    for name in (member, path.name):
+        match = MUE_NAME.search(name or "")
+        if match:
+            return date(int(match.group("y")), int(match.group("m")), int(match.group("d"))).isoformat()
+    return ""
+
+
+_mue_cache: dict[tuple, Table] = {}
+
+
 def load_mue(path: Path) -> Table:
-    text, label = _read_text(path)
+    """The practitioner MUE file of ``path``'s folder (one release; a ZIP and the file
+    extracted from it count once)."""
+    sources = []
+    for file in _folder_files(path.parent, detect_mue):
+        found = _member(file, _file_head(file), _is_mue_text)
+        member = found[0] if found else None
+        sources.append((file, member, _mue_effective(file, member) or file.stem))
+    releases = sorted({release for _, _, release in sources})
+    if len(releases) > 1:
+        raise ConfigError(
+            f"{path.parent}: holds MUE files of several releases ({', '.join(releases)}); "
+            "keep one practitioner MUE release in the rules folder"
+        )
+    extracted = {f.stem.lower() for f, m, _ in sources if m is None}
+    chosen = [(f, m) for f, m, _ in sources
+              if m is None or (f.stem.lower() not in extracted and Path(m).stem.lower() not in extracted)]
+    file, member = chosen[0]
+    key = _stat_key(file) + (member,)
+    if key not in _mue_cache:
+        _mue_cache.clear()
+        _mue_cache[key] = _load_mue_file(file, member)
+    return _mue_cache[key]
+
+
+def _load_mue_file(path: Path, member: Optional[str] = None) -> Table:
+    text, label = _read_text(path, member)
     records = list(csv.reader(io.StringIO(text)))
     header_at = None
     for number, record in enumerate(records):
@@ -401,14 +544,12 @@ def load_mue(path: Path) -> Table:
             "deleted": None,
             "verified": "yes",
         })
-    name_match = MUE_NAME.search(path.name)
-    effective = ""
-    if name_match:
-        effective = date(int(name_match.group("y")), int(name_match.group("m")), int(name_match.group("d"))).isoformat()
+    effective = _mue_effective(path, member)
+    version = Path(member).stem if member else path.stem
     provenance = {
         "source": "CMS Medically Unlikely Edits, practitioner services",
-        "version": path.stem,
-        "release": f"Eff {effective}" if effective else path.stem,
+        "version": version,
+        "release": f"Eff {effective}" if effective else version,
         "effective": effective,
         "files": label,
         "rows": str(len(rows)),
@@ -422,30 +563,110 @@ _MONTHS = {m: i for i, m in enumerate(
     ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"), start=1)}
 
 
+RVU_TITLE = re.compile(r"(?P<year>\d{4}) NATIONAL PHYSICIAN FEE SCHEDULE RELATIVE VALUE FILE (?P<month>[A-Z]+) RELEASE")
+RVU_BUNDLE = re.compile(r"^RVU(?P<yy>\d{2})(?P<quarter>[A-D])", re.I)
+_QUARTER_MONTH = {"A": "Jan", "B": "Apr", "C": "Jul", "D": "Oct"}
+
+
+def _is_rvu_text(head: str) -> bool:
+    if _looks_bundled(head):
+        return False
+    words = set(re.split(r"[^A-Z0-9]+", _norm(head)))
+    return {"HCPCS", "WORK", "RVU", "PCTC", "GLOB"} <= words
+
+
 def detect_rvu(path: Path, head: str) -> bool:
+    """A PPRRVU relative value file by its header, or a ZIP holding one (the RVU bundle);
+    a CSV named like a PPRRVU file counts too, so that a damaged one is reported as such."""
+    if _member(path, head, _is_rvu_text) is not None:
+        return True
     return path.suffix.lower() == ".csv" and bool(RVU_NAME.match(path.name))
 
 
-def _rvu_year_month(path: Path) -> tuple[int, str]:
-    match = RVU_NAME.match(path.name)
-    assert match is not None
-    year = int(match.group("year"))
-    if year < 100:
-        year += 2000
-    return year, match.group("month").title()
+def _rvu_identity(path: Path, member: Optional[str], head: str) -> tuple[int, int, bool, str]:
+    """(year, release month 1-12, QPP file?, release label) from the file or member name
+    (PPRRVU2025_Oct.csv, PPRRVU26_Jan_nonQPP.csv, rvu25d_0.zip), else from the file's
+    title line ("2025 National Physician Fee Schedule Relative Value File October Release")."""
+    names = [Path(member).name if member else "", path.name]
+    qpp = any(re.search(r"_QPP", n, re.I) and not re.search(r"NONQPP", n, re.I) for n in names)
+    for name in names:
+        match = RVU_NAME.match(name)
+        if match:
+            year = int(match.group("year"))
+            year += 2000 if year < 100 else 0
+            month = _MONTHS.get(match.group("month").upper())
+            if month:
+                return year, month, qpp, f"{year} {match.group('month').title()}"
+    title = RVU_TITLE.search(_norm(head))
+    if title:
+        month = _MONTHS.get(title.group("month")[:3])
+        if month:
+            return int(title.group("year")), month, qpp, f"{title.group('year')} {title.group('month').title()}"
+    bundle = RVU_BUNDLE.match(path.name)
+    if bundle:
+        year = 2000 + int(bundle.group("yy"))
+        month_name = _QUARTER_MONTH[bundle.group("quarter").upper()]
+        return year, _MONTHS[month_name.upper()], qpp, f"{year} {month_name}"
+    raise ConfigError(
+        f"{path}: the RVU file's year is neither in its name (PPRRVU{{YYYY}}_{{Mon}}) nor in its title line"
+    )
+
+
+_rvu_cache: dict[tuple, Table] = {}
 
 
 def load_rvu(path: Path) -> Table:
-    year, month = _rvu_year_month(path)
-    # The QPP and non-QPP files of a release differ only in the conversion factor; the
-    # non-qualifying-participant file is the one claimscrub prices with.
-    same_release = [
-        p for p in sorted(path.parent.iterdir())
-        if p.is_file() and detect_rvu(p, "") and _rvu_year_month(p) == (year, month)
-    ]
-    preferred = [p for p in same_release if "NONQP" in p.name.upper()]
-    source_path = preferred[0] if preferred else path
-    text, label = _read_text(source_path)
+    """The PPRRVU files of ``path``'s folder as one table: for each calendar year, its
+    latest release, the non-QPP file when the QPP one is there too."""
+    found = []
+    for file in _folder_files(path.parent, detect_rvu):
+        head = _file_head(file)
+        candidates = [(m, h) for m, h in _candidates(file, head) if _is_rvu_text(h)] or [(None, head)]
+        for member, member_head in candidates:
+            year, month, qpp, label = _rvu_identity(file, member, member_head)
+            found.append((year, month, qpp, file, member, label))
+    by_year: dict[int, list] = {}
+    for item in found:
+        by_year.setdefault(item[0], []).append(item)
+    chosen, unused = [], []
+    for year in sorted(by_year):
+        # latest release of the year; then the non-QPP file; then an extracted file over a ZIP
+        items = sorted(by_year[year], key=lambda i: (-i[1], i[2], i[4] is not None, i[3].name))
+        chosen.append(items[0])
+        unused.extend(f"{i[3].name}{':' + i[4] if i[4] else ''}" for i in items[1:])
+    key = tuple(_stat_key(i[3]) + (i[4],) for i in chosen)
+    if key in _rvu_cache:
+        return _rvu_cache[key]
+    rows: list[dict] = []
+    files, releases = [], []
+    for year, _month, qpp, file, member, label in chosen:
+        file_rows, read = _load_rvu_file(file, member, year)
+        rows.extend(file_rows)
+        files.append(read)
+        releases.append(label + (" QPP" if qpp else ""))
+    first_year, last_year = chosen[0][0], chosen[-1][0]
+    provenance = {
+        "source": "CMS Medicare Physician Fee Schedule relative value file (PPRRVU)",
+        "version": ", ".join(Path(f.split(":")[-1]).stem for f in files),
+        "release": ", ".join(releases),
+        "effective": date(first_year, 1, 1).isoformat(),
+        "files": ", ".join(files),
+        "rows": str(len(rows)),
+        "notes": (
+            f"national RVUs, each file applied to the dates of service of its year ({first_year}"
+            + (f"-{last_year}" if last_year != first_year else "") + ")"
+            + (f"; not used (an older release or the QPP file of a year already loaded): {', '.join(unused)}"
+               if unused else "")
+        ),
+    }
+    table = Table("rvu", provenance, list(RVU_COLUMNS), rows, str(chosen[0][3]))
+    _rvu_cache.clear()
+    _rvu_cache[key] = table
+    return table
+
+
+def _load_rvu_file(source_path: Path, member: Optional[str], year: int) -> tuple[list[dict], str]:
+    text, label = _read_text(source_path, member)
     records = list(csv.reader(io.StringIO(text)))
     header_at = next(
         (i for i, r in enumerate(records) if r and _norm(r[0]) in ("HCPCS", "HCPCS CODE", "HCPCS/CPT CODE")), None
@@ -502,20 +723,15 @@ def load_rvu(path: Path) -> Table:
         row["modifier"] = row["modifier"].upper()
         row.update(year=str(year), source=label, verified="yes", effective=effective, deleted=deleted)
         rows.append(row)
-    provenance = {
-        "source": "CMS Medicare Physician Fee Schedule relative value file (PPRRVU)",
-        "version": source_path.stem,
-        "release": f"{year} {month}",
-        "effective": effective.isoformat(),
-        "files": label,
-        "rows": str(len(rows)),
-        "notes": f"national RVUs applied to dates of service in {year}",
-    }
-    return Table("rvu", provenance, list(RVU_COLUMNS), rows, str(source_path))
+    return rows, label
 
 
-CMS_LOADERS.extend([
-    ("ptp", detect_ptp, load_ptp),
-    ("mue", detect_mue, load_mue),
-    ("rvu", detect_rvu, load_rvu),
-])
+for _name, _detect, _load in (("ptp", detect_ptp, load_ptp), ("mue", detect_mue, load_mue),
+                              ("rvu", detect_rvu, load_rvu)):
+    register_loader(_name, _detect, _load)
+
+# ICD-10-CM release files (CDC/CMS order file or code list, or a ZIP holding one), recognised by
+# their content; all releases of the folder load as one table (claimscrub.icd10).
+from claimscrub import icd10  # noqa: E402
+
+register_loader(icd10.TABLE, icd10.detect_release_file, icd10.load_release_files)

@@ -81,6 +81,10 @@ class Rule:
     source: ClassVar[str]
     #: 277CA status for findings of this rule, "category:status" (e.g. "A7:454").
     status_code: ClassVar[str] = ""
+    #: a patient-day edit that must see lines repeated on other claims (the duplicate
+    #: edit); every other patient-day edit sees each claim's own lines once (see
+    #: :func:`claimscrub.grouping.duplicate_views`)
+    sees_duplicates: ClassVar[bool] = False
 
     def check(self, subject: Any, ctx: RuleContext) -> Iterable[Finding]:  # pragma: no cover
         raise NotImplementedError
@@ -210,14 +214,30 @@ class Engine:
         return out
 
     def check_patient_day(self, day: "PatientDay") -> list[Finding]:
-        return self._run_grouped(Scope.PATIENT_DAY, day, day.payer_id)
+        from claimscrub.grouping import duplicate_views, find_duplicates
+
+        duplicates = find_duplicates(day)
+        if not duplicates:
+            return self._run_grouped(Scope.PATIENT_DAY, day, day.payer_id)
+        out = self._run_grouped(Scope.PATIENT_DAY, day, day.payer_id, sees_duplicates=True)
+        base, views = duplicate_views(day, duplicates)
+        out += self._run_grouped(Scope.PATIENT_DAY, base, day.payer_id, sees_duplicates=False)
+        for (file, claim_index), view in views.items():
+            out += [
+                f for f in self._run_grouped(Scope.PATIENT_DAY, view, day.payer_id, sees_duplicates=False)
+                if (f.file, f.claim_index) == (file, claim_index)
+            ]
+        return out
 
     def check_patient(self, history: "PatientHistory") -> list[Finding]:
         return self._run_grouped(Scope.PATIENT, history, history.payer_id)
 
-    def _run_grouped(self, scope: Scope, subject: Any, payer: str) -> list[Finding]:
+    def _run_grouped(self, scope: Scope, subject: Any, payer: str,
+                     sees_duplicates: Optional[bool] = None) -> list[Finding]:
         out: list[Finding] = []
         for rule in self.by_scope[scope]:
+            if sees_duplicates is not None and rule.sees_duplicates != sees_duplicates:
+                continue
             if self._enabled_anywhere(rule):
                 out.extend(self._apply_config(rule, payer, rule.check(subject, self.ctx)))
         return out

@@ -23,6 +23,10 @@ class Category(str, Enum):
     MEDICAL_NECESSITY = "medical-necessity"
     FREQUENCY = "frequency"
     CLAIM_SPLIT = "claim-split"
+    #: the same service billed twice (same patient, date, code, modifiers, provider)
+    DUPLICATE = "duplicate"
+    #: a service billed by the wrong entity for its setting (a facility-supplied drug)
+    PLACE_OF_SERVICE = "place-of-service"
 
 
 class Severity(str, Enum):

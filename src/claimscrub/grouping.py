@@ -75,3 +75,130 @@ def encode_key(parts: Iterable[str]) -> str:
 
 def decode_key(text: str) -> tuple[str, ...]:
     return tuple(text.split(KEY_SEPARATOR))
+
+
+def practice_identities(entry: DayLine) -> set[tuple[str, str]]:
+    """(billing provider, rendering taxonomy) of a line, when the claim gives both, and the
+    rendering NPI: two lines sharing any of these count as one physician (see
+    :func:`practice_days`)."""
+    claim = entry.claim
+    taxonomy = claim.line_provider_taxonomy(entry.line).strip().upper()
+    billing = claim.billing_provider.npi or claim.billing_provider.tax_id
+    identities = {("npi", claim.line_provider_npi(entry.line))}
+    if taxonomy and billing:
+        identities.add((billing, taxonomy))
+    return identities
+
+
+def practice_days(history: PatientHistory) -> list[PatientDay]:
+    """The patient's days with rendering providers who count as one physician merged.
+
+    For the global surgery rules, "physicians in the same group practice who are in the
+    same specialty must bill and be paid as though they were a single physician"
+    (Medicare Claims Processing Manual ch. 12 section 30.6.5). In an 837P that is the same
+    billing provider (2010AA NPI, else tax id) and the same rendering taxonomy (PRV03 of
+    2420A, else 2310B, else 2000A when the claim names no rendering provider). Days of one
+    date whose lines share such an identity are merged into one day (``provider_npi`` is
+    then the sorted rendering NPIs joined by ``+``); a provider whose taxonomy the claims do
+    not give stays on its own. NCCI PTP and MUE stay keyed by the rendering provider: only
+    the E/M rules read these days.
+    """
+    by_date: dict[date, list[PatientDay]] = {}
+    for day in history.days:
+        by_date.setdefault(day.service_date, []).append(day)
+    out: list[PatientDay] = []
+    for service_date, days in by_date.items():
+        if len(days) == 1:
+            out.extend(days)
+            continue
+        identities = [set().union(*(practice_identities(e) for e in d.entries)) for d in days]
+        parent = list(range(len(days)))
+
+        def root(i: int) -> int:
+            while parent[i] != i:
+                parent[i] = parent[parent[i]]
+                i = parent[i]
+            return i
+
+        for i in range(len(days)):
+            for j in range(i + 1, len(days)):
+                if identities[i] & identities[j]:
+                    parent[root(j)] = root(i)
+        merged: dict[int, list[PatientDay]] = {}
+        for i, day in enumerate(days):
+            merged.setdefault(root(i), []).append(day)
+        for group in merged.values():
+            if len(group) == 1:
+                out.append(group[0])
+                continue
+            joined = PatientDay(
+                history.patient_key, service_date, "+".join(sorted(d.provider_npi for d in group))
+            )
+            for day in group:
+                joined.entries.extend(day.entries)
+            out.append(joined)
+    return out
+
+
+#: CLM05-3 frequency codes of a replacement (7) and a void (8): such a claim stands for an
+#: earlier one, so its lines are never duplicates of it
+REPLACEMENT_FREQUENCIES = frozenset({"7", "8"})
+
+
+@dataclass
+class Duplicate:
+    """A line billed again on another claim: same patient, date of service, rendering
+    provider (the patient-day), procedure code and modifiers."""
+
+    entry: DayLine
+    original: DayLine
+
+
+def duplicate_key(entry: DayLine) -> tuple[str, tuple[str, ...]]:
+    return entry.code, tuple(sorted(m.upper() for m in entry.modifiers))
+
+
+def _claim_key(entry: DayLine) -> tuple[str, int]:
+    return entry.claim.file, entry.claim.index
+
+
+def find_duplicates(day: PatientDay) -> list[Duplicate]:
+    """Every line of the day that repeats a line of an earlier claim of the run (in run
+    order: file, then claim). Lines of one claim are never duplicates of each other (units
+    and MUE edits judge those), and replacement or void claims never duplicate anything."""
+    first: dict[tuple, DayLine] = {}
+    out: list[Duplicate] = []
+    for entry in day.entries:
+        if not entry.code or entry.claim.frequency_code in REPLACEMENT_FREQUENCIES:
+            continue
+        key = duplicate_key(entry)
+        original = first.get(key)
+        if original is None:
+            first[key] = entry
+        elif _claim_key(original) != _claim_key(entry):
+            out.append(Duplicate(entry, original))
+    return out
+
+
+def duplicate_views(day: PatientDay, duplicates: list[Duplicate]) -> tuple[PatientDay, dict[tuple[str, int], PatientDay]]:
+    """The day as the other patient-day edits see it when some lines are duplicates.
+
+    The base view leaves the duplicates out, so a copy never makes its original look
+    like two units or two codes. Each claim that holds duplicates gets a view of its
+    own, with its lines in place of the originals they repeat, so the copy is judged on
+    its own merits too: a claim rejected on its own is never forwarded because a copy
+    of it exists elsewhere in the run. Only that claim's findings of its view count.
+    """
+    duplicated = {id(d.entry) for d in duplicates}
+    base = PatientDay(day.patient_key, day.service_date, day.provider_npi,
+                      [e for e in day.entries if id(e) not in duplicated])
+    by_claim: dict[tuple[str, int], list[Duplicate]] = {}
+    for duplicate in duplicates:
+        by_claim.setdefault(_claim_key(duplicate.entry), []).append(duplicate)
+    views: dict[tuple[str, int], PatientDay] = {}
+    for claim_key, items in by_claim.items():
+        replaced = {id(d.original): d.entry for d in items}
+        # originals are first occurrences, so every one of them is in the base view
+        entries = [replaced.get(id(e), e) for e in base.entries]
+        views[claim_key] = PatientDay(day.patient_key, day.service_date, day.provider_npi, entries)
+    return base, views

@@ -98,6 +98,20 @@ class Diagnosis(_Model):
         return self.qualifier in ("BK", "BF")
 
 
+class ProviderName(_Model):
+    """One provider NM1 of a claim (2310A-F) or line (2420A-H): entity code (NM101), id
+    qualifier (NM108, ``XX`` = NPI) and id (NM109), and its segment ordinal."""
+
+    entity: str
+    qualifier: str = ""
+    id: str = ""
+    pos: int
+
+    @property
+    def npi(self) -> str:
+        return self.id if self.qualifier == "XX" else ""
+
+
 class ServiceLine(_Model):
     number: str
     pos: int
@@ -121,7 +135,10 @@ class ServiceLine(_Model):
     date_to: Optional[date] = None
     date_pos: Optional[int] = None
     rendering_npi: str = ""
+    rendering_taxonomy: str = ""
     line_control_number: str = ""
+    #: provider loops of the line (2420A-H NM1), in file order
+    providers: list[ProviderName] = []
     last_pos: int
 
     @property
@@ -146,8 +163,11 @@ class Claim(_Model):
     diagnoses: list[Diagnosis] = []
     hi_pos: Optional[int] = None
     rendering_npi: str = ""
+    rendering_taxonomy: str = ""
     rendering_pos: Optional[int] = None
     payer_claim_control_number: str = ""
+    #: provider loops of the claim (2310A-F NM1), in file order
+    providers: list[ProviderName] = []
     lines: list[ServiceLine] = []
     billing_provider: BillingProvider
     subscriber: Subscriber
@@ -172,6 +192,17 @@ class Claim(_Model):
     def line_provider_npi(self, line: ServiceLine) -> str:
         """Rendering provider of a line: 2420A, else 2310B, else the billing provider."""
         return line.rendering_npi or self.rendering_npi or self.billing_provider.npi
+
+    def line_provider_taxonomy(self, line: ServiceLine) -> str:
+        """Taxonomy (PRV03) of the line's rendering provider, '' when the claim does not say.
+
+        2420A's PRV when the line names its own rendering provider; else 2310B's; else, when
+        the claim names no rendering provider, the billing provider's (2000A PRV*BI)."""
+        if line.rendering_npi:
+            return line.rendering_taxonomy
+        if self.rendering_npi:
+            return self.rendering_taxonomy
+        return self.billing_provider.taxonomy
 
     def patient_key(self) -> tuple[str, ...]:
         """Payer + member id, plus name and birth date when the patient is a dependent."""

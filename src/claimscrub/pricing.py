@@ -18,6 +18,12 @@
 
 ``None`` means not priced (code or year not in the tables, no date, no units): unknown,
 never zero. Amounts are rounded to the cent, half up.
+
+Money at risk has two parts that are never added together: the expected allowed amount of
+the priced lines that error findings deny (:func:`claim_amount_at_risk`), and the billed
+charges (SV102) of the denied lines that could not be priced (:func:`claim_unpriced_at_risk`).
+A rejected claim whose lines are not priced therefore shows its billed charges at risk and
+how many lines they are, never "$0.00".
 """
 
 from __future__ import annotations
@@ -143,6 +149,30 @@ def with_amount_at_risk(finding: Finding, line_amounts: dict[str, Optional[Decim
         return finding
     amount = line_amounts.get(finding.line) if finding.line is not None else total_allowed(line_amounts)
     return finding if amount is None else finding.model_copy(update={"amount_at_risk": amount})
+
+
+def unpriced_charges(claim: Claim, line_amounts: dict[str, Optional[Decimal]]) -> dict[str, Decimal]:
+    """The billed charge (SV102) of each line that could not be priced, by line number
+    (a line without a readable charge counts with 0.00)."""
+    return {
+        line.number: line.charge if line.charge is not None else Decimal(0)
+        for line in claim.lines
+        if line_amounts.get(line.number) is None
+    }
+
+
+def claim_unpriced_at_risk(findings: Iterable[Finding], unpriced: dict[str, Decimal]) -> tuple[Decimal, int]:
+    """The billed charges and the number of the unpriced lines that the claim's error
+    findings put at risk: a line with an error of its own, or every unpriced line of the
+    claim when an error is claim-level (the whole claim is rejected)."""
+    errors = [f for f in findings if f.severity == Severity.ERROR]
+    if not errors or not unpriced:
+        return Decimal(0), 0
+    if any(f.line is None for f in errors):
+        lines = set(unpriced)
+    else:
+        lines = {f.line for f in errors if f.line in unpriced}
+    return sum((unpriced[n] for n in lines), Decimal(0)), len(lines)
 
 
 def claim_amount_at_risk(findings: Iterable[Finding], line_amounts: dict[str, Optional[Decimal]]) -> Decimal:

@@ -21,7 +21,14 @@ from claimscrub.engine import Engine, RuleContext, Scope
 from claimscrub.errors import InputError
 from claimscrub.findings import Finding, Severity
 from claimscrub.model import Claim
-from claimscrub.pricing import claim_amount_at_risk, price_claim, total_allowed, with_amount_at_risk
+from claimscrub.pricing import (
+    claim_amount_at_risk,
+    claim_unpriced_at_risk,
+    price_claim,
+    total_allowed,
+    unpriced_charges,
+    with_amount_at_risk,
+)
 from claimscrub.store import ClaimRef, ClaimStore, FindingStore
 from claimscrub.x12.envelope import EnvelopeIssue, FunctionalGroup, TransactionSet, iter_transaction_sets
 from claimscrub.x12.reader import Delimiters, X12Reader
@@ -101,6 +108,9 @@ class FileResult:
     expected_allowed: Decimal = Decimal(0)
     amount_at_risk: Decimal = Decimal(0)
     unpriced_lines: int = 0
+    #: billed charges and count of the unpriced lines that error findings put at risk
+    unpriced_charge_at_risk: Decimal = Decimal(0)
+    unpriced_lines_at_risk: int = 0
 
     @property
     def usable(self) -> bool:
@@ -126,6 +136,11 @@ class ClaimResult:
     @property
     def amount_at_risk(self) -> Decimal:
         return claim_amount_at_risk(self.findings, self.line_allowed)
+
+    @property
+    def unpriced_at_risk(self) -> tuple[Decimal, int]:
+        """Billed charges and count of the unpriced lines the error findings put at risk."""
+        return claim_unpriced_at_risk(self.findings, unpriced_charges(self.claim, self.line_allowed))
 
 
 def disposition(findings: Iterable[Finding]) -> str:
@@ -181,12 +196,16 @@ class RunResult:
 
     @property
     def table_versions(self) -> list[dict]:
-        tables = self.engine.ctx.tables
-        versions = list(getattr(tables, "versions", lambda: [])()) if tables is not None else []
-        # the ICD-10-CM release the diagnosis edits judge codes by (claimscrub.icd10)
-        from claimscrub.icd10 import release
+        return table_versions(self.engine.ctx.tables)
 
-        return versions + [release().version_info()]
+
+def table_versions(tables) -> list[dict]:
+    """Every rule table a run uses, with its provenance: the loaded tables and the
+    ICD-10-CM releases the diagnosis edits judge codes by (reports and ``claimscrub tables``)."""
+    from claimscrub import icd10
+
+    versions = list(getattr(tables, "versions", lambda: [])()) if tables is not None else []
+    return [v for v in versions if v.get("table") != icd10.TABLE] + icd10.versions(tables)
 
 
 def expand_inputs(paths: Iterable[str]) -> list[str]:
@@ -283,9 +302,10 @@ class Scrubber:
                     claim_segments = [
                         s.text(delimiters) for s in ts.segments[claim.pos - first_pos : claim.last_pos - first_pos + 1]
                     ]
+                    line_allowed = price_claim(claim, self.engine.ctx.tables)
                     ref = ClaimRef(
                         file.name, claim.index, claim.claim_id, claim.pos, claim.last_pos, claim.charge,
-                        line_allowed=price_claim(claim, self.engine.ctx.tables),
+                        line_allowed=line_allowed, unpriced_charge=unpriced_charges(claim, line_allowed),
                     )
                     store.add(file.index, ts.index, claim, claim_segments, ref)
                     findings.add((file.index, claim.index), self.engine.check_claim(claim))
@@ -362,6 +382,9 @@ class Scrubber:
                 file.expected_allowed += ref.expected_allowed or Decimal(0)
                 file.unpriced_lines += sum(1 for amount in ref.line_allowed.values() if amount is None)
                 file.amount_at_risk += claim_amount_at_risk(claim_findings, ref.line_allowed)
+                unpriced_charge, unpriced_count = claim_unpriced_at_risk(claim_findings, ref.unpriced_charge)
+                file.unpriced_charge_at_risk += unpriced_charge
+                file.unpriced_lines_at_risk += unpriced_count
                 if claim_findings:
                     findings[(file.index, ref.index)] = claim_findings
                 for finding in claim_findings:

@@ -72,6 +72,8 @@ class ClaimRef:
     charge: Optional[Decimal] = None
     #: expected allowed amount of each line by LX01 (claimscrub.pricing); None = not priced
     line_allowed: dict = field(default_factory=dict, compare=False)
+    #: billed charge of each line that could not be priced, by LX01 (claimscrub.pricing)
+    unpriced_charge: dict = field(default_factory=dict, compare=False)
 
     @property
     def expected_allowed(self) -> Optional[Decimal]:

@@ -12,6 +12,10 @@ Every claim key is optional except ``lines``; see :data:`CLAIM_DEFAULTS` and
 2000C patient loop. ``member``/``payer`` choose the patient key, so several claims can be
 made to belong to one patient. Output is real 837P text, read by the same code as any
 input, so a case exercises the whole pipeline.
+
+Optional provider loops: ``referring_npi`` (2310A/2420F), ``facility_npi`` (2310C/2420C),
+``supervising_npi`` (2310D/2420D) on a claim or a line, ``ordering_npi`` (2420E) on a line;
+``payer_claim_control_number`` writes the claim's REF*F8.
 """
 
 from __future__ import annotations
@@ -33,6 +37,10 @@ CLAIM_DEFAULTS: dict[str, Any] = {
     "rendering_npi": "1234567893",
     "charge": None,
     "patient": None,
+    "payer_claim_control_number": "",
+    "referring_npi": "",
+    "facility_npi": "",
+    "supervising_npi": "",
 }
 LINE_DEFAULTS: dict[str, Any] = {
     "charge": 100,
@@ -44,6 +52,10 @@ LINE_DEFAULTS: dict[str, Any] = {
     "pos": "",
     "rendering_npi": "",
     "qualifier": "HC",
+    "referring_npi": "",
+    "facility_npi": "",
+    "supervising_npi": "",
+    "ordering_npi": "",
 }
 
 BILLING_NPI = "1245319599"
@@ -60,7 +72,7 @@ def _money(value: Any) -> str:
     return format(amount.normalize(), "f") if amount == amount.to_integral() else str(amount)
 
 
-def claim_segments(claim: dict, index: int = 0, hl_start: int = 2) -> tuple[list[str], int]:
+def claim_segments(claim: dict, index: int = 0, hl_start: int = 2, parent_hl: int = 1) -> tuple[list[str], int]:
     """Segments of the subscriber (and patient) HL loops and the claim, and the next HL id."""
     spec = {**CLAIM_DEFAULTS, **claim}
     lines = [{**LINE_DEFAULTS, **line} for line in spec["lines"]]
@@ -69,7 +81,7 @@ def claim_segments(claim: dict, index: int = 0, hl_start: int = 2) -> tuple[list
     member = spec["member"]
     segs: list[str] = []
     sub_hl = hl_start
-    segs.append(f"HL*{sub_hl}*1*22*{1 if dependent else 0}")
+    segs.append(f"HL*{sub_hl}*{parent_hl}*22*{1 if dependent else 0}")
     segs.append(f"SBR*P*{'' if dependent else '18'}*******{spec['filing']}")
     segs.append(f"NM1*IL*1*SUBSCRIBER{member[-4:]}*PAT****MI*{member}")
     segs.append("N3*1 MAIN ST")
@@ -90,14 +102,21 @@ def claim_segments(claim: dict, index: int = 0, hl_start: int = 2) -> tuple[list
         total = sum(Decimal(str(line["charge"])) for line in lines)
     claim_id = spec.get("id") or f"PCN{index + 1:06d}"
     segs.append(f"CLM*{claim_id}*{_money(total)}***{spec['pos']}:B:{spec['frequency']}*Y*A*Y*Y")
+    if spec["payer_claim_control_number"]:
+        segs.append(f"REF*F8*{spec['payer_claim_control_number']}")
     dx = spec["dx"]
     if dx:
         qualifier = spec["dx_qualifier"]
         other = "BF" if qualifier == "BK" else "ABF"
         parts = [f"{qualifier if i == 0 else other}:{code.replace('.', '')}" for i, code in enumerate(dx)]
         segs.append("HI*" + "*".join(parts))
+    if spec["referring_npi"]:
+        segs.append(f"NM1*DN*1*REFERRING*DOC****XX*{spec['referring_npi']}")
     if spec["rendering_npi"]:
         segs.append(f"NM1*82*1*RENDERING*DOC****XX*{spec['rendering_npi']}")
+        if spec.get("taxonomy"):
+            segs.append(f"PRV*PE*PXC*{spec['taxonomy']}")
+    segs.extend(_facility_and_supervising(spec, "CLAIM"))
     for number, line in enumerate(lines, start=1):
         segs.append(f"LX*{number}")
         code = ":".join([line["qualifier"], str(line["code"]), *line["modifiers"]])
@@ -116,7 +135,26 @@ def claim_segments(claim: dict, index: int = 0, hl_start: int = 2) -> tuple[list
                 segs.append(f"DTP*472*D8*{_d8(line_date)}")
         if line["rendering_npi"]:
             segs.append(f"NM1*82*1*LINE*DOC****XX*{line['rendering_npi']}")
+            if line.get("taxonomy"):
+                segs.append(f"PRV*PE*PXC*{line['taxonomy']}")
+        segs.extend(_facility_and_supervising(line, "LINE"))
+        if line["ordering_npi"]:
+            segs.append(f"NM1*DK*1*ORDERING*DOC****XX*{line['ordering_npi']}")
+        if line["referring_npi"]:
+            segs.append(f"NM1*DN*1*LINEREF*DOC****XX*{line['referring_npi']}")
     return segs, next_hl
+
+
+def _facility_and_supervising(spec: dict, name: str) -> list[str]:
+    """Service facility (2310C/2420C, with its address) and supervising provider (2310D/2420D)."""
+    segs = []
+    if spec["facility_npi"]:
+        segs.append(f"NM1*77*2*{name} SURGERY CENTER*****XX*{spec['facility_npi']}")
+        segs.append("N3*200 HOSPITAL DR")
+        segs.append("N4*SPRINGFIELD*IL*62701")
+    if spec["supervising_npi"]:
+        segs.append(f"NM1*DQ*1*SUPERVISING*DOC****XX*{spec['supervising_npi']}")
+    return segs
 
 
 def write_837(
@@ -155,17 +193,21 @@ def write_837(
             f"NM1*41*2*SUBMITTER CLINIC*****46*{submitter}",
             "PER*IC*BILLING OFFICE*TE*5555550100",
             f"NM1*40*2*RECEIVER*****46*{receiver}",
-            "HL*1**20*1",
-            f"NM1*85*2*PAIN MANAGEMENT ASSOCIATES*****XX*{BILLING_NPI}",
-            "N3*100 CLINIC WAY",
-            "N4*SPRINGFIELD*IL*62701",
-            "REF*EI*123456789",
         ]
-        hl = 2
+        hl = 1
+        billing_hl, billing_npi = 0, None
         for claim in group:
-            segs, hl = claim_segments(claim, index, hl)
+            npi = claim.get("billing_npi", BILLING_NPI)
+            if npi != billing_npi:
+                # a claim of another billing provider starts its own 2000A loop
+                billing_hl, billing_npi = hl, npi
+                st.extend(_billing_provider(billing_hl, npi, claim.get("billing_taxonomy", "")))
+                hl += 1
+            segs, hl = claim_segments(claim, index, hl, billing_hl)
             st.extend(segs)
             index += 1
+        if billing_npi is None:
+            st.extend(_billing_provider(1, BILLING_NPI, ""))
         st.append(f"SE*{len(st) + 1}*{st_number:04d}")
         segments.extend(st)
     segments.append(f"GE*{len(groups)}*{control}")
@@ -173,6 +215,19 @@ def write_837(
     if element != "*" or component != ":":
         segments = [_redelimit(s, element, component) for s in segments]
     return "".join(s + terminator + newline for s in segments)
+
+
+def _billing_provider(hl: int, npi: str, taxonomy: str) -> list[str]:
+    segs = [f"HL*{hl}**20*1"]
+    if taxonomy:
+        segs.append(f"PRV*BI*PXC*{taxonomy}")
+    segs += [
+        f"NM1*85*2*PAIN MANAGEMENT ASSOCIATES*****XX*{npi}",
+        "N3*100 CLINIC WAY",
+        "N4*SPRINGFIELD*IL*62701",
+        "REF*EI*123456789",
+    ]
+    return segs
 
 
 def _redelimit(segment: str, element: str, component: str) -> str:

@@ -8,10 +8,10 @@ of service selects the row.
 A code that the procedure table does not know is not judged here (the edits skip it):
 EPI-TBL-001 reports it as unchecked.
 
-``verified=no`` in a row marks a value domain-rules.md records as UNVERIFIED; a finding
-that rests on such a row is a warning, not an error (see :func:`severity_for`). A table
-without a ``verified`` column (for example a complete CMS file loaded with ``--rules``)
-counts as verified.
+``verified=no`` in a row marks a value not yet checked against its CMS source; a finding
+whose verdict that value could change is a warning, not an error (see :func:`severity_for`).
+A table without a ``verified`` column (for example a complete CMS file loaded with
+``--rules``) counts as verified.
 """
 
 from __future__ import annotations
@@ -99,14 +99,24 @@ def severity_for(rows: Iterable[Optional[dict]], strong: Severity = Severity.ERR
 
 
 def unverified_note(rows: Iterable[Optional[dict]], what: str) -> str:
-    """A sentence saying the finding rests on an UNVERIFIED table value, or ''."""
+    """A sentence asking to confirm the table value a warning rests on, or ''."""
     codes = sorted({str(r.get("code")) for r in rows if r is not None and not is_verified(r)})
     if not codes:
         return ""
     return (
-        f" ({what[:1].upper() + what[1:]} of {', '.join(codes)} is marked UNVERIFIED in the procedure table, "
-        "so this is a warning; confirm it against the CMS file.)"
+        f" Confirm {what} of {', '.join(codes)} in the CMS PFS relative value file for the date of "
+        "service: a different value would change this verdict, so it is a warning."
     )
+
+
+def one_cycle_after(day: date) -> date:
+    """The same calendar day a year later (28 February for 29 February): CPT and ICD-10-CM
+    change codes once a year, so a change date not checked against its source is off by
+    one annual cycle at most."""
+    try:
+        return day.replace(year=day.year + 1)
+    except ValueError:
+        return day.replace(year=day.year + 1, day=28)
 
 
 def modifier(ctx: RuleContext, code: str, day: Optional[date]) -> Optional[dict]:

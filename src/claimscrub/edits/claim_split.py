@@ -63,8 +63,7 @@ class SplitPatientDay(Rule):
 
     Source:
         NCCI Policy Manual ch. I (edits apply per beneficiary, provider and date of service
-        across claims); CMS MUE date-of-service adjudication (MAI 2/3 sum across claims);
-        domain-rules.md sections 3.1, 4.1 and 11.
+        across claims); CMS MUE date-of-service adjudication (MAI 2/3 sum across claims).
     """
 
     id = "EPI-SPLIT-001"
@@ -73,7 +72,7 @@ class SplitPatientDay(Rule):
     category = Category.CLAIM_SPLIT
     severity = Severity.WARNING
     scope = Scope.PATIENT_DAY
-    source = "NCCI Policy Manual ch. I (same beneficiary, provider, date of service); CMS MUE MAI 2/3; domain-rules.md section 4.1"
+    source = "NCCI Policy Manual for Medicare Services ch. I (same beneficiary, provider, date of service); CMS MUE MAI 2/3"
 
     def check(self, day: PatientDay, ctx: RuleContext) -> Iterable[Finding]:
         claims = day.claims()

@@ -1,8 +1,9 @@
 """Code validity by date of service: diagnosis codes, the diagnosis code set, procedure codes.
 
 * EPI-DX-001: an ICD-10-CM diagnosis not valid, or not billable (a header), on the dates
-  of service of the lines that point at it (:mod:`claimscrub.icd10`: the release bundled by
-  simple-icd-10-cm plus ``edits/icd10_changes.csv``).
+  of service of the lines that point at it (:mod:`claimscrub.icd10`: the release in force on
+  each date, from the CDC/CMS release files given with ``--rules``, else the release bundled
+  by simple-icd-10-cm plus ``edits/icd10_changes.csv``).
 * EPI-DX-002: the diagnosis code set (ICD-9-CM qualifiers BK/BF, ICD-10-CM ABK/ABF) does not
   match the dates of service, or one claim mixes both.
 * EPI-CODE-001: a procedure code deleted (or not yet in effect) on the line's date of
@@ -30,6 +31,7 @@ from claimscrub.edits._codebook import (
     is_em,
     is_verified,
     listing,
+    one_cycle_after,
     procedure,
     procedure_any_date,
 )
@@ -74,6 +76,45 @@ def _dates_text(days: list[date]) -> str:
     return listing([d.isoformat() for d in days])
 
 
+#: an unconfirmed change date lowers the verdict to a warning only for dates of service this
+#: close to it: ICD-10-CM changes once or twice a fiscal year, so a date more than one annual
+#: cycle away from the recorded change is on the same side of the real one.
+UNCONFIRMED_MARGIN_MONTHS = 12
+
+
+def _dx_severity(judgement: Judgement) -> tuple[Severity, str]:
+    """The severity of a finding that rests on ``judgement``, and what the message adds."""
+    change = judgement.change
+    if judgement.basis == "changes" and change is not None and not change.verified:
+        effective, day = change.effective, judgement.day
+        if day >= effective:
+            close = day <= icd10.add_months(effective, UNCONFIRMED_MARGIN_MONTHS)
+        else:
+            close = day >= icd10.add_months(effective, -UNCONFIRMED_MARGIN_MONTHS)
+        if close:
+            return Severity.WARNING, (
+                f" The date this change took effect ({effective.isoformat()}) is not yet confirmed against the "
+                f"ICD-10-CM release of that fiscal year, and the date of service is within "
+                f"{UNCONFIRMED_MARGIN_MONTHS} months of it, so this is a warning: confirm the code in the "
+                "ICD-10-CM code set in force on the date of service (or load that release with --rules)."
+            )
+        return Severity.ERROR, (
+            f" The exact date of this change ({effective.isoformat()}) is not confirmed, but the date of service "
+            f"is more than {UNCONFIRMED_MARGIN_MONTHS} months from it, which an uncertain date cannot change."
+        )
+    if judgement.basis == "release" and not judgement.loaded and not judgement.in_window:
+        release = judgement.release
+        note = (f" Judged by {release.name}, in force {release.window()}: no ICD-10-CM release loaded covers the "
+                "date of service and the code-set changes table lists no change for this code.")
+        if judgement.verdict is Verdict.UNKNOWN and judgement.day > release.ends:
+            return Severity.WARNING, note + (
+                " It may be a code added by a later release, so this is a warning: confirm it in the ICD-10-CM "
+                "code set in force on the date of service (or load that release with --rules)."
+            )
+        return Severity.ERROR, note
+    return Severity.ERROR, ""
+
+
 @register
 class DiagnosisValidForDate(Rule):
     """ICD-10-CM diagnosis not valid, or not billable, on the date of service.
@@ -82,15 +123,26 @@ class DiagnosisValidForDate(Rule):
         Every ICD-10-CM diagnosis of the claim (HI qualifiers ABK/ABF) on each date of
         service of the lines that point at it (SV107), or on the claim's earliest line date
         when no line points at it. The code must exist on that date and be billable: a
-        category or subcategory with subcodes (a header, such as M50.12 since FY2020, M51.36
-        since FY2025, M54.5 since FY2022) cannot be reported. The code set is the ICD-10-CM
-        release bundled by the simple-icd-10-cm package (FY2026, April 1, 2026 update, in
-        force 2026-04-01 through 2026-09-30; the report's table versions name it as
-        ``icd10cm``) plus the code-set changes of ``edits/icd10_changes.csv`` for other
-        dates: M54.5 is billable on 2021-09-30 and a header from 2021-10-01, replaced by
-        M54.50/M54.51/M54.59. **For a date of service outside the release's window, a code
-        the changes table does not list is judged by the bundled release**; the message
-        says so. ICD-9-CM qualifiers and dates before 2015-10-01 are EPI-DX-002's.
+        category or subcategory with subcodes (a header, such as M50.12, M51.36 since FY2025,
+        M54.5 since FY2022) cannot be reported. Each date is judged by the ICD-10-CM release
+        in force on it: the CDC/CMS release files loaded with ``--rules DIR`` (order file or
+        code list of each fiscal year, and the April update from April 1), and the message
+        names the release. For a date between two loaded releases that give the code the
+        same state, that state holds. For any other date the release bundled with
+        claimscrub (FY2026, April 1, 2026 update; the report's table versions list it as
+        ``icd10cm``) is combined with the code-set changes recorded for this specialty
+        (``icd10_changes``): M54.5 is billable on 2021-09-30 and a header from 2021-10-01,
+        replaced by M54.50/M54.51/M54.59. ICD-9-CM qualifiers and dates before 2015-10-01
+        are EPI-DX-002's.
+
+        What could still change the verdict: on a date that a loaded release covers,
+        nothing (the release in force is the code set). On other dates, a change in a
+        fiscal year whose release is not loaded: a code the changes table does not list is
+        judged as it stands in the bundled FY2026 release, and a recorded change whose date
+        is not confirmed against that year's release (M50.12, M51.36, M51.37) could have
+        taken effect on another date; ICD-10-CM changes once or twice a year, so this
+        matters only for dates of service within 12 months of the recorded date. Load the
+        releases of the dates you bill with ``--rules`` to remove both doubts.
 
     Why payers deny it:
         A claim whose diagnosis is not a valid, billable code for the date of service is
@@ -106,21 +158,23 @@ class DiagnosisValidForDate(Rule):
           - {id: C1, date: "2021-10-01", dx: [M5416], lines: [{code: "62323", charge: 500}]}
 
     Configuration:
-        An error when the verdict rests on the bundled release or on a changes-table row
-        marked verified; a warning when it rests on a row marked verified=no (the M50.12
-        and M51.36/M51.37 expansion dates are UNVERIFIED in domain-rules.md) and when a
-        code unknown to the FY2026 release is billed for a date after the release's window
-        (it may be a code added by a later release: upgrade simple-icd-10-cm). A code
-        changed in another fiscal year that the changes table does not list is judged as
-        it stands in FY2026, which can be wrong for older dates of service: add the change
-        to ``icd10_changes.csv`` (or a table of that name in ``--rules DIR``).
+        An error when a loaded release in force on the date decides, when two loaded
+        releases around the date agree, when the bundled release decides, and when a
+        recorded change with a confirmed date decides. A recorded change whose date is not
+        confirmed against its fiscal year's release gives a warning only for dates of
+        service within 12 months of it (M51.36 on 2025-01-06 is a warning without the FY2025
+        release loaded, an error with it; on 2025-10-20 an error either way). A code that no
+        release knows, billed for a date after the bundled release's window, is a warning
+        (it may be a code of a later release). Give the CDC/CMS files
+        (``icd10cm-order-YYYY.txt``, ``icd10cm-codes-YYYY.txt``, or their ZIP) with
+        ``--rules DIR``; a table named ``icd10_changes`` there replaces the recorded changes.
 
     Source:
-        CDC/NCHS ICD-10-CM code set (FY2026 April 1, 2026 release via simple-icd-10-cm);
-        ICD-10-CM Official Guidelines I.B.3 (report codes to the highest number of
-        characters available); M54.5 expansion effective 2021-10-01 (icdlist.com,
-        medmio.com, verimedix.com; domain-rules.md 7.1); domain-rules.md 11 EPI-DX-001;
-        277CA claim status codes 254/255.
+        ICD-10-CM official code set (CDC/NCHS and CMS) of the fiscal year in force on the
+        date of service, and its addenda (M54.5 expanded into M54.50/M54.51/M54.59 in FY2022,
+        effective 2021-10-01; M51.36/M51.37 expanded in FY2025); ICD-10-CM Official
+        Guidelines for Coding and Reporting, section I.B.3 (report codes to the highest
+        number of characters available); 277CA claim status codes 254/255.
     """
 
     id = "EPI-DX-001"
@@ -129,10 +183,7 @@ class DiagnosisValidForDate(Rule):
     category = Category.CODE_VALIDITY
     severity = Severity.ERROR
     scope = Scope.CLAIM
-    source = (
-        "ICD-10-CM code set (CDC/NCHS; FY2026 April 1, 2026 release via simple-icd-10-cm) with "
-        "edits/icd10_changes.csv; ICD-10-CM Official Guidelines I.B.3; domain-rules.md 7.1 and 11"
-    )
+    source = f"{icd10.CODE_SET} in force on the date of service; {icd10.GUIDELINES}"
     status_code = "A7:255"
 
     def check(self, claim: Claim, ctx: RuleContext) -> Iterable[Finding]:
@@ -148,68 +199,91 @@ class DiagnosisValidForDate(Rule):
                 if line.service_date is not None and dx.position in line.diagnosis_pointers
             }) or line_dates[:1]
             days = [d for d in days if d >= ICD10_START]  # earlier dates: EPI-DX-002
-            failing: dict[tuple, list[Judgement]] = {}
+            failing: dict[tuple, list[tuple[Judgement, Severity, str]]] = {}
             for day in days:
                 if codes.is_billable(dx.code, day):
                     continue
                 verdict = codes.judge(dx.code, day)
                 if not verdict.billable:
-                    key = (verdict.verdict, verdict.basis, verdict.change, verdict.in_window)
-                    failing.setdefault(key, []).append(verdict)
+                    severity, note = _dx_severity(verdict)
+                    key = (verdict.verdict, verdict.basis, verdict.change, verdict.in_window,
+                           verdict.release, verdict.other, severity, note)
+                    failing.setdefault(key, []).append((verdict, severity, note))
             for group in failing.values():
                 yield self._finding(claim, dx, group, codes)
 
-    def _finding(self, claim: Claim, dx: Diagnosis, group: list[Judgement], codes: icd10.CodeSet) -> Finding:
-        first = group[0]
-        days = [j.day for j in group]
+    def _finding(self, claim: Claim, dx: Diagnosis, group: list[tuple[Judgement, Severity, str]],
+                 codes: icd10.CodeSet) -> Finding:
+        first, severity, note = group[0]
+        days = [j.day for j, _, _ in group]
         on = f"on the date{'s' if len(days) > 1 else ''} of service {_dates_text(days)}"
         which = "principal diagnosis" if _is_principal(dx) else f"diagnosis {dx.position}"
         code = dotted(dx.code)
-        release = codes.release
-        change = first.change
+        release, other, change = first.release, first.other, first.change
         verdict = first.verdict
         instead = list(first.instead)
+        if first.loaded:
+            by = f"{release.name}, the release in force then"
+        elif first.basis == "between":
+            by = (f"{release.name} and {other.name}, the releases loaded before and after that date, which "
+                  "agree on this code")
+        else:
+            by = release.name
         if verdict is Verdict.HEADER:
             choose = "Report the specific code the record supports"
-            if not instead:
+            if change is None or not instead:
                 instead = codes.billable_descendants(dx.code, max(days), limit=LIST_AT_MOST + 1)
                 if len(instead) > LIST_AT_MOST:
                     # many codes below: name the subcategories to choose from instead
-                    instead = codes.children(dx.code)
+                    instead = codes.children(dx.code, max(days))
                     choose = "Report the specific billable code the record supports, under one of its subcategories"
             if change is not None:
                 what = (f"{_named(dx.code)} is not billable {on}: from {change.effective.isoformat()} it is a "
                         f"category header, expanded into more specific codes")
             else:
-                what = f"{_named(dx.code)} is a category header, not a billable code, {on}"
+                what = f"{_named(dx.code)} is a category header, not a billable code, {on} in {by}"
             fix = (f"{choose}: {_codes_text(instead)}."
                    if instead else "Report the most specific code under this category.")
         elif verdict is Verdict.DELETED:
-            what = f"{_named(dx.code)} was deleted from ICD-10-CM effective {change.effective.isoformat()}; it is not valid {on}"
+            if change is not None:
+                what = (f"{_named(dx.code)} was deleted from ICD-10-CM effective {change.effective.isoformat()}; "
+                        f"it is not valid {on}")
+            else:
+                what = (f"{_named(dx.code)} is not in {by}, {on}; it was in {other.name}, so it was deleted "
+                        "by then")
             fix = (f"Report the code in force on the date of service: {_codes_text(instead)}."
                    if instead else "Report the code in force on the date of service.")
         elif verdict is Verdict.NOT_YET:
-            what = f"{code} took effect on {change.effective.isoformat()}; it is not valid {on}"
-            fix = (f"For services before {change.effective.isoformat()} report {_codes_text(instead)}."
-                   if instead else f"Report the code in force on the date of service ({code} is not yet valid).")
+            if change is not None:
+                since = change.effective.isoformat()
+                what = f"{code} took effect on {since}; it is not valid {on}"
+            elif first.basis == "between":
+                since = f"the date {other.name} took effect ({other.effective.isoformat()})"
+                what = (f"{code} is not in {release.name} (in force from {release.effective.isoformat()}), the "
+                        f"first release loaded after the date of service; it appears in {other.name}, so it was "
+                        f"not valid {on}")
+            else:
+                since = ""
+                what = (f"{code} is not in {by}, {on}: a later release added it (it is in {other.name}, in "
+                        f"force from {other.effective.isoformat()})")
+            if instead and not since:
+                fix = f"Report the code in force on the date of service in {release.name}: {_codes_text(instead)}."
+            elif instead:
+                fix = f"For services before {since} report {_codes_text(instead)}."
+            else:
+                fix = f"Report the code in force on the date of service ({code} is not yet valid)."
         else:
-            what = f"{code} is not an ICD-10-CM code in {release.name}; it is not valid {on}"
+            what = f"{code} is not an ICD-10-CM code in {by}; it is not valid {on}"
             fix = "Check the code for a typo and report the valid, most specific ICD-10-CM code the record supports."
-        message = f"The {which} {what}."
-        severity = Severity.ERROR
-        if change is not None and not change.verified:
-            severity = Severity.WARNING
-            message += (f" The effective date {change.effective.isoformat()} of this change is UNVERIFIED in "
-                        "the changes table, so this is a warning.")
-        elif first.basis == "release" and not first.in_window:
-            message += (f" Judged by {release.name}, in force {release.window()}: the date of service is "
-                        "outside that window and the changes table lists no change for this code.")
-            if verdict is Verdict.UNKNOWN and min(days) > release.ends:
-                severity = Severity.WARNING
-                message += " It may be a code added by a later release, so this is a warning."
-        source = self.source
+        message = f"The {which} {what}.{note}"
         if change is not None and change.source:
-            source = f"{self.source}; {change.source}"
+            source = f"{change.source}; {icd10.GUIDELINES}"
+        elif first.basis == "between":
+            source = f"{release.citation} and {other.citation}; {icd10.GUIDELINES}"
+        elif release is not None:
+            source = f"{release.citation}; {icd10.GUIDELINES}"
+        else:
+            source = self.source
         return self.finding(
             claim, message, fix=fix, segment=claim.hi_pos or dx.pos, severity=severity,
             source=source, status_code=_dx_status(dx),
@@ -225,6 +299,10 @@ class DiagnosisCodeSet(Rule):
         line dated on or after 2015-10-01; ICD-10-CM (ABK, ABF) on a claim with a line dated
         before 2015-10-01; and ICD-9-CM and ICD-10-CM qualifiers mixed on one claim (then
         that is the one finding, and its fix says which code set the dates call for).
+
+        What could still change the verdict: nothing that is uncertain. The compliance date
+        is fixed by regulation, and the qualifiers name the code set; a claim whose dates of
+        service are wrong is reported by EPI-SYN-003, not here.
 
     Why payers deny it:
         ICD-10-CM replaced ICD-9-CM for services on and after October 1, 2015; a claim is
@@ -367,6 +445,15 @@ class ProcedureCodeValidForDate(Rule):
         is reported too, naming the code then in force. E/M codes are left to EPI-EM-004,
         codes the table does not know to EPI-TBL-001.
 
+        What could still change the verdict: only the exact deletion date, where the
+        bundled row has not been checked against the CMS file and records no replacement.
+        The deletion itself is certain and CPT deletes codes at its annual update, so such a
+        row gives an error once the date of service is more than a year past the recorded
+        date, and a warning that asks to confirm the date within that year. A deletion
+        recorded as a replacement (successor codes of the same family, region and catheter
+        type in force from the next day, as in the CPT 2017 restructuring) or a verified row
+        is an error.
+
     Why payers deny it:
         A procedure code must be valid in the CPT/HCPCS code set on the date of service; a
         deleted code is rejected at the front end (277CA A7:454) and the claim must be
@@ -382,18 +469,13 @@ class ProcedureCodeValidForDate(Rule):
           - {id: C1, date: "2017-01-01", lines: [{code: "62323", charge: 400}]}
 
     Configuration:
-        An error when the table records the deletion as a replacement (successor codes of
-        the same family, region and catheter type in force from the next day: the CPT 2017
-        restructuring of domain-rules.md section 1, which section 11 lists as an error),
-        or when the row is marked verified. A warning when the row is marked verified=no
-        and no replacement is recorded: 72275, whose deletion a third-party CPT mirror
-        reports for an UNVERIFIED date (domain-rules.md 1.1). Load the CMS RVU file with
-        ``--rules`` for other codes.
+        None beyond selection and severity overrides. Load the CMS PFS relative value file
+        with ``--rules`` to judge other codes.
 
     Source:
-        CPT 2017 code set (62320-62327 replace 62310, 62311, 62318, 62319; domain-rules.md
-        section 1); 72275 deletion per case2code.codingahead.com (UNVERIFIED date,
-        domain-rules.md 1.1); domain-rules.md 11 EPI-CODE-001; 277CA claim status code 454.
+        CPT 2017 code set (62320-62327 replace 62310, 62311, 62318, 62319); CMS PFS relative
+        value files (72275 absent from 2022-01-01) and CMS NCCI PTP edits with 72275 ending
+        2021-12-31; 277CA claim status code 454.
     """
 
     id = "EPI-CODE-001"
@@ -402,7 +484,7 @@ class ProcedureCodeValidForDate(Rule):
     category = Category.CODE_VALIDITY
     severity = Severity.ERROR
     scope = Scope.LINE
-    source = "CPT 2017 code set (62320-62327 replace 62310-62319; domain-rules.md 1 and 11); edits/procedure_codes.csv"
+    source = "CPT/HCPCS code set by date of service (CPT 2017: 62320-62327 replace 62310-62319); CMS PFS relative value files"
     status_code = "A7:454"
 
     def check(self, subject, ctx: RuleContext) -> Iterable[Finding]:
@@ -426,7 +508,9 @@ class ProcedureCodeValidForDate(Rule):
         deleted = row["deleted"]
         successors = _successors(table, row)
         replaced = bool(successors)
-        severity = Severity.ERROR if replaced or is_verified(row) else Severity.WARNING
+        # the deletion is certain; a date not checked against CMS is off by one annual cycle at most
+        certain = replaced or is_verified(row) or day > one_cycle_after(deleted)
+        severity = Severity.ERROR if certain else Severity.WARNING
         message = (f"{code} was deleted from the CPT/HCPCS code set after {deleted.isoformat()}; it is not "
                    f"valid on the date of service {day.isoformat()}.")
         if replaced:
@@ -441,8 +525,8 @@ class ProcedureCodeValidForDate(Rule):
         else:
             fix = f"Report the code in force on {day.isoformat()} (check the CPT/HCPCS code set)."
         if severity is Severity.WARNING:
-            message += (" The deletion date is UNVERIFIED in the procedure table (reported by a third-party "
-                        "source), so this is a warning; check the code against the CMS RVU/HCPCS file.")
+            message += (" This date of service is within a year of the recorded deletion date: confirm the "
+                        "code's deletion date in the CMS PFS relative value file for the date.")
         yield self.finding(claim, message, fix=fix, line=line, severity=severity)
 
     def _not_yet(self, claim, line, row: dict, table) -> Iterable[Finding]:

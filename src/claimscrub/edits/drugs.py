@@ -14,8 +14,8 @@ from claimscrub.findings import Category, Finding, Severity
 
 STEROID_DRUG = "steroid-drug"
 #: places of service where the facility, not the physician, bills the drug supply
-#: (domain-rules.md 4.2 and 11 EPI-DRUG-001): off-campus and on-campus outpatient
-#: hospital, inpatient hospital, emergency room, ambulatory surgical center
+#: (Medicare Claims Processing Manual ch. 12 section 20.4.2): off-campus and on-campus
+#: outpatient hospital, inpatient hospital, emergency room, ambulatory surgical center
 FACILITY_DRUG_POS = {
     "19": "off-campus outpatient hospital",
     "21": "inpatient hospital",
@@ -34,6 +34,10 @@ class SteroidDrugInFacility(Rule):
         J3301, J1100: family ``steroid-drug`` in ``edits/procedure_codes.csv``) with a place
         of service (SV105, else CLM05-1) of 19, 21, 22, 23 or 24.
 
+        What could still change the verdict: a place of service on the claim that does not
+        match where the service was given, or a payer arrangement under which the
+        physician supplies the drug in the facility. Hence a warning.
+
     Why payers deny it:
         In a hospital outpatient department, inpatient stay, emergency room or ASC the
         facility supplies the drug and bills it on its own claim; the physician's claim
@@ -49,23 +53,22 @@ class SteroidDrugInFacility(Rule):
           - {id: C1, pos: "22", lines: [{code: "62323", charge: 500}]}
 
     Configuration:
-        A warning (domain-rules.md 11). Applies to every payer: the facility-bills-the-drug
-        rule is the Medicare fee schedule's and commercial payers follow it; raise or
-        silence it per payer in claimscrub.toml.
+        Applies to every payer: the facility-bills-the-drug rule is the Medicare fee
+        schedule's and commercial payers follow it; raise or silence it per payer in
+        claimscrub.toml.
 
     Source:
         Medicare Claims Processing Manual (Pub. 100-04) ch. 12 section 20.4.2 (facility
-        settings; MPFS drug supply payable to the physician only in non-facility settings);
-        domain-rules.md 4.2 and 11 EPI-DRUG-001.
+        settings; MPFS drug supply payable to the physician only in non-facility settings).
     """
 
     id = "EPI-DRUG-001"
     name = "steroid-drug-in-facility"
     summary = "Steroid J-code on the professional claim with facility POS 19/21/22/23/24: the facility bills the drug"
-    category = Category.CODE_VALIDITY
+    category = Category.PLACE_OF_SERVICE
     severity = Severity.WARNING
     scope = Scope.LINE
-    source = "Medicare Claims Processing Manual (Pub. 100-04) ch. 12 section 20.4.2; domain-rules.md 4.2 and 11"
+    source = "Medicare Claims Processing Manual (Pub. 100-04) ch. 12 section 20.4.2 (facility settings)"
     status_code = "A8:454"
 
     def check(self, subject, ctx: RuleContext) -> Iterable[Finding]:

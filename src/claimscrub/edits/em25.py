@@ -3,13 +3,15 @@
 A procedure with a 000- or 010-day global period (every epidural 62320-62327, 64479/64483)
 includes the pre-procedure assessment and the decision to perform it; a same-day E/M is
 payable only when it is significant and separately identifiable, marked with 25. These edits
-work on the patient-day (same patient, date and rendering provider, across claims and files):
-the E/M is often billed on one claim and the injection on another.
+work on the patient's days across claims and files (the E/M is often billed on one claim and
+the injection on another), with the physicians of one group practice and specialty counted as
+one physician (:func:`claimscrub.grouping.practice_days`).
 
 Global periods and the E/M flag come from ``edits/procedure_codes.csv`` (``global_days``,
 ``is_em``). ``ZZZ`` add-on codes share their primary's global period, so they never count on
 their own (the primary is on the day when the add-on is billed correctly); ``XXX`` codes have
-no global period. A finding that rests on a global period marked ``verified=no`` is a warning.
+no global period. 000 and 010 give the same verdict, so these rules are errors whether or not
+the bundled row has been checked against the CMS file.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from claimscrub.edits._codebook import (
     is_em,
     is_verified,
     listing,
+    one_cycle_after,
     pointed_diagnoses,
     procedure,
     procedure_any_date,
@@ -34,12 +37,13 @@ from claimscrub.edits._codebook import (
 )
 from claimscrub.engine import Rule, RuleContext, Scope, register
 from claimscrub.findings import Category, Finding, Severity
-from claimscrub.grouping import DayLine, PatientDay, PatientHistory
+from claimscrub.grouping import DayLine, PatientDay, PatientHistory, practice_days, practice_identities
 
 STATUS = "A7:453"
 E_M_SOURCE = (
-    "Medicare Claims Processing Manual ch. 12 sections 40.1-40.2 (global surgery; same-day E/M); "
-    "NCCI Policy Manual ch. I section D and ch. XI; CPT Appendix A modifier 25"
+    "Medicare Claims Processing Manual ch. 12 sections 40.1-40.2 (global surgery; same-day E/M) "
+    "and 30.6.5 (same group and specialty as one physician); NCCI Policy Manual for Medicare "
+    "Services ch. I section D and ch. XI; CPT Appendix A modifier 25; CMS PFS relative value file (GLOB DAYS)"
 )
 
 
@@ -88,23 +92,20 @@ def _sort(day: Optional[PatientDay], ctx: RuleContext) -> _Day:
     return out
 
 
-def _globals_text(items: list[_Line], relative_to) -> str:
-    return listing([f"{where(i.entry, relative_to)} ({global_days(i.row)}-day global)" for i in items])
-
-
-def _minor_severity(items: list[_Line]) -> Severity:
-    """Error when at least one of the procedures' global periods is verified."""
-    return Severity.ERROR if any(is_verified(i.row) for i in items) else Severity.WARNING
-
-
-def _unverified(items: list[_Line]) -> str:
-    if any(is_verified(i.row) for i in items):
+def _provider_note(entry: DayLine, relative_to: DayLine) -> str:
+    """Says who rendered ``entry`` when a partner of the same group and specialty did."""
+    npi = entry.claim.line_provider_npi(entry.line)
+    if npi == relative_to.claim.line_provider_npi(relative_to.line):
         return ""
-    codes = listing(sorted({i.code for i in items}))
-    return (
-        f" (The global period of {codes} is marked UNVERIFIED in the procedure table, so this is a "
-        "warning; confirm it against the CMS RVU file.)"
-    )
+    return f", rendered by NPI {npi} of the same group and specialty"
+
+
+def _globals_text(items: list[_Line], relative_to: DayLine) -> str:
+    return listing([
+        f"{where(i.entry, relative_to.claim)} ({global_days(i.row)}-day global"
+        f"{_provider_note(i.entry, relative_to)})"
+        for i in items
+    ])
 
 
 @register
@@ -112,10 +113,19 @@ class EMWithoutModifier25(Rule):
     """E/M on the day of a 0- or 10-day global procedure without modifier 25.
 
     What it checks:
-        On one patient-day (same patient, date, rendering provider; across claims and
-        files), an E/M line (``is_em`` in procedure_codes.csv) without modifier 25 beside a
-        procedure whose global period is 000 or 010 (for example 62323). The finding goes
-        on the E/M line. An E/M carrying 57 is left to EPI-EM-002, which tells to use 25.
+        On one day of one patient, across claims and files, an E/M line (``is_em`` in the
+        procedure table) without modifier 25 beside a procedure whose global period is 000
+        or 010 (for example 62323 or 64483) by the same physician. Physicians of the same
+        group practice and specialty count as one physician (Medicare Claims Processing
+        Manual ch. 12 section 30.6.5): the same billing provider (2010AA NPI, else tax id)
+        and the same rendering taxonomy (PRV03 of 2420A, else 2310B, else 2000A), so a
+        partner's visit without 25 on the day of a colleague's injection is reported too.
+        The finding goes on the E/M line. An E/M carrying 57 is left to EPI-EM-002.
+
+        What could still change the verdict: only a global period other than 000/010 for
+        the procedure (090 or XXX) in the CMS PFS relative value file of the date. 000 and
+        010 give the same verdict, so the rule is an error whichever of the two applies;
+        load the PPRRVU file with ``--rules`` to judge every code by CMS's own indicator.
 
     Why payers deny it:
         The global package of a minor procedure includes the pre-procedure evaluation and
@@ -132,14 +142,14 @@ class EMWithoutModifier25(Rule):
           - {id: C1, dx: [M5416, M25561], lines: [{code: "62323", charge: 500}, {code: "99214", modifiers: ["25"], pointers: [2], charge: 150}]}
 
     Configuration:
-        An error when the procedure's global period is verified in the procedure table
-        (62320, 62322, 62323); a warning marked UNVERIFIED when it rests only on rows marked
-        ``verified=no`` (62321, 62324-62327, 64479/64483: domain-rules.md section 5).
+        None beyond selection and severity overrides. Physicians who are not in the same
+        group and specialty, or whose claims give no rendering taxonomy, are judged apart.
 
     Source:
-        Medicare Claims Processing Manual ch. 12 sections 40.1-40.2; NCCI Policy Manual
-        ch. I section D and ch. XI; CPT Appendix A modifier 25; domain-rules.md sections 5
-        and 11 (EPI-EM-001).
+        Medicare Claims Processing Manual ch. 12 sections 30.6.5 (same group and
+        specialty), 40.1-40.2 (global surgery, same-day E/M); NCCI Policy Manual for
+        Medicare Services ch. I section D and ch. XI; CPT Appendix A modifier 25; CMS PFS
+        relative value file (GLOB DAYS).
     """
 
     id = "EPI-EM-001"
@@ -147,11 +157,15 @@ class EMWithoutModifier25(Rule):
     summary = "E/M on the day of a 000/010-global procedure needs modifier 25 (or is included)"
     category = Category.EM_25
     severity = Severity.ERROR
-    scope = Scope.PATIENT_DAY
+    scope = Scope.PATIENT
     source = E_M_SOURCE
     status_code = STATUS
 
-    def check(self, day: PatientDay, ctx: RuleContext) -> Iterable[Finding]:
+    def check(self, history: PatientHistory, ctx: RuleContext) -> Iterable[Finding]:
+        for day in practice_days(history):
+            yield from self._check_day(day, ctx)
+
+    def _check_day(self, day: PatientDay, ctx: RuleContext) -> Iterable[Finding]:
         sorted_day = _sort(day, ctx)
         if not sorted_day.minor:
             return
@@ -162,17 +176,24 @@ class EMWithoutModifier25(Rule):
             yield self.finding(
                 entry.claim,
                 f"E/M {em.code} is billed without modifier 25 on {day.service_date.isoformat()}, the "
-                f"day of {_globals_text(sorted_day.minor, entry.claim)}: a same-day visit, including "
-                "the decision to perform the procedure, is part of the procedure's payment."
-                + _unverified(sorted_day.minor),
+                f"day of {_globals_text(sorted_day.minor, entry)}: a same-day visit, including "
+                "the decision to perform the procedure, is part of the procedure's payment.",
                 fix=(
                     f"Append 25 to {em.code} only if the visit was a significant, separately "
                     "identifiable E/M service beyond the usual pre-procedure assessment, and the note "
                     f"documents it; otherwise remove the {em.code} line."
                 ),
                 line=entry.line,
-                severity=_minor_severity(sorted_day.minor),
             )
+
+
+def _same_physician_day(days: list[PatientDay], day: PatientDay, on: date) -> Optional[PatientDay]:
+    """The day on ``on`` of the physician (or group-and-specialty partners) of ``day``."""
+    mine = set().union(*(practice_identities(e) for e in day.entries))
+    for other in days:
+        if other.service_date == on and mine & set().union(*(practice_identities(e) for e in other.entries)):
+            return other
+    return None
 
 
 @register
@@ -181,9 +202,11 @@ class Modifier57WithMinorProcedure(Rule):
 
     What it checks:
         An E/M line with modifier 57 (decision for surgery) for a patient whose procedures
-        by the same rendering provider on the same day, or the next day, all have 000 or
-        010 global periods (no 090-day procedure). Uses every day of the patient in the run,
-        across claims and files.
+        by the same physician (or a partner of the same group and specialty, as in
+        EPI-EM-001) on the same day, or the next day, all have 000 or 010 global periods
+        (no 090-day procedure). Uses every day of the patient in the run, across claims and
+        files. What could still change the verdict: a 090 global period for the procedure
+        in the CMS PFS file of the date.
 
     Why payers deny it:
         57 applies only to the E/M that results in the decision for a major (090-day)
@@ -201,13 +224,12 @@ class Modifier57WithMinorProcedure(Rule):
           - {id: C1, dx: [M5416, M25561], lines: [{code: "62323", charge: 500}, {code: "99214", modifiers: ["25"], pointers: [2], charge: 150}]}
 
     Configuration:
-        Error when a verified global period supports it, warning (UNVERIFIED) otherwise,
-        as in EPI-EM-001. A 57 E/M with no procedure in the run on that day or the next
-        is not judged (the surgery may be billed later).
+        None beyond selection and severity overrides. A 57 E/M with no procedure in the run
+        on that day or the next is not judged (the surgery may be billed later).
 
     Source:
-        Medicare Claims Processing Manual ch. 12 sections 30.6.6 and 40.2 (as quoted by
-        AAPC General Surgery Coding Alert); domain-rules.md sections 5 and 11 (EPI-EM-002).
+        Medicare Claims Processing Manual ch. 12 sections 30.6.5, 30.6.6 and 40.2; CMS PFS
+        relative value file (GLOB DAYS).
     """
 
     id = "EPI-EM-002"
@@ -216,17 +238,17 @@ class Modifier57WithMinorProcedure(Rule):
     category = Category.EM_25
     severity = Severity.ERROR
     scope = Scope.PATIENT
-    source = "Medicare Claims Processing Manual ch. 12 sections 30.6.6 and 40.2; domain-rules.md section 5"
+    source = "Medicare Claims Processing Manual ch. 12 sections 30.6.5, 30.6.6 and 40.2 (modifier 57)"
     status_code = STATUS
 
     def check(self, history: PatientHistory, ctx: RuleContext) -> Iterable[Finding]:
-        days = {(d.service_date, d.provider_npi): d for d in history.days}
-        for day in history.days:
+        days = practice_days(history)
+        for day in days:
             today = _sort(day, ctx)
             with57 = [em for em in today.ems if "57" in em.modifiers]
             if not with57:
                 continue
-            tomorrow = _sort(days.get((day.service_date + timedelta(days=1), day.provider_npi)), ctx)
+            tomorrow = _sort(_same_physician_day(days, day, day.service_date + timedelta(days=1)), ctx)
             if today.major or tomorrow.major:
                 continue
             for em in with57:
@@ -234,29 +256,27 @@ class Modifier57WithMinorProcedure(Rule):
                 if today.minor:
                     message = (
                         f"E/M {em.code} carries 57 (decision for surgery) on the day of "
-                        f"{_globals_text(today.minor, entry.claim)}: 57 applies only to major "
-                        "(90-day global) surgery." + _unverified(today.minor)
+                        f"{_globals_text(today.minor, entry)}: 57 applies only to major "
+                        "(90-day global) surgery."
                     )
                     fix = (
                         f"Replace 57 with 25 on {em.code} if the visit was significant and separately "
                         "identifiable and documented; otherwise remove the E/M line."
                     )
-                    severity = _minor_severity(today.minor)
                 elif tomorrow.minor:
                     message = (
                         f"E/M {em.code} carries 57 (decision for surgery) the day before "
-                        f"{_globals_text(tomorrow.minor, entry.claim)} on "
+                        f"{_globals_text(tomorrow.minor, entry)} on "
                         f"{(day.service_date + timedelta(days=1)).isoformat()}: 57 applies only to "
-                        "major (90-day global) surgery." + _unverified(tomorrow.minor)
+                        "major (90-day global) surgery."
                     )
                     fix = (
                         f"Remove 57 from {em.code}: the day before a minor procedure is outside its "
                         "global period, so the visit needs no modifier."
                     )
-                    severity = _minor_severity(tomorrow.minor)
                 else:
                     continue
-                yield self.finding(entry.claim, message, fix=fix, line=entry.line, severity=severity)
+                yield self.finding(entry.claim, message, fix=fix, line=entry.line)
 
 
 @register
@@ -264,10 +284,11 @@ class EM25SameDiagnosis(Rule):
     """E/M with 25 that points only at the procedure's diagnoses (audit target).
 
     What it checks:
-        On a patient-day with a 000/010-global procedure, an E/M line with modifier 25
-        whose diagnosis pointers, resolved to ICD-10-CM codes through its claim's HI
-        segment, are all among the diagnoses of the day's procedure lines (on any claim of
-        the day). An E/M-25 that points at any other diagnosis passes.
+        On a day with a 000/010-global procedure by the same physician (or a partner of the
+        same group and specialty, as in EPI-EM-001), an E/M line with modifier 25 whose
+        diagnosis pointers, resolved to ICD-10-CM codes through its claim's HI segment, are
+        all among the diagnoses of the day's procedure lines (on any claim of the day). An
+        E/M-25 that points at any other diagnosis passes.
 
     Why payers deny it:
         A different diagnosis is NOT required for 25 (NCCI Policy Manual ch. I section D):
@@ -284,14 +305,14 @@ class EM25SameDiagnosis(Rule):
           - {id: C1, dx: [M5416, M25561], lines: [{code: "62323", charge: 500}, {code: "99214", modifiers: ["25"], pointers: [2], charge: 150}]}
 
     Configuration:
-        A warning: it flags audit risk, not an invalid claim (payer audit practice is
-        UNVERIFIED in domain-rules.md section 5). Payers known to deny same-diagnosis
-        E/M-25 can make it an error with a per-payer severity override.
+        A warning: it flags audit risk, not an invalid claim; whether the visit was
+        separately identifiable is in the note, which no claim shows. Payers known to deny
+        same-diagnosis E/M-25 can make it an error with a per-payer severity override.
 
     Source:
-        NCCI Policy Manual ch. I section D (different diagnosis not required); AAPC "Be
-        Careful when Separately Reporting E/M and Minor Surgical Procedures"; OIG work plan
-        (E/M in the global period); domain-rules.md sections 5 and 11 (EPI-EM-003).
+        NCCI Policy Manual for Medicare Services ch. I section D (a different diagnosis is
+        not required); Medicare Claims Processing Manual ch. 12 section 40.1 (significant,
+        separately identifiable E/M).
     """
 
     id = "EPI-EM-003"
@@ -299,11 +320,15 @@ class EM25SameDiagnosis(Rule):
     summary = "E/M-25 with only the procedure's diagnoses is an audit target (warning)"
     category = Category.EM_25
     severity = Severity.WARNING
-    scope = Scope.PATIENT_DAY
-    source = "NCCI Policy Manual ch. I section D; AAPC; OIG work plan; domain-rules.md section 5"
+    scope = Scope.PATIENT
+    source = "NCCI Policy Manual for Medicare Services ch. I section D; Medicare Claims Processing Manual ch. 12 section 40.1"
     status_code = STATUS
 
-    def check(self, day: PatientDay, ctx: RuleContext) -> Iterable[Finding]:
+    def check(self, history: PatientHistory, ctx: RuleContext) -> Iterable[Finding]:
+        for day in practice_days(history):
+            yield from self._check_day(day, ctx)
+
+    def _check_day(self, day: PatientDay, ctx: RuleContext) -> Iterable[Finding]:
         sorted_day = _sort(day, ctx)
         if not sorted_day.minor:
             return
@@ -378,10 +403,18 @@ class DeletedOrNonPayableEM(Rule):
         the codes that replaced it. And, on Medicare claims, the consultation codes
         99242-99245 and 99252-99255, which Medicare does not pay.
 
+        What could still change the verdict: for the deletion branch, the exact deletion
+        date where the bundled row has not been checked against the CMS file (``verified``
+        column). The deletion itself is certain and CPT deletes codes only at its annual
+        update, so a date of service more than a year after the recorded deletion date is
+        an error; one within that year is a warning that asks to confirm the date. The
+        consultation branch is certain for Medicare (SBR09 = MB), so it is an error there;
+        other payers may pay consultations and are not judged.
+
     Why payers deny it:
         A code deleted from CPT is invalid for later dates of service (277CA 454). Medicare
-        stopped recognising consultation codes in 2010; a consultation is billed with the
-        office/outpatient or hospital E/M codes.
+        stopped paying consultation codes on 2010-01-01 (CR 6740); a consultation is billed
+        with the office/outpatient or hospital E/M codes.
 
     Failing example:
         claims:
@@ -392,21 +425,15 @@ class DeletedOrNonPayableEM(Rule):
           - {id: C1, date: "2025-03-03", lines: [{code: "99202", charge: 120}]}
 
     Configuration:
-        The deletion branch is an error when the E/M row is verified. Domain-rules.md
-        section 5 records the E/M deletion dates as UNVERIFIED ("well-established"), and
-        the bundled rows say so (``verified=no``): what is uncertain is the date, not the
-        deletion, and CPT deletes codes only at its annual update, so a date of service
-        more than a year after the recorded deletion date is an error too, and one within
-        that year is a warning that says why. Mark the rows verified (or load the CMS
-        RVU/HCPCS file) to make every date after the deletion an error. The consultation branch is a
-        warning and Medicare only (SBR09 = MB); other payers may pay consultations.
-        Deleted non-E/M procedure codes are the code-validity edits' business.
+        None beyond selection and severity overrides. Load the CMS PFS relative value file
+        with ``--rules`` to judge deletions by CMS's own rows. Deleted non-E/M procedure
+        codes are the code-validity edits' business.
 
     Source:
         CPT 2021 E/M revision (99201 deleted); CPT 2023 E/M revision (99241, 99251,
-        99217-99220, 99224-99226 deleted; dates UNVERIFIED in domain-rules.md section 5);
-        CMS CR 6740 / MLN Matters MM6740 (consultation codes not paid from 2010-01-01);
-        domain-rules.md sections 5 and 11 (EPI-EM-004).
+        99217-99220, 99224-99226 deleted); CMS CR 6740 / MLN Matters MM6740 (consultation
+        codes not paid from 2010-01-01); Medicare Claims Processing Manual ch. 12 section
+        30.6.10.
     """
 
     id = "EPI-EM-004"
@@ -416,8 +443,8 @@ class DeletedOrNonPayableEM(Rule):
     severity = Severity.ERROR
     scope = Scope.LINE
     source = (
-        "CPT 2021 and 2023 E/M revisions (deletions; dates UNVERIFIED); CMS CR 6740 / MM6740 "
-        "(no Medicare payment for consultation codes); domain-rules.md section 5"
+        "CPT 2021 and 2023 E/M revisions (deleted codes); CMS CR 6740 / MLN Matters MM6740 and "
+        "Medicare Claims Processing Manual ch. 12 section 30.6.10 (no Medicare payment for consultation codes)"
     )
     status_code = "A7:454"
 
@@ -440,7 +467,6 @@ class DeletedOrNonPayableEM(Rule):
                 f"{code} is a consultation code: Medicare does not pay consultation codes (since 2010).",
                 fix=f"Bill the visit with {consult}, by setting and level of service.",
                 line=line,
-                severity=Severity.WARNING,
             )
 
     def _deleted(self, claim, line, row: dict, ctx: RuleContext) -> Iterable[Finding]:
@@ -459,13 +485,13 @@ class DeletedOrNonPayableEM(Rule):
         )
         if family(row) in MEDICARE_CONSULT_REPLACEMENTS and claim.is_medicare:
             fix += f" For Medicare, which does not pay consultations, use {MEDICARE_CONSULT_REPLACEMENTS[family(row)]}."
-        # CPT adds and deletes codes at its annual update, so an UNVERIFIED deletion date
-        # can be wrong by at most one annual cycle: past that, the deletion is certain.
-        certain = is_verified(row) or day > _one_cycle_after(deleted)
+        # CPT adds and deletes codes at its annual update, so a deletion date not checked
+        # against the CMS file can be wrong by at most one annual cycle: past that, it is certain.
+        certain = is_verified(row) or day > one_cycle_after(deleted)
         unverified = (
             "" if certain
-            else " (The deletion date is UNVERIFIED in the procedure table and this date of service "
-            "is within a year of it, so this is a warning.)"
+            else " This date of service is within a year of the recorded deletion date: confirm the "
+            "code's deletion date in the CMS PFS relative value file for the date."
         )
         yield self.finding(
             claim,
@@ -477,23 +503,16 @@ class DeletedOrNonPayableEM(Rule):
         )
 
 
-def _one_cycle_after(day: date) -> date:
-    """The same calendar day a year later (28 February for 29 February)."""
-    try:
-        return day.replace(year=day.year + 1)
-    except ValueError:
-        return day.replace(year=day.year + 1, day=28)
-
-
 @register
 class Modifier25WithoutProcedure(Rule):
     """Modifier 25 on an E/M with no global-period procedure that day.
 
     What it checks:
-        An E/M line with modifier 25 on a patient-day (same patient, date and rendering
-        provider, across claims and files) that has no procedure with a global surgical
-        period (000, 010 or 090; ZZZ add-ons count through their primary). Days where
-        another line's code is unknown to the procedure table are not judged.
+        An E/M line with modifier 25 on a day of the patient (across claims and files) on
+        which the same physician, or a partner of the same group and specialty (as in
+        EPI-EM-001), bills no procedure with a global surgical period (000, 010 or 090; ZZZ
+        add-ons count through their primary). Days where another line's code is unknown to
+        the procedure table are not judged.
 
     Why payers deny it:
         25 separates an E/M from the global package of a same-day procedure. With no such
@@ -516,7 +535,7 @@ class Modifier25WithoutProcedure(Rule):
 
     Source:
         CPT Appendix A modifier 25; NCCI Policy Manual ch. I section D; Medicare Claims
-        Processing Manual ch. 12 section 40; domain-rules.md section 5.
+        Processing Manual ch. 12 sections 30.6.5 and 40.
     """
 
     id = "EPI-EM-005"
@@ -524,11 +543,15 @@ class Modifier25WithoutProcedure(Rule):
     summary = "Modifier 25 on an E/M with no 000/010/090-global procedure that day"
     category = Category.EM_25
     severity = Severity.WARNING
-    scope = Scope.PATIENT_DAY
+    scope = Scope.PATIENT
     source = E_M_SOURCE
     status_code = STATUS
 
-    def check(self, day: PatientDay, ctx: RuleContext) -> Iterable[Finding]:
+    def check(self, history: PatientHistory, ctx: RuleContext) -> Iterable[Finding]:
+        for day in practice_days(history):
+            yield from self._check_day(day, ctx)
+
+    def _check_day(self, day: PatientDay, ctx: RuleContext) -> Iterable[Finding]:
         sorted_day = _sort(day, ctx)
         if sorted_day.minor or sorted_day.major or sorted_day.unknown:
             return
@@ -545,7 +568,8 @@ class Modifier25WithoutProcedure(Rule):
             yield self.finding(
                 entry.claim,
                 f"E/M {em.code} carries modifier 25, but no procedure with a global period is billed "
-                f"for this patient on {day.service_date.isoformat()} by this rendering provider."
+                f"for this patient on {day.service_date.isoformat()} by this rendering provider or a "
+                "partner of the same group and specialty."
                 + also,
                 fix=(
                     f"Remove 25 from {em.code}, unless the procedure was billed under another rendering "

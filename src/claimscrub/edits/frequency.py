@@ -92,13 +92,13 @@ class EpiduralSessionFrequency(Rule):
           - {id: C5, date: "2026-01-07", lines: [{code: "62323", charge: 500}]}
 
     Configuration:
-        A warning (domain-rules.md 11). Medicare only (SBR09 = MB); other payers' lines are
-        not counted. Sessions billed in earlier runs are not seen yet.
+        A warning: the LCDs allow more sessions when the record documents the need, which
+        no claim shows. Medicare only (SBR09 = MB); other payers' lines are not counted.
+        Sessions billed in earlier runs are not seen yet.
 
     Source:
         LCD L39240 / A58993 and the sister ESI articles A58745, A58731, A56651, A56681,
-        A58777 (at most 4 sessions per spinal region in a rolling 12 months); domain-rules.md
-        7 and 11 EPI-LCD-001.
+        A58777 (at most 4 sessions per spinal region in a rolling 12 months).
     """
 
     id = "EPI-LCD-001"
@@ -109,7 +109,7 @@ class EpiduralSessionFrequency(Rule):
     scope = Scope.PATIENT
     source = (
         "Medicare ESI LCD L39240 / A58993 and sister articles A58745, A58731, A56651, A56681, A58777 "
-        "(4 sessions per spinal region per rolling 12 months); domain-rules.md 7 and 11"
+        "(4 sessions per spinal region per rolling 12 months)"
     )
 
     def check(self, history: PatientHistory, ctx: RuleContext) -> Iterable[Finding]:

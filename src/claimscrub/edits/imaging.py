@@ -1,16 +1,19 @@
-"""Imaging codes billed with the interlaminar epidural codes 62320-62327.
+"""Imaging codes billed with procedures whose descriptor includes imaging guidance.
 
-Since 2017 the interlaminar epidural codes come in pairs: 62320/62322/62324/62326 without
-imaging guidance and 62321/62323/62325/62327 with imaging guidance (fluoroscopy or CT) and
-contrast in the descriptor. Fluoroscopic or CT guidance billed beside them is either
-unbundling (with the with-imaging codes) or the wrong choice of code (with the without-imaging
-codes), and no modifier changes that. All four edits work on the patient-day: the imaging
-line may be on another claim, or in another file of the run.
+Many spine injection codes include imaging guidance (fluoroscopy or CT) in their CPT
+descriptor: the with-imaging interlaminar epidurals 62321/62323/62325/62327, the
+transforaminal epidurals 64479-64484, the facet joint injections 64490-64495, the facet
+nerve radiofrequency ablations 64633-64636 and the sacroiliac joint injection 27096.
+Fluoroscopic or CT guidance billed beside them is unbundling, and no modifier changes that;
+beside the without-imaging interlaminar codes 62320/62322/62324/62326 it is the wrong choice
+of code. All four edits work on the patient-day: the imaging line may be on another claim, or
+in another file of the run.
 
-Which code is which comes from ``edits/procedure_codes.csv`` (``family``, ``region``,
-``imaging``, ``catheter``), selected by the line's date of service; a code the table does
-not know, or a row not in force on the date (a deleted code), is left to the code-validity
-edits and EPI-TBL-001.
+Which code includes imaging is the ``imaging`` column of ``edits/procedure_codes.csv`` (a
+code of the imaging families themselves, 77003/77012/72275/76942/76940, is guidance, not a
+guided procedure), with ``family``, ``region`` and ``catheter``, selected by the line's date of
+service: adding a family is adding rows. A code the table does not know, or a row not in
+force on the date (a deleted code), is left to the code-validity edits and EPI-TBL-001.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from claimscrub.edits._codebook import (
     EPIDUROGRAPHY,
     IMAGING_GUIDANCE,
     INTERLAMINAR,
+    TRANSFORAMINAL,
     ULTRASOUND_GUIDANCE,
     family,
     flag,
@@ -35,8 +39,7 @@ from claimscrub.engine import Rule, RuleContext, Scope, register
 from claimscrub.findings import Category, Finding, Severity
 from claimscrub.grouping import DayLine, PatientDay
 
-#: CPT 77003 parenthetical (2025 CPT, as reproduced at iframe.ai/medical-coding/reference/77003;
-#: domain-rules.md section 1.1): the primaries 77003 may be reported with.
+#: CPT 77003 parenthetical: the primaries 77003 may be reported with.
 FLUOROSCOPY_PRIMARIES = frozenset(
     {"61050", "61055", "62267", "62273", "62280", "62281", "62282", "62284",
      "64449", "64510", "64517", "64520", "64610", "96450"}
@@ -44,11 +47,22 @@ FLUOROSCOPY_PRIMARIES = frozenset(
 FLUOROSCOPY = "77003"
 DISTINCT_MODIFIERS = frozenset({"59", "XE", "XP", "XS", "XU"})
 
+#: families whose codes are the guidance itself, never a guided procedure
+GUIDANCE_FAMILIES = frozenset({IMAGING_GUIDANCE, EPIDUROGRAPHY, ULTRASOUND_GUIDANCE})
+
 SOURCE_PARENTHETICAL = (
-    "CPT 77003 parenthetical (do not report with 62320-62329; 2025 CPT as reproduced at "
-    "iframe.ai/medical-coding/reference/77003); CPT 62320-62327 descriptors (imaging guidance = "
-    "fluoroscopy or CT, contrast included; CMS article A58993); domain-rules.md section 1.1"
+    "CPT descriptors \"with imaging guidance (fluoroscopy or CT)\" of 62321/62323/62325/62327, "
+    "64479-64484, 64490-64495, 64633-64636 and 27096, and their parentheticals (imaging guidance "
+    "is not reported separately); CPT 77003 parenthetical (not with 62320-62327); CMS NCCI "
+    "practitioner PTP edits (e.g. 62323/77003, 64483/77012), release effective 2024-07-01"
 )
+
+#: CPT Category III codes for the ultrasound-guided versions of guided families (CPT
+#: parentheticals under 64479-64484 and 64490-64495)
+ULTRASOUND_ALTERNATIVES = {
+    TRANSFORAMINAL: "0228T-0231T (transforaminal epidural injection with ultrasound guidance)",
+    "facet": "0213T-0218T (paravertebral facet joint injection with ultrasound guidance)",
+}
 
 
 @dataclass
@@ -70,6 +84,22 @@ def _coded(day: PatientDay, ctx: RuleContext, *families: str) -> list[_Coded]:
     return out
 
 
+def _guided(day: PatientDay, ctx: RuleContext) -> list[_Coded]:
+    """The lines of the day whose code's descriptor includes imaging guidance."""
+    out = []
+    for entry in day.entries:
+        row = procedure(ctx, entry.code, entry.line.service_date)
+        if row is not None and flag(row, "imaging") and family(row) not in GUIDANCE_FAMILIES:
+            out.append(_Coded(entry, row))
+    return out
+
+
+def imaging_edits_cover(day: PatientDay, ctx: RuleContext) -> bool:
+    """Whether guidance on this day is judged by the imaging edits (an interlaminar
+    epidural, or a code whose descriptor includes imaging guidance, is on the day)."""
+    return bool(_epidurals(day, ctx) or _guided(day, ctx))
+
+
 def _epidurals(day: PatientDay, ctx: RuleContext, with_imaging: Optional[bool] = None) -> list[_Coded]:
     found = _coded(day, ctx, INTERLAMINAR)
     if with_imaging is None:
@@ -85,19 +115,19 @@ class _Guidance(_Coded):
 
 
 def _unbundled_guidance(day: PatientDay, ctx: RuleContext) -> list[_Guidance]:
-    """The 77003/77012 lines of the day that cannot stand beside an interlaminar epidural.
+    """The 77003/77012 lines of the day that cannot stand beside the day's guided
+    procedures and interlaminar epidurals.
 
-    The one exception (domain-rules.md section 1.1 and section 11, EPI-IMG-001): 77003 may
-    be reported as the add-on of a procedure on the CPT 77003 primary list (62273 blood
-    patch, 62280-62282 neurolytic, 62284 myelography, ...) billed on the same claim and
-    date, provided it is not tied to the epidural line. The only tie an 837P carries is
-    the diagnosis pointer: a 77003 that points at a diagnosis of its primary belongs to the
-    primary and is exempt; one that points only at the epidural's diagnoses is still the
-    epidural's guidance and is reported. 77012 has no such primary list in the domain
-    file, so it is never exempt.
+    The one exception: 77003 may be reported as the add-on of a procedure on the CPT 77003
+    primary list (62273 blood patch, 62280-62282 neurolytic, 62284 myelography, ...) billed
+    on the same claim and date, provided it is not tied to the guided procedure. The only
+    tie an 837P carries is the diagnosis pointer: a 77003 that points at a diagnosis of its
+    primary belongs to the primary and is exempt; one that points only at the guided
+    procedure's diagnoses is still that procedure's guidance and is reported. 77012 has no
+    such primary list, so it is never exempt.
     """
     epidural_dx: set[str] = set()
-    for epidural in _epidurals(day, ctx):
+    for epidural in _epidurals(day, ctx) + _guided(day, ctx):
         epidural_dx |= pointed_diagnoses(epidural.entry.claim, epidural.entry.line)
     out: list[_Guidance] = []
     for coded in _coded(day, ctx, IMAGING_GUIDANCE):
@@ -117,8 +147,8 @@ def _unbundled_guidance(day: PatientDay, ctx: RuleContext) -> list[_Guidance]:
                     continue
                 guidance.linked_note = (
                     f" 77003 may be reported with {listing([p.code for p in primaries])} on this "
-                    "claim, but this line points only at the epidural's diagnosis, so it is billed "
-                    "as the epidural's guidance."
+                    "claim, but this line points only at the guided procedure's diagnosis, so it is "
+                    "billed as that procedure's guidance."
                 )
         out.append(guidance)
     return out
@@ -128,56 +158,67 @@ def _modifier_note(entry: DayLine) -> str:
     used = [m for m in entry.modifiers if m in DISTINCT_MODIFIERS]
     if not used:
         return ""
-    return f" Modifier {listing(used)} does not make it payable: the guidance is part of the epidural code."
+    return (
+        f" Modifier {listing(used)} does not make it payable: the guidance is part of the "
+        "procedure's descriptor, whatever modifier indicator the NCCI edit carries."
+    )
 
 
 @register
-class GuidanceWithImagingEpidural(Rule):
-    """Fluoroscopic or CT guidance billed with a with-imaging interlaminar epidural.
+class GuidanceWithImagingProcedure(Rule):
+    """Fluoroscopic or CT guidance billed with a procedure whose descriptor includes it.
 
     What it checks:
         On one patient-day (same patient, date and rendering provider, across every claim
         and file of the run), a 77003 (fluoroscopic guidance) or 77012 (CT guidance) line
-        beside any of 62321, 62323, 62325 or 62327. The finding goes on the 77003/77012
-        line, whatever its modifiers (59 or XS included), and names the epidural line and
-        its claim when they differ.
+        beside a code whose CPT descriptor includes imaging guidance (``imaging`` = yes in
+        the procedure table): 62321/62323/62325/62327, 64479-64484, 64490-64495,
+        64633-64636, 27096. The finding goes on the 77003/77012 line, whatever its
+        modifiers (59 or XS included), and names the guided line and its claim when they
+        differ.
 
-        Exception (domain-rules.md sections 1.1 and 11): 77003 billed as the add-on of a
-        procedure on the CPT 77003 primary list (61050, 61055, 62267, 62273, 62280, 62281,
-        62282, 62284, 64449, 64510, 64517, 64520, 64610, 96450) on the same claim and date
-        is not reported, as long as it is not tied to the epidural: it must point at a
-        diagnosis of that primary. A 77003 that points only at the epidural's diagnoses is
-        still reported. 77012 has no such exception.
+        Exception: 77003 billed as the add-on of a procedure on the CPT 77003 primary list
+        (61050, 61055, 62267, 62273, 62280, 62281, 62282, 62284, 64449, 64510, 64517,
+        64520, 64610, 96450) on the same claim and date is not reported, as long as it is
+        not tied to the guided procedure: it must point at a diagnosis of that primary. A
+        77003 that points only at the guided procedure's diagnoses is still reported. 77012
+        has no such exception.
+
+        What could still change the verdict: nothing a claim shows. The descriptors name
+        the guidance, and the NCCI edits for these pairs carry modifier indicator 1 only
+        because other primaries of 77003/77012 exist: a modifier does not make guidance
+        billable beside a code that includes it, so the fix never offers one.
 
     Why payers deny it:
-        62321/62323/62325/62327 are "with imaging guidance (fluoroscopy or CT)" and include
-        contrast; CPT's parenthetical under 77003 says not to report it with 62320-62329.
-        A separate 77003/77012 is unbundling: the guidance line is denied (NCCI PTP, CARC
-        236) or the claim is returned. A 59/XS modifier does not rescue an included service.
+        These codes are "with imaging guidance (fluoroscopy or CT)" and include contrast;
+        CPT's parentheticals say not to report 77003/77012 with them. A separate 77003/77012
+        is unbundling: the guidance line is denied (NCCI PTP, CARC 236) or the claim is
+        returned. A 59/XS modifier does not rescue an included service.
 
     Failing example:
         claims:
-          - {id: C1, lines: [{code: "62323", charge: 500}, {code: "77003", modifiers: ["59"], charge: 90}]}
+          - {id: C1, lines: [{code: "64483", charge: 300}, {code: "77003", modifiers: ["59"], charge: 90}]}
 
     Corrected example:
         claims:
-          - {id: C1, lines: [{code: "62323", charge: 500}]}
+          - {id: C1, lines: [{code: "64483", charge: 300}]}
 
     Configuration:
-        None beyond selection and severity overrides. The 77012 branch rests on the
-        with-imaging descriptors (fluoroscopy or CT), which are VERIFIED; the 77012
-        parenthetical itself is UNVERIFIED in domain-rules.md section 1.1, which does not
-        change the conclusion, so the branch is an error like 77003.
+        None beyond selection and severity overrides. A family whose codes include imaging
+        is added by adding its rows to the procedure table with ``imaging`` = yes.
 
     Source:
-        CPT 77003 parenthetical (2025 CPT, iframe.ai/medical-coding/reference/77003);
-        CPT descriptors of 62321/62323/62325/62327 (codingahead.com; CMS billing article
-        A58993); domain-rules.md sections 0, 1.1 and 11 (EPI-IMG-001).
+        CPT descriptors of 62321/62323/62325/62327, 64479-64484, 64490-64495, 64633-64636
+        and 27096 ("with imaging guidance (fluoroscopy or CT)") and their parentheticals;
+        CPT 77003 parenthetical (not with 62320-62327); CMS NCCI practitioner PTP edits
+        (62323/77003, 64483/77003, 64483/77012, 64490/77003, ...), release effective
+        2024-07-01; NCCI Policy Manual for Medicare Services ch. VIII (radiology guidance
+        included in the procedure).
     """
 
     id = "EPI-IMG-001"
-    name = "guidance-with-imaging-epidural"
-    summary = "77003/77012 cannot be billed with 62321/62323/62325/62327: guidance is in the descriptor"
+    name = "guidance-with-imaging-procedure"
+    summary = "77003/77012 cannot be billed with a code whose descriptor includes imaging guidance"
     category = Category.IMAGING
     severity = Severity.ERROR
     scope = Scope.PATIENT_DAY
@@ -185,18 +226,18 @@ class GuidanceWithImagingEpidural(Rule):
     status_code = "A8:448"
 
     def check(self, day: PatientDay, ctx: RuleContext) -> Iterable[Finding]:
-        epidurals = _epidurals(day, ctx, with_imaging=True)
-        if not epidurals:
+        guided = _guided(day, ctx)
+        if not guided:
             return
         for guidance in _unbundled_guidance(day, ctx):
             entry = guidance.entry
-            pairs = listing([where(e.entry, entry.claim) for e in epidurals])
-            included = listing([e.code for e in epidurals])
+            pairs = listing([where(e.entry, entry.claim) for e in guided])
+            included = listing(list(dict.fromkeys(e.code for e in guided)))
             yield self.finding(
                 entry.claim,
                 f"{entry.code} ({'fluoroscopic' if entry.code == FLUOROSCOPY else 'CT'} guidance) is "
                 f"billed with {pairs} for the same patient on {day.service_date.isoformat()}: imaging "
-                f"guidance and contrast are included in {included}, so {entry.code} is unbundled."
+                f"guidance is part of the descriptor of {included}, so {entry.code} is unbundled."
                 + _modifier_note(entry) + guidance.linked_note,
                 fix=f"Remove the {entry.code} line; the guidance is paid through {included}.",
                 line=entry.line,
@@ -247,8 +288,10 @@ class GuidanceWithoutImagingEpidural(Rule):
         None beyond selection and severity overrides.
 
     Source:
-        CPT 62320-62327 descriptors (case2code.codingahead.com 62320/62322; A58993); CPT
-        77003 parenthetical; domain-rules.md sections 0, 1.1 and 11 (EPI-IMG-002).
+        CPT 62320-62327 descriptors (with and without imaging guidance, 2017 restructuring);
+        CPT 77003 parenthetical (not with 62320-62327); CMS NCCI practitioner PTP edits
+        62322/77003 and 62320/77003, release effective 2024-07-01; CMS billing article
+        A58993 (LCD L39240).
     """
 
     id = "EPI-IMG-002"
@@ -310,48 +353,51 @@ class GuidanceWithoutImagingEpidural(Rule):
 
 @register
 class EpidurographyWithEpidural(Rule):
-    """Epidurography 72275 billed with an interlaminar epidural (UNVERIFIED pairing).
+    """Epidurography 72275 billed with an interlaminar epidural.
 
     What it checks:
         On one patient-day, a 72275 (epidurography, supervision and interpretation) line
         beside any of 62320-62327. The finding goes on the 72275 line. Only a 72275 row in
-        force on the date of service is considered: after its deletion, the code-validity
-        edit reports 72275 as a deleted code and this edit stays silent, so one problem is
-        not reported twice.
+        force on the date of service is considered: 72275 was deleted on 2022-01-01, after
+        which the code-validity edit reports it as a deleted code and this edit stays
+        silent, so one problem is not reported twice.
+
+        What could still change the verdict: the NCCI edits that paired 62320-62327 (column
+        1) with 72275 (column 2) until 2021-12-31 carried modifier indicator 1 ("misuse of
+        column two code with column one code"), so a documented distinct service with an
+        NCCI-associated modifier could be paid. Hence a warning.
 
     Why payers deny it:
         Epidurography (the contrast injection and its images) is integral to the epidural
         procedure; the with-imaging codes name contrast in their descriptors. A separate
-        72275 is expected to be denied as bundled.
+        72275 was denied by the NCCI edit unless a modifier showed a distinct service.
 
     Failing example:
         claims:
-          - {id: C1, date: "2025-03-03", lines: [{code: "62323", charge: 500}, {code: "72275", charge: 120}]}
+          - {id: C1, date: "2021-03-03", lines: [{code: "62323", charge: 500}, {code: "72275", charge: 120}]}
 
     Corrected example:
         claims:
-          - {id: C1, date: "2025-03-03", lines: [{code: "62323", charge: 500}]}
+          - {id: C1, date: "2021-03-03", lines: [{code: "62323", charge: 500}]}
 
     Configuration:
-        A warning by default: domain-rules.md section 1.1 marks the 72275 pairing rule
-        UNVERIFIED (the parenthetical was not seen), and section 11 says UNVERIFIED checks
-        ship as warnings until checked against the CPT/NCCI source. Raise it with
-        ``[severity] "EPI-IMG-003" = "error"`` once verified.
+        A warning by default. Raise it with ``[severity] "EPI-IMG-003" = "error"`` for
+        payers that never pay 72275 with an epidural.
 
     Source:
-        domain-rules.md sections 1.1 and 11 (EPI-IMG-003), UNVERIFIED pairing; 72275
-        deletion per case2code.codingahead.com/cpt/codes/72275 (the ``deleted`` date in
-        procedure_codes.csv, reported by the code-validity edits).
+        CMS NCCI practitioner PTP edits 62320-62327 / 72275 (modifier indicator 1, deleted
+        2021-12-31), release effective 2024-07-01; CPT 62321/62323/62325/62327 descriptors
+        (contrast included); CMS PFS relative value files (72275 absent from 2022).
     """
 
     id = "EPI-IMG-003"
     name = "epidurography-with-epidural"
-    summary = "72275 epidurography with 62320-62327 is integral to the injection (UNVERIFIED: warning)"
+    summary = "72275 epidurography with 62320-62327 is integral to the injection (warning)"
     category = Category.IMAGING
     severity = Severity.WARNING
     scope = Scope.PATIENT_DAY
     source = (
-        "domain-rules.md section 1.1 (72275 with 62320-62327: UNVERIFIED pairing); "
+        "CMS NCCI practitioner PTP edits 62320-62327 / 72275 (modifier indicator 1, ended 2021-12-31); "
         "CPT 62321/62323/62325/62327 descriptors (contrast included)"
     )
     status_code = "A8:448"
@@ -367,82 +413,113 @@ class EpidurographyWithEpidural(Rule):
                 entry.claim,
                 f"72275 (epidurography) is billed with {pairs} for the same patient on "
                 f"{day.service_date.isoformat()}: the contrast study is integral to the epidural "
-                "injection (pairing UNVERIFIED in the domain rules, hence a warning).",
-                fix="Remove the 72275 line unless the payer confirms it is separately payable.",
+                "injection, and the NCCI edit denies it unless a modifier shows a distinct, "
+                "documented service.",
+                fix="Remove the 72275 line unless the record documents a separate, distinct epidurography.",
                 line=entry.line,
             )
 
 
 @register
-class UltrasoundWithEpidural(Rule):
-    """Ultrasound guidance 76942/76940 billed with an interlaminar epidural.
+class UltrasoundWithGuidedProcedure(Rule):
+    """Ultrasound guidance 76942/76940 billed with an epidural or a procedure that includes
+    fluoroscopic or CT guidance.
 
     What it checks:
         On one patient-day, a 76942 or 76940 (ultrasound guidance) line beside any of
-        62320-62327. The finding goes on the ultrasound line.
+        62320-62327 or any code whose descriptor includes imaging guidance (``imaging`` =
+        yes in the procedure table: 64479-64484, 64490-64495, 64633-64636, 27096). The
+        finding goes on the ultrasound line and names the code to report instead: the
+        without-imaging interlaminar code, or the CPT Category III code for the
+        ultrasound-guided procedure (0228T-0231T transforaminal, 0213T-0218T facet).
+
+        What could still change the verdict: the record may show that fluoroscopy or CT
+        was also used and the ultrasound was a distinct service; the NCCI edits pairing
+        these codes with 76942 carry modifier indicator 1. Hence a warning; it is an error
+        on a Medicare claim when a CMS NCCI edit denies the pair (no NCCI-associated
+        modifier on either line).
 
     Why payers deny it:
-        "Imaging guidance" in the 62320-62327 descriptors means fluoroscopy or CT; an
-        ultrasound-guided interlaminar epidural is reported with the without-imaging code
-        and no separate ultrasound code. Medicare ESI LCDs (L39240 family) cover ESI only
-        under fluoroscopy or CT with contrast, unless contrast is contraindicated.
+        "Imaging guidance" in these descriptors means fluoroscopy or CT; an ultrasound-guided
+        transforaminal or facet injection has its own Category III codes, and an
+        ultrasound-guided interlaminar epidural is reported with the without-imaging code.
+        Medicare ESI LCDs cover ESI only under fluoroscopy or CT with contrast, unless
+        contrast is contraindicated.
 
     Failing example:
         claims:
-          - {id: C1, lines: [{code: "62322", charge: 400}, {code: "76942", charge: 80}]}
+          - {id: C1, lines: [{code: "64483", charge: 300}, {code: "76942", charge: 80}]}
 
     Corrected example:
         claims:
-          - {id: C1, lines: [{code: "62322", charge: 400}]}
+          - {id: C1, lines: [{code: "64483", charge: 300}]}
 
     Configuration:
-        A warning: domain-rules.md section 1.1 marks the coding part UNVERIFIED (the LCD
-        part is VERIFIED via the L39240 rubric).
+        None beyond selection and severity overrides.
 
     Source:
-        domain-rules.md sections 1.1 and 11 (EPI-IMG-004), UNVERIFIED coding; LCD L39240 /
-        article A58993 imaging requirement (L39240 rubric; L33906 summary).
+        CPT parentheticals under 64479-64484 (ultrasound guidance: 0228T-0231T) and
+        64490-64495 (ultrasound guidance: 0213T-0218T); CPT 62320-62327 descriptors; CMS
+        NCCI practitioner PTP edits (64483/76942, 64490/76942, 62323/76942: modifier
+        indicator 1), release effective 2024-07-01; Medicare ESI LCD L39240 / article
+        A58993 (fluoroscopy or CT with contrast).
     """
 
     id = "EPI-IMG-004"
-    name = "ultrasound-with-epidural"
-    summary = "76942/76940 with 62320-62327: ultrasound is not separately reported (warning)"
+    name = "ultrasound-with-guided-procedure"
+    summary = "76942/76940 with an epidural or an imaging-guided injection: report the code for the guidance used"
     category = Category.IMAGING
     severity = Severity.WARNING
     scope = Scope.PATIENT_DAY
     source = (
-        "domain-rules.md section 1.1 (ultrasound is not CPT imaging guidance for 62320-62327; "
-        "UNVERIFIED); LCD L39240 / A58993 (fluoroscopy or CT with contrast required)"
+        "CPT parentheticals under 64479-64484 and 64490-64495 (ultrasound: 0228T-0231T, 0213T-0218T); "
+        "CPT 62320-62327 descriptors; CMS NCCI practitioner PTP edits with 76942; LCD L39240 / A58993"
     )
     status_code = "A8:448"
 
     def check(self, day: PatientDay, ctx: RuleContext) -> Iterable[Finding]:
-        epidurals = _epidurals(day, ctx)
-        if not epidurals:
+        from claimscrub.edits.ptp import escalate, find_pair
+
+        procedures = {id(c.entry): c for c in _epidurals(day, ctx) + _guided(day, ctx)}
+        if not procedures:
             return
-        with_imaging = [e for e in epidurals if flag(e.row, "imaging")]
+        primaries = list(procedures.values())
         for coded in _coded(day, ctx, ULTRASOUND_GUIDANCE):
             entry = coded.entry
-            pairs = listing([where(e.entry, entry.claim) for e in epidurals])
-            note = ""
-            if with_imaging:
-                note = (
-                    f" {listing([e.code for e in with_imaging])} already means fluoroscopy or CT "
-                    "guidance; if only ultrasound was used, the without-imaging code applies."
-                )
+            pairs = listing([where(p.entry, entry.claim) for p in primaries])
+            advice = []
+            for primary in primaries:
+                fam = family(primary.row)
+                if fam == INTERLAMINAR and flag(primary.row, "imaging"):
+                    advice.append(
+                        f"{primary.code} already means fluoroscopy or CT guidance: the without-imaging "
+                        "interlaminar code if only ultrasound was used"
+                    )
+                elif fam == INTERLAMINAR:
+                    advice.append(f"{primary.code} alone: ultrasound guidance is not reported separately")
+                elif fam in ULTRASOUND_ALTERNATIVES:
+                    advice.append(f"{primary.code}: {ULTRASOUND_ALTERNATIVES[fam]} if only ultrasound was used")
+                else:
+                    advice.append(f"{primary.code}: its descriptor already includes fluoroscopic or CT guidance")
+            severity = Severity.WARNING
+            if entry.claim.is_medicare:
+                for primary in primaries:
+                    severity = escalate(find_pair(ctx, day, primary.entry, entry), severity)
             medicare = (
                 " Medicare ESI LCDs do not cover an epidural without fluoroscopy or CT with contrast "
-                "unless contrast is contraindicated (use GA/GZ as appropriate)."
-                if entry.claim.is_medicare else ""
+                "unless contrast is contraindicated."
+                if entry.claim.is_medicare and any(family(p.row) in (INTERLAMINAR, TRANSFORAMINAL) for p in primaries)
+                else ""
             )
             yield self.finding(
                 entry.claim,
                 f"{entry.code} (ultrasound guidance) is billed with {pairs} for the same patient on "
-                f"{day.service_date.isoformat()}: ultrasound is not separately reported with "
-                "62320-62327." + note + medicare,
+                f"{day.service_date.isoformat()}: ultrasound is not separately reported with these "
+                "codes." + medicare,
                 fix=(
-                    f"Remove the {entry.code} line and report the epidural with the code that matches "
-                    "the guidance actually used (62320/62322/62324/62326 for ultrasound or none)."
+                    f"Remove the {entry.code} line and report the code that matches the guidance "
+                    f"actually used ({'; '.join(dict.fromkeys(advice))})."
                 ),
                 line=entry.line,
+                severity=severity,
             )

@@ -6,9 +6,8 @@
 * EPI-LCD-004: the diagnoses point at the other spinal region than the injection.
 
 Which procedure code is which (family, region, imaging, catheter) comes from
-``edits/procedure_codes.csv`` selected by the line's date of service, never from the
-mislabelled CPT table of the open-source L39240 rubric (it calls 62322 cervical/thoracic and
-62324 lumbar/sacral; domain-rules.md section 2). What a diagnosis means for the LCD (its
+``edits/procedure_codes.csv`` selected by the line's date of service (the CPT descriptors),
+never from secondary summaries of the LCD, some of which mislabel 62322/62324. What a diagnosis means for the LCD (its
 region and kind) comes from ``edits/lcd_diagnoses.csv``, by longest code prefix. A code the
 procedure table does not know, or a diagnosis the LCD table does not classify, is not
 judged (EPI-TBL-001 reports unknown procedure codes).
@@ -17,6 +16,7 @@ judged (EPI-TBL-001 reports unknown procedure codes).
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from typing import Any, Iterable, Optional
 
 from claimscrub.edits._codebook import (
@@ -50,7 +50,7 @@ LIABILITY_MODIFIERS = ("GA", "GZ")
 
 LCD_SOURCE = (
     "Medicare ESI LCD L39240 (Noridian JE) / billing article A58993 and sister LCDs L33906/A56651, "
-    "L36920/A56681, L39015/A58731, L39054/A58777; L39240 rubric; domain-rules.md 7 and 11"
+    "L36920/A56681, L39015/A58731, L39054/A58777"
 )
 
 _index_cache: dict[int, tuple[Any, dict[str, list[dict]]]] = {}
@@ -143,14 +143,14 @@ class EpiduralWithoutImagingMedicare(Rule):
           - {id: C1, filing: MB, lines: [{code: "62322", modifiers: [GA], charge: 400}]}
 
     Configuration:
-        A warning (domain-rules.md 11). Medicare only (claim filing indicator MB); other
-        payers are not checked, their policies differ. If fluoroscopy or CT was used, report
-        the with-imaging code instead (62321/62323/62325/62327).
+        A warning: the LCDs allow the without-imaging codes when contrast is contraindicated,
+        which only the record shows. Medicare only (claim filing indicator MB); other payers
+        are not checked, their policies differ. If fluoroscopy or CT was used, report the
+        with-imaging code instead (62321/62323/62325/62327).
 
     Source:
-        LCD L39240 / A58993 (region codes 62321, 62323, 64479-64484); L33906 summary and
-        L39240 rubric (CT or fluoroscopy with contrast required); domain-rules.md 7 and 11
-        EPI-LCD-002.
+        LCD L39240 / A58993 (region codes 62321, 62323, 64479-64484; CT or fluoroscopy with
+        contrast required); LCD L33906 / A56651.
     """
 
     id = "EPI-LCD-002"
@@ -229,16 +229,16 @@ class AxialPainOnlyForEpidural(Rule):
           - {id: C1, filing: MB, dx: [M5416], lines: [{code: "62323", charge: 500}]}
 
     Configuration:
-        A warning (domain-rules.md 11): the A58993 covered-code list could not be retrieved,
-        and the classification of M47.81x, M51.360/M51.370, M54.6 and M54.9 is UNVERIFIED
-        (verified=no in the table; the message says so). An implantable infusion pump trial
-        (62323) is also exempt but cannot be recognised from the claim. Medicare only (SBR09
-        = MB); other payers are not checked.
+        A warning: the record may document a covered indication the claim does not code,
+        and the classification of some codes (M47.81x, M51.360/M51.370, M54.6, M54.9) has
+        not been checked against the A58993 ICD-10 code groups (``verified`` column of the
+        LCD diagnosis table; the message then asks to confirm it). An implantable infusion
+        pump trial (62323) is also exempt but cannot be recognised from the claim. Medicare
+        only (SBR09 = MB); other payers are not checked.
 
     Source:
-        LCD L39240 / A58993 and L33906 / A56651 summaries (axial spine pain without
-        radiculopathy not covered; postoperative pain exemption G89.12/G89.18); L39240
-        rubric; domain-rules.md 7 and 11 EPI-LCD-003.
+        LCD L39240 / A58993 and LCD L33906 / A56651 (axial spine pain without radiculopathy
+        not covered; postoperative pain exemption G89.12/G89.18).
     """
 
     id = "EPI-LCD-003"
@@ -275,7 +275,10 @@ class AxialPainOnlyForEpidural(Rule):
         )
         unverified = [dotted(c) for c, r in zip(codes, rows) if _is_unverified(r)]
         if unverified:
-            message += f" (The classification of {listing(unverified)} is UNVERIFIED in the LCD diagnosis table.)"
+            message += (
+                f" Confirm that {listing(unverified)} is outside the covered ICD-10 code groups of "
+                "article A58993 for the date of service."
+            )
         yield self.finding(
             claim,
             message,
@@ -316,14 +319,14 @@ class DiagnosisRegionMismatch(Rule):
           - {id: C1, dx: [M5416], lines: [{code: "62323", charge: 500}]}
 
     Configuration:
-        A warning (domain-rules.md 11). Applies to every payer: a diagnosis of the other
+        A warning: a wrong diagnosis pointer or a miscoded region are both possible, and
+        only the record tells which. Applies to every payer: a diagnosis of the other
         spinal region supports the injection under no payer's policy (the cited region
         definitions are Medicare's, A58993).
 
     Source:
         A58993 region definitions (cervical/thoracic 62321, 64479, 64480; lumbar/sacral
-        62323, 64483, 64484); CPT descriptors of 62320-62327; ICD-10-CM code titles;
-        domain-rules.md 7 and 11 EPI-LCD-004.
+        62323, 64483, 64484); CPT descriptors of 62320-62327; ICD-10-CM code titles.
     """
 
     id = "EPI-LCD-004"
@@ -360,3 +363,101 @@ class DiagnosisRegionMismatch(Rule):
                  f"missing), or correct the procedure code if the injection was {REGION_NAMES[other]}."),
             line=line,
         )
+
+
+#: most transforaminal levels the Medicare ESI LCDs cover in one session
+MAX_TRANSFORAMINAL_LEVELS = 2
+SIDES = ("LT", "RT")
+
+
+def _levels(primary: list, add_on: list) -> Decimal:
+    """Transforaminal levels of one region in one session: the primary line is the first
+    level (two sides of it are still one level), each add-on unit one more level; add-on
+    lines on the left and on the right are counted per side, a bilateral (-50) line once."""
+    by_side: dict[str, Decimal] = {}
+    for entry in add_on:
+        sides = [m for m in entry.modifiers if m in SIDES]
+        side = sides[0] if len(sides) == 1 else ""
+        by_side[side] = by_side.get(side, Decimal(0)) + (entry.line.units or Decimal(1))
+    return (Decimal(1) if primary else Decimal(0)) + max(by_side.values(), default=Decimal(0))
+
+
+@register
+class TransforaminalLevelsPerSession(Rule):
+    """More than two transforaminal epidural levels in one session (Medicare ESI LCDs).
+
+    What it checks:
+        For Medicare claims (SBR09 = MB), on one patient-day (same patient, date and
+        rendering provider, across claims and files), the transforaminal levels of each
+        region: the primary code (64479 cervical/thoracic, 64483 lumbar/sacral) is the
+        first level, each unit of its add-on code (64480, 64484) one more; left and right
+        add-on lines are counted per side and a bilateral (modifier 50) line once, so a
+        bilateral session at two levels is two levels. More than two levels in a region is
+        reported on the add-on line.
+
+        What could still change the verdict: the LCDs' limit is a coverage limit; a
+        medical-necessity exception documented in the record, or another payer's policy,
+        can change it. Hence a warning, Medicare only.
+
+    Why payers deny it:
+        The Medicare ESI LCDs cover no more than two transforaminal levels per session,
+        unilateral or bilateral; the extra levels are denied as not reasonable and
+        necessary, and the patient cannot be billed without an ABN (GA).
+
+    Failing example:
+        claims:
+          - {id: C1, lines: [{code: "64483", charge: 300}, {code: "64484", units: 3, charge: 450}]}
+
+    Corrected example:
+        claims:
+          - {id: C1, lines: [{code: "64483", charge: 300}, {code: "64484", units: 1, charge: 150}]}
+
+    Configuration:
+        Medicare only; other payers are not checked, their policies differ.
+
+    Source:
+        Medicare ESI LCD L39240 and billing article A58993 (transforaminal injections: no
+        more than two levels per session, unilateral or bilateral); sister LCDs and
+        articles L33906/A56651, L39015/A58731, L39054/A58777, A58745, A56681.
+    """
+
+    id = "EPI-LCD-005"
+    name = "transforaminal-levels-per-session"
+    summary = "More than two transforaminal levels in one region and session (Medicare ESI LCDs)"
+    category = Category.MEDICAL_NECESSITY
+    severity = Severity.WARNING
+    scope = Scope.PATIENT_DAY
+    source = (
+        "Medicare ESI LCD L39240 / article A58993 (at most two transforaminal levels per session); "
+        "L33906/A56651, L39015/A58731, L39054/A58777, A58745, A56681"
+    )
+    status_code = "A8:448"
+
+    def check(self, day: PatientDay, ctx: RuleContext) -> Iterable[Finding]:
+        regions: dict[str, tuple[list, list]] = {}
+        for entry in day.entries:
+            if not entry.claim.is_medicare:
+                continue
+            row = procedure(ctx, entry.code, day.service_date)
+            if family(row) != TRANSFORAMINAL:
+                continue
+            primary, add_on = regions.setdefault(str(row.get("region", "")), ([], []))
+            (add_on if _is_add_on(row) else primary).append(entry)
+        for region, (primary, add_on) in sorted(regions.items()):
+            levels = _levels(primary, add_on)
+            if levels <= MAX_TRANSFORAMINAL_LEVELS or not add_on:
+                continue
+            entry = add_on[-1]
+            codes = listing(list(dict.fromkeys(e.code for e in primary + add_on)))
+            yield self.finding(
+                entry.claim,
+                f"{levels.normalize()} transforaminal levels are billed in the "
+                f"{REGION_NAMES.get(region, region)} region on {day.service_date.isoformat()} ({codes}): "
+                f"the Medicare ESI LCDs cover at most {MAX_TRANSFORAMINAL_LEVELS} levels per session, "
+                "unilateral or bilateral.",
+                fix=(
+                    f"Bill at most {MAX_TRANSFORAMINAL_LEVELS} levels (the primary and one add-on unit) for "
+                    "the session; for levels beyond that, have an ABN on file and append GA, or do not bill them."
+                ),
+                line=entry.line,
+            )

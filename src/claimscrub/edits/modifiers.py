@@ -70,6 +70,13 @@ class BilateralModifierNotAllowed(Rule):
         50, LT or RT on the interlaminar/caudal epidural codes 62320-62327, which are
         midline procedures reported once per session.
 
+        What could still change the verdict: for codes other than 62320-62327, the
+        bilateral indicator where the bundled row has not been checked against the CMS PFS
+        file (then a warning that asks to confirm it). 50 on 62320-62327 is an error:
+        their indicator is 9 in the CMS PFS file and the ESI LCDs limit interlaminar and
+        caudal injections to one level per session. LT/RT on 62320-62327 is a warning:
+        with indicator 9 the side has no meaning, a denial risk rather than a hard rule.
+
     Why payers deny it:
         Medicare prices modifier 50 from the bilateral indicator; with indicator 0 or 9 the
         modifier is invalid for the code and the line is returned or paid as one side.
@@ -85,14 +92,12 @@ class BilateralModifierNotAllowed(Rule):
           - {id: C1, lines: [{code: "62323", charge: 500}]}
 
     Configuration:
-        Severity follows the procedure table: an error when the code's row is verified,
-        a warning (the message says UNVERIFIED) when the row is marked ``verified=no``,
-        because domain-rules.md records some indicators (62321, 62324-62327) as UNVERIFIED.
+        None beyond selection and severity overrides.
 
     Source:
-        FCSO "Bilateral indicators" (MPFS BILAT SURG 0/1/2/3/9); predecessors 62310/62311
-        bilateral indicator 0 (2016); CMS article A56681 and the L39240 rubric (bilateral
-        ILESI/caudal not medically necessary); domain-rules.md section 6.
+        CMS PFS relative value file, BILAT SURG indicator (CMS PPRRVU 2025: 62320-62327 = 9;
+        Medicare Claims Processing Manual ch. 12 section 40.7 for indicators 0-3 and 9);
+        Medicare ESI LCDs (L39240 and its billing article A58993; L33906/A56651; A56681).
     """
 
     id = "EPI-MOD-001"
@@ -101,7 +106,10 @@ class BilateralModifierNotAllowed(Rule):
     category = Category.MODIFIER
     severity = Severity.ERROR
     scope = Scope.LINE
-    source = "MPFS bilateral indicator (FCSO bilateral indicators); A56681; L39240 rubric; domain-rules.md section 6"
+    source = (
+        "CMS PFS relative value file, BILAT SURG indicator; Medicare Claims Processing Manual ch. 12 "
+        "section 40.7; Medicare ESI LCD L39240 / article A58993"
+    )
     status_code = STATUS
 
     def check(self, subject, ctx: RuleContext) -> Iterable[Finding]:
@@ -119,17 +127,22 @@ class BilateralModifierNotAllowed(Rule):
                 f"session (bilateral indicator {indicator or 'not given'}), so {listing(used)} "
                 f"{'does' if len(set(used)) == 1 else 'do'} not apply."
             )
+            # 50 contradicts the code and the LCDs; a side modifier only means nothing
+            severity = Severity.ERROR if "50" in used else Severity.WARNING
         else:
             used = [m for m in mods if m == "50"] if indicator in _NO_MODIFIER_50 else []
-            why = _NO_MODIFIER_50.get(indicator, "").format(code=code)
+            why = _NO_MODIFIER_50.get(indicator, "").format(code=code) + unverified_note(
+                [row], "the bilateral indicator"
+            )
+            severity = severity_for([row])
         if not used:
             return
         yield self.finding(
             claim,
-            why + unverified_note([row], "the bilateral indicator"),
+            why,
             fix=f"Remove modifier {listing(used)} and report {code} once, with one unit.",
             line=line,
-            severity=severity_for([row]),
+            severity=severity,
         )
 
 
@@ -165,9 +178,10 @@ class MedicareBilateralReporting(Rule):
         checked. A warning: payer policies differ and the rule does not see the record.
 
     Source:
-        FCSO "Bilateral indicators" (indicator 1: one line, modifier 50, one unit, 150%;
-        "do not report anatomical modifiers in addition to modifier 50"); CMS article A58993
-        (reporting 64479-64484); domain-rules.md section 6.
+        CMS PFS relative value file, BILAT SURG indicator 1 (150% payment adjustment);
+        Medicare Claims Processing Manual ch. 12 section 40.7 (bilateral surgery: one line,
+        modifier 50, one unit); CMS billing article A58993 (reporting 64479-64484); CMS
+        practitioner MUE 64479/64483 = 1 (MAI 2), release effective 2024-07-01.
     """
 
     id = "EPI-MOD-002"
@@ -176,7 +190,10 @@ class MedicareBilateralReporting(Rule):
     category = Category.MODIFIER
     severity = Severity.WARNING
     scope = Scope.PATIENT_DAY
-    source = "FCSO bilateral indicators (indicator 1); CMS article A58993; domain-rules.md section 6"
+    source = (
+        "CMS PFS BILAT SURG indicator 1; Medicare Claims Processing Manual ch. 12 section 40.7; "
+        "CMS billing article A58993"
+    )
     status_code = STATUS
 
     def check(self, day: PatientDay, ctx: RuleContext) -> Iterable[Finding]:
@@ -268,6 +285,10 @@ class ProfessionalTechnicalSplit(Rule):
         77012) take 26 or TC, but not both on one line (together they are the global
         service). Indicators 6, 7 and 8 are not judged.
 
+        What could still change the verdict: the PC/TC indicator, where the bundled row has
+        not been checked against the CMS PFS file (``verified`` column); such findings are
+        warnings that ask to confirm it.
+
     Why payers deny it:
         26 and TC split the payment of a code that has both parts; on a code without the
         split the modifier is invalid and the line is returned (277CA 453) or mispriced.
@@ -281,13 +302,13 @@ class ProfessionalTechnicalSplit(Rule):
           - {id: C1, lines: [{code: "62323", charge: 500}]}
 
     Configuration:
-        Severity follows the procedure table: error for a verified row, warning (message
-        says UNVERIFIED) for a row marked ``verified=no``; domain-rules.md section 6 expects,
-        without having verified it, indicator 0 for 62320-62327.
+        None beyond selection and severity overrides. Load the PPRRVU file with ``--rules``
+        to judge every code by CMS's own indicator.
 
     Source:
-        MPFS relative value file PCTC IND definitions; domain-rules.md section 6 (26/TC)
-        and section 9.3.
+        CMS PFS relative value file, PCTC IND (CMS PPRRVU 2025: 62320-62327 = 0, no
+        professional/technical split; 77003, 77012, 76942 = 1); Medicare Claims Processing
+        Manual ch. 12 section 20.4.
     """
 
     id = "EPI-MOD-003"
@@ -296,7 +317,7 @@ class ProfessionalTechnicalSplit(Rule):
     category = Category.MODIFIER
     severity = Severity.ERROR
     scope = Scope.LINE
-    source = "MPFS PCTC indicator (RVU file); domain-rules.md section 6"
+    source = "CMS PFS relative value file, PCTC IND; Medicare Claims Processing Manual ch. 12 section 20.4"
     status_code = STATUS
 
     def check(self, subject, ctx: RuleContext) -> Iterable[Finding]:
@@ -341,8 +362,8 @@ class DistinctModifierWithXModifier(Rule):
 
     Why payers deny it:
         XE, XS, XP and XU are more specific subsets of 59; CMS asks for the X modifier when
-        one applies and 59 only when none does. Payers such as Moda state that billing both
-        on one line is not appropriate and deny or return the line.
+        one applies and 59 only when none does. Many payers' reimbursement policies state
+        that billing both on one line is not appropriate and deny or return the line.
 
     Failing example:
         claims:
@@ -363,8 +384,7 @@ class DistinctModifierWithXModifier(Rule):
 
     Source:
         MLN1783722 "Proper Use of Modifiers 59, XE, XP, XS & XU"; CR8863 / MLN Matters
-        SE1418; Moda Health reimbursement policy (59 with X{EPSU}); domain-rules.md
-        section 4.3.
+        SE1418 (X{EPSU} are subsets of 59).
     """
 
     id = "EPI-MOD-004"
@@ -373,7 +393,7 @@ class DistinctModifierWithXModifier(Rule):
     category = Category.MODIFIER
     severity = Severity.WARNING
     scope = Scope.LINE
-    source = "MLN1783722; CR8863/SE1418; Moda Health reimbursement policy; domain-rules.md section 4.3"
+    source = "MLN1783722; CR8863 / MLN Matters SE1418 (X{EPSU} are subsets of 59)"
     status_code = STATUS
 
     def check(self, subject, ctx: RuleContext) -> Iterable[Finding]:
@@ -417,7 +437,7 @@ class DistinctModifierOnEM(Rule):
 
     Source:
         CPT Appendix A, modifier 59 ("other than E/M services"); MLN1783722; NCCI Policy
-        Manual ch. I section E; domain-rules.md section 4.3.
+        Manual for Medicare Services ch. I section E.
     """
 
     id = "EPI-MOD-005"
@@ -426,7 +446,7 @@ class DistinctModifierOnEM(Rule):
     category = Category.MODIFIER
     severity = Severity.ERROR
     scope = Scope.LINE
-    source = "CPT Appendix A modifier 59 (services other than E/M); MLN1783722; domain-rules.md section 4.3"
+    source = "CPT Appendix A modifier 59 (services other than E/M); MLN1783722; NCCI Policy Manual ch. I section E"
     status_code = STATUS
 
     def check(self, subject, ctx: RuleContext) -> Iterable[Finding]:
@@ -478,7 +498,7 @@ class TooManyModifiers(Rule):
 
     Source:
         ASC X12 005010X222A1 2400 SV101 (composite C003: four procedure modifiers,
-        C003-03 to C003-06); domain-rules.md section 6 (max per line).
+        C003-03 to C003-06).
     """
 
     id = "EPI-MOD-006"
@@ -532,14 +552,15 @@ class LiabilityModifiers(Rule):
           - {id: C1, lines: [{code: "62323", modifiers: ["GA"], charge: 500}]}
 
     Configuration:
-        GA with GZ is an error: the two contradict each other whatever their exact HCPCS
-        wording (which domain-rules.md marks UNVERIFIED). GY on an epidural is a warning and
-        Medicare only; other payers use GY for contract exclusions.
+        GA with GZ is an error: the two contradict each other (an ABN is on file / no ABN is
+        on file), so nothing a claim shows changes the verdict. GY on an epidural is a
+        warning and Medicare only: GY is for statutory exclusions, and the record may show
+        the service was statutorily excluded; other payers use GY for contract exclusions.
 
     Source:
-        HCPCS Level II modifier definitions GA, GZ, GY (wording UNVERIFIED); CMS article
-        A58993 ("use the appropriate modifier" for non-covered services); domain-rules.md
-        sections 6 and 11 (EPI-MOD-007).
+        HCPCS Level II modifier definitions GA, GZ, GY; Medicare Claims Processing Manual
+        ch. 30 section 40.3.6 (ABN modifiers); CMS article A58993 ("use the appropriate
+        modifier" for non-covered services).
     """
 
     id = "EPI-MOD-007"
@@ -548,7 +569,7 @@ class LiabilityModifiers(Rule):
     category = Category.MODIFIER
     severity = Severity.ERROR
     scope = Scope.LINE
-    source = "HCPCS modifiers GA/GZ/GY; CMS article A58993; domain-rules.md section 6"
+    source = "HCPCS modifiers GA/GZ/GY; Medicare Claims Processing Manual ch. 30 section 40.3.6; CMS article A58993"
     status_code = STATUS
 
     def check(self, subject, ctx: RuleContext) -> Iterable[Finding]:
@@ -598,12 +619,13 @@ class KXOnInterlaminar(Rule):
           - {id: C1, lines: [{code: "62323", charge: 500}]}
 
     Configuration:
-        A warning: KX instructions are jurisdiction-specific, and whether A58993 (L39240)
-        carries one is UNVERIFIED.
+        A warning: KX instructions are jurisdiction-specific; confirm whether your Medicare
+        contractor's ESI billing article asks for KX before relying on it.
 
     Source:
-        HCPCS modifier KX; CMS articles A56651 and A58745 (verity summaries); domain-rules.md
-        sections 0, 6 and 11 (EPI-MOD-008).
+        HCPCS modifier KX ("requirements specified in the medical policy have been met");
+        CMS billing articles A56651 and A58745 (KX for diagnostic selective nerve root
+        blocks on 64479-64484 only).
     """
 
     id = "EPI-MOD-008"
@@ -612,7 +634,7 @@ class KXOnInterlaminar(Rule):
     category = Category.MODIFIER
     severity = Severity.WARNING
     scope = Scope.LINE
-    source = "HCPCS KX; CMS articles A56651, A58745 (KX for diagnostic SNRB on 64479-64484); domain-rules.md section 6"
+    source = "HCPCS KX; CMS billing articles A56651, A58745 (KX for diagnostic SNRB on 64479-64484)"
     status_code = STATUS
 
     def check(self, subject, ctx: RuleContext) -> Iterable[Finding]:
@@ -653,8 +675,7 @@ class Modifier25NotOnEM(Rule):
         None beyond selection and severity overrides.
 
     Source:
-        CPT Appendix A, modifier 25; NCCI Policy Manual ch. I section D; domain-rules.md
-        section 5.
+        CPT Appendix A, modifier 25; NCCI Policy Manual for Medicare Services ch. I section D.
     """
 
     id = "EPI-MOD-009"
@@ -663,7 +684,7 @@ class Modifier25NotOnEM(Rule):
     category = Category.MODIFIER
     severity = Severity.ERROR
     scope = Scope.LINE
-    source = "CPT Appendix A modifier 25; NCCI Policy Manual ch. I section D; domain-rules.md section 5"
+    source = "CPT Appendix A modifier 25; NCCI Policy Manual for Medicare Services ch. I section D"
     status_code = STATUS
 
     def check(self, subject, ctx: RuleContext) -> Iterable[Finding]:
@@ -699,7 +720,8 @@ class UnknownModifier(Rule):
           complete table with ``--rules`` to judge the rest;
         * in the table but not in force on the line's date of service (before its effective
           date or after its deletion, e.g. XS before 2015-01-01): an error when the table row
-          is verified, a warning (UNVERIFIED) otherwise.
+          is verified, a warning asking to confirm the date otherwise (a wrong date would
+          change the verdict).
 
     Why payers deny it:
         A modifier that does not exist on the date of service is an invalid modifier: the
@@ -776,7 +798,9 @@ class UnknownModifier(Rule):
                 claim,
                 f"Modifier {value} on {line.procedure_code} is not valid on the date of service "
                 f"{day.isoformat()}: {when}."
-                + ("" if all(is_verified(r) for r in rows) else " (The date is UNVERIFIED in the modifier table, so this is a warning.)"),
+                + ("" if all(is_verified(r) for r in rows) else
+                   " Confirm the modifier's effective and deletion dates in the HCPCS modifier list: "
+                   "a different date would change this verdict, so it is a warning."),
                 fix=(
                     "Use the modifier in force on the date of service (before 2015-01-01, 59 "
                     "instead of XE/XP/XS/XU)." if value in X_MODIFIERS

@@ -10,7 +10,7 @@
 
 One problem, one finding: EPI-PTP-001 skips a pair when a policy rule that covers both
 codes is registered and enabled for the payer (see :data:`POLICY_PAIRS`: imaging with
-62320-62327 is EPI-IMG-*, an E/M with a 0- or 10-day global procedure is EPI-EM-001, and
+62320-62327, or with any code whose descriptor includes imaging guidance, is EPI-IMG-*; an E/M with a 0- or 10-day global procedure is EPI-EM-001, and
 the pairs of this module's own family rules). Those rules consult the same PTP row and
 name it in their message; when the row comes from a CMS file (verified) and denies the
 pair, a warning-level family rule reports an error.
@@ -32,9 +32,10 @@ DISTINCT_MODIFIERS = ("XS", "XE", "XU", "59")
 
 #: (families of one code, families of the other, rules that cover the pair). A pair of
 #: codes whose families match is left to those rules by EPI-PTP-001.
+IMAGING_FAMILIES = frozenset({"imaging-guidance", "epidurography", "ultrasound-guidance"})
+IMAGING_RULES = ("EPI-IMG-001", "EPI-IMG-002", "EPI-IMG-003", "EPI-IMG-004")
 POLICY_PAIRS: list[tuple[frozenset, frozenset, tuple[str, ...]]] = [
-    (frozenset({EPIDURAL_FAMILY}), frozenset({"imaging-guidance", "epidurography", "ultrasound-guidance"}),
-     ("EPI-IMG-001", "EPI-IMG-002", "EPI-IMG-003", "EPI-IMG-004")),
+    (frozenset({EPIDURAL_FAMILY}), IMAGING_FAMILIES, IMAGING_RULES),
     (frozenset({EPIDURAL_FAMILY}), frozenset({EPIDURAL_FAMILY}), ("EPI-FAM-001", "EPI-FAM-002")),
     (frozenset({EPIDURAL_FAMILY}), frozenset({TRANSFORAMINAL_FAMILY}), ("EPI-FAM-002", "EPI-FAM-003")),
     (frozenset({EPIDURAL_FAMILY}), frozenset({"drug-administration"}), ("EPI-PTP-002",)),
@@ -77,6 +78,13 @@ def covering_rules(ctx: RuleContext, code1: str, code2: str, day, payer: str) ->
     for families_a, families_b, ids in POLICY_PAIRS:
         if (family1 in families_a and family2 in families_b) or (family2 in families_a and family1 in families_b):
             rules.extend(ids)
+    for guided, other in ((code1, code2), (code2, code1)):
+        # a code whose descriptor includes imaging guidance: guidance beside it is EPI-IMG-*'s
+        info = procedure_info(ctx, guided, day)
+        if (info is not None and str(info.get("imaging", "")).strip().lower() == "yes"
+                and str(info.get("family", "")) not in IMAGING_FAMILIES
+                and _family(ctx, other, day) in IMAGING_FAMILIES):
+            rules.extend(IMAGING_RULES)
     globals_, ids = EM_POLICY
     for em_code, other in ((code1, code2), (code2, code1)):
         if is_em(ctx, em_code, day) and not is_em(ctx, other, day):
@@ -175,7 +183,7 @@ def find_pair(ctx: RuleContext, day: PatientDay, a: DayLine, b: DayLine) -> Opti
 def ncci_note(edit: Optional[PairEdit]) -> str:
     if edit is None:
         return ""
-    state = "UNVERIFIED bundled row" if not edit.verified else "from the CMS file"
+    state = "confirm this row in the CMS PTP release" if not edit.verified else "from the CMS file"
     if edit.indicator == "0":
         effect = "never paid together"
     elif edit.bypass:
@@ -236,16 +244,17 @@ class NcciProcedurePairs(Rule):
 
     Configuration:
         The PTP table: ``--rules DIR`` with the CMS practitioner files (ccipra-vNNNrN-f1 ..
-        f4, TXT, CSV or ZIP) replaces the bundled table; every pair of the bundled table is
-        UNVERIFIED (domain-rules.md 4.2), so its findings are warnings where a CMS row
-        would give an error. The NCCI-associated modifiers are ``edits/ncci_modifiers.csv``
-        (the exact list is UNVERIFIED). Other payers: not checked (NCCI is a Medicare edit
-        set; commercial payers license similar but different pairs).
+        f4, TXT, CSV or ZIP) replaces the bundled table. What could still change the
+        verdict: a bundled row not checked against the CMS release (``verified`` column)
+        might not exist or carry another indicator, so its findings are warnings that ask to
+        confirm it; rows checked against or loaded from the CMS release give errors. The
+        NCCI-associated modifiers are ``edits/ncci_modifiers.csv``. Other payers: not checked
+        (NCCI is a Medicare edit set; commercial payers license similar but different pairs).
 
     Source:
         CMS NCCI procedure-to-procedure edits (practitioner); NCCI Policy Manual for
-        Medicare Services ch. I; MLN1783722 "Proper Use of Modifiers 59, XE, XP, XS & XU";
-        Palmetto GBA NCCI PTP tool page (modifier indicators 0/1/9).
+        Medicare Services ch. I (modifier indicators 0/1/9, NCCI-associated modifiers);
+        MLN1783722 "Proper Use of Modifiers 59, XE, XP, XS & XU".
     """
 
     id = "EPI-PTP-001"
@@ -254,7 +263,7 @@ class NcciProcedurePairs(Rule):
     category = Category.PTP
     severity = Severity.ERROR
     scope = Scope.PATIENT_DAY
-    source = "CMS NCCI PTP edits (practitioner); NCCI Policy Manual ch. I; MLN1783722"
+    source = "CMS NCCI PTP edits (practitioner); NCCI Policy Manual for Medicare Services ch. I; MLN1783722"
     status_code = "A8:448"
 
     def check(self, day: PatientDay, ctx: RuleContext) -> Iterable[Finding]:
@@ -277,7 +286,10 @@ class NcciProcedurePairs(Rule):
         other = where(edit.column1, edit.column2)
         rationale = str(edit.row.get("rationale", "")).strip()
         because = f" Rationale: {rationale}." if rationale else ""
-        caveat = "" if edit.verified else " (bundled PTP row, UNVERIFIED: confirm it against the CMS PTP file)"
+        caveat = "" if edit.verified else (
+            " (confirm this pair in the CMS practitioner PTP release: without it the verdict could change, "
+            "so this is a warning)"
+        )
         severity = Severity.ERROR if edit.verified else Severity.WARNING
         head = (
             f"{c2} (column 2) is paired with {c1} (column 1, {other}) on {day.service_date.isoformat()} "
@@ -358,13 +370,16 @@ class DrugAdministrationWithEpidural(Rule):
 
     Configuration:
         None. Applies to every payer: 96372 describes an intramuscular or subcutaneous
-        injection, so using it for the epidural drug is wrong coding everywhere. The
-        existence and indicator of the NCCI edit are UNVERIFIED (domain-rules.md 4.2); the
-        policy holds without it. EPI-PTP-001 leaves this pair to this edit.
+        injection, so using it for the epidural drug is wrong coding everywhere; the CMS
+        NCCI edit 62323/96372 (modifier indicator 1, "misuse of column two code with column
+        one code") agrees. What could still change the verdict: XS/59 on 96372 for a
+        documented injection of another drug at another site. EPI-PTP-001 leaves this pair
+        to this edit.
 
     Source:
-        NCCI Policy Manual ch. I general correct coding policy (services integral to a
-        procedure); CPT 96372 descriptor; NCCI PTP pair 6232x/96372 (UNVERIFIED).
+        NCCI Policy Manual for Medicare Services ch. I general correct coding policy
+        (services integral to a procedure); CPT 96372 descriptor; CMS NCCI practitioner PTP
+        edit 62323/96372, release effective 2024-07-01.
     """
 
     id = "EPI-PTP-002"
@@ -373,7 +388,10 @@ class DrugAdministrationWithEpidural(Rule):
     category = Category.PTP
     severity = Severity.ERROR
     scope = Scope.PATIENT_DAY
-    source = "NCCI Policy Manual ch. I (integral services); CPT 96372 descriptor; NCCI PTP 6232x/96372 (UNVERIFIED)"
+    source = (
+        "NCCI Policy Manual for Medicare Services ch. I (integral services); CPT 96372 descriptor; "
+        "CMS NCCI PTP edit 62323/96372 (release effective 2024-07-01)"
+    )
     status_code = "A8:448"
 
     def check(self, day: PatientDay, ctx: RuleContext) -> Iterable[Finding]:
@@ -434,13 +452,14 @@ class OtherBlocksWithEpidural(Rule):
           - {id: C1, lines: [{code: "62323"}]}
 
     Configuration:
-        Other payers: not checked (LCD and NCCI are Medicare policy). The LCD exclusion is
-        VERIFIED through the L39240 rubric; the NCCI pairs are UNVERIFIED, hence a warning
-        unless a CMS PTP file is loaded. EPI-PTP-001 leaves these pairs to this edit.
+        Other payers: not checked (LCD and NCCI are Medicare policy). What could still
+        change the verdict: the LCD exception for a facet synovial cyst, and a distinct site
+        documented with XS/59, which only the record shows; hence a warning, and an error
+        when a CMS NCCI edit denies the pair. EPI-PTP-001 leaves these pairs to this edit.
 
     Source:
-        LCD L39240 / A58993 family (ESI LCD rubric: multiple different blocks in one session
-        not medically necessary); NCCI PTP pairs 62323/20552, 20553, 64493-64495 (UNVERIFIED).
+        LCD L39240 / A58993 family (multiple different blocks in one session not medically
+        necessary); CMS NCCI practitioner PTP edits with 20552/20553 and 64490-64495.
     """
 
     id = "EPI-PTP-003"
@@ -449,7 +468,7 @@ class OtherBlocksWithEpidural(Rule):
     category = Category.MEDICAL_NECESSITY
     severity = Severity.WARNING
     scope = Scope.PATIENT_DAY
-    source = "LCD L39240 / A58993 family (one block type per session); NCCI PTP 6232x/20552-20553/64490-64495 (UNVERIFIED)"
+    source = "LCD L39240 / A58993 family (one block type per session); CMS NCCI PTP edits with 20552-20553/64490-64495"
     status_code = "A8:448"
 
     def check(self, day: PatientDay, ctx: RuleContext) -> Iterable[Finding]:
@@ -522,11 +541,13 @@ class EpiduralFamilySameRegion(Rule):
     Configuration:
         None. Applies to every payer (CPT code structure). The same code twice is
         EPI-MUE-002; two regions are EPI-FAM-002. EPI-PTP-001 leaves these pairs to this
-        edit; the NCCI indicator for them is UNVERIFIED and does not change the result.
+        edit. Nothing a claim shows changes the verdict: the CMS NCCI edits for these pairs
+        carry modifier indicator 0 (62323/62322, 62321/62320, 62325/62323, 62327/62326) or 1,
+        and one session in one region has one right code either way.
 
     Source:
         CPT 62320-62327 descriptors (2017 restructuring: region x imaging x catheter);
-        NCCI PTP mutually exclusive edits (indicator UNVERIFIED).
+        CMS NCCI practitioner PTP edits within 62320-62327, release effective 2024-07-01.
     """
 
     id = "EPI-FAM-001"
@@ -535,7 +556,7 @@ class EpiduralFamilySameRegion(Rule):
     category = Category.PTP
     severity = Severity.ERROR
     scope = Scope.PATIENT_DAY
-    source = "CPT 62320-62327 descriptors (one code per region per session); NCCI PTP mutually exclusive edits (UNVERIFIED)"
+    source = "CPT 62320-62327 descriptors (one code per region per session); CMS NCCI PTP edits within 62320-62327"
     status_code = "A8:448"
 
     def check(self, day: PatientDay, ctx: RuleContext) -> Iterable[Finding]:
@@ -680,13 +701,16 @@ class InterlaminarAndTransforaminal(Rule):
           - {id: C1, lines: [{code: "64483"}]}
 
     Configuration:
-        Other payers: not checked (LCD and NCCI are Medicare policy). The NCCI pair
-        (column 1 64483, column 2 62323, indicator 1) is UNVERIFIED, hence a warning unless
-        a CMS PTP file is loaded. EPI-PTP-001 leaves these pairs to this edit.
+        Other payers: not checked (LCD and NCCI are Medicare policy). What could still
+        change the verdict: the NCCI edit pairing the two approaches carries modifier
+        indicator 1 (mutually exclusive procedures), so documented medical necessity with
+        an NCCI-associated modifier may be paid; hence a warning, and an error when a CMS
+        NCCI edit denies the pair. EPI-PTP-001 leaves these pairs to this edit.
 
     Source:
-        ESI LCD rubric for L39240 (multiple different blocks in one session); ESI LCD
-        billing articles (session limits); NCCI PTP 64483/62323 (UNVERIFIED).
+        LCD L39240 / A58993 (multiple different blocks in one session); ESI LCD billing
+        articles A58745, A58731, A56651 (session limits); CMS NCCI practitioner PTP edit
+        62323/64483 (mutually exclusive procedures).
     """
 
     id = "EPI-FAM-003"
@@ -695,7 +719,7 @@ class InterlaminarAndTransforaminal(Rule):
     category = Category.PTP
     severity = Severity.WARNING
     scope = Scope.PATIENT_DAY
-    source = "ESI LCD rubric for L39240; ESI LCD billing articles (session limits); NCCI PTP 64483/62323 (UNVERIFIED)"
+    source = "LCD L39240 / A58993; ESI LCD billing articles (session limits); CMS NCCI PTP edit 62323/64483"
     status_code = "A8:448"
 
     def check(self, day: PatientDay, ctx: RuleContext) -> Iterable[Finding]:

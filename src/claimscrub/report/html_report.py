@@ -92,6 +92,21 @@ class _Summary:
             self.at_risk = pipeline_at_risk
         self.expected_allowed: Optional[Decimal] = getattr(file, "expected_allowed", None)
         self.unpriced_lines: Optional[int] = getattr(file, "unpriced_lines", None)
+        # the billed charges of the unpriced lines the errors put at risk (claimscrub.pricing)
+        self.unpriced_charge_at_risk: Decimal = getattr(file, "unpriced_charge_at_risk", Decimal(0))
+        self.unpriced_lines_at_risk: int = getattr(file, "unpriced_lines_at_risk", 0)
+
+    def at_risk_text(self) -> str:
+        """What the errors put at risk: the expected allowed amount of the priced lines,
+        else, when only unpriced lines are at risk, their billed charges named as such
+        (never "$0.00" because the lines could not be priced)."""
+        if self.at_risk == 0 and self.unpriced_lines_at_risk:
+            return f"{_money(self.unpriced_charge_at_risk)} billed, not priced"
+        return _money(self.at_risk)
+
+    def unpriced_at_risk_text(self) -> str:
+        return (f"{_money(self.unpriced_charge_at_risk)} billed on "
+                f"{_plural(self.unpriced_lines_at_risk, 'line')} not priced")
 
 
 def _rules_doc() -> dict:
@@ -296,6 +311,15 @@ def _card(label: str, value: str, sub: str = "", kind: str = "", key: str = "") 
     return E.DIV(*children, **{"class": f"card {kind}".strip()})
 
 
+def _at_risk_sub(summary: _Summary) -> str:
+    priced = f"{_plural(summary.priced, 'finding')} with an expected allowed amount"
+    if not summary.unpriced_lines_at_risk:
+        return priced
+    if summary.at_risk == 0:
+        return f"{_plural(summary.unpriced_lines_at_risk, 'line')} at risk with no MPFS price"
+    return f"{priced}; plus {summary.unpriced_at_risk_text()}"
+
+
 def _summary_section(run: RunResult, file: FileResult, summary: _Summary, rules: dict) -> etree._Element:
     total_findings = sum(file.findings_by_rule.values())
     cards = E.DIV(
@@ -303,8 +327,7 @@ def _summary_section(run: RunResult, file: FileResult, summary: _Summary, rules:
               key="claims"),
         _card("Accepted", f"{file.accepted:,}", _money(file.accepted_charge), "ok", key="accepted"),
         _card("Rejected", f"{file.rejected:,}", _money(file.rejected_charge), "bad", key="rejected"),
-        _card("Money at risk", _money(summary.at_risk),
-              f"{_plural(summary.priced, 'finding')} with an amount", "risk", key="at_risk"),
+        _card("Money at risk", summary.at_risk_text(), _at_risk_sub(summary), "risk", key="at_risk"),
         _card("Findings", f"{total_findings:,}",
               f"on {_plural(summary.flagged, 'claim')}; {summary.warned:,} accepted with warnings",
               key="findings"),
@@ -314,9 +337,12 @@ def _summary_section(run: RunResult, file: FileResult, summary: _Summary, rules:
     charges = E.TABLE(
         E.TR(E.TH("Accepted charge"), E.TD(_money(file.accepted_charge), **{"class": "num", "data-key": "accepted_charge"})),
         E.TR(E.TH("Rejected charge"), E.TD(_money(file.rejected_charge), **{"class": "num", "data-key": "rejected_charge"})),
-        E.TR(E.TH("Money at risk"), E.TD(_money(summary.at_risk), **{"class": "num", "data-key": "at_risk"})),
+        E.TR(E.TH("Money at risk"), E.TD(summary.at_risk_text(), **{"class": "num", "data-key": "at_risk"})),
         **{"class": "kv"},
     )
+    if summary.unpriced_lines_at_risk:
+        charges.append(E.TR(E.TH("Unpriced lines at risk (billed charges)"),
+                            E.TD(summary.unpriced_at_risk_text(), **{"class": "num", "data-key": "unpriced_at_risk"})))
     if summary.expected_allowed is not None:
         charges.append(E.TR(E.TH("Expected allowed (national MPFS)"),
                             E.TD(_money(summary.expected_allowed), **{"class": "num", "data-key": "expected_allowed"})))
@@ -486,6 +512,10 @@ def _claim(result: ClaimResult, rules: dict, element: str) -> etree._Element:
     claim_at_risk = getattr(result, "amount_at_risk", None)
     if claim_at_risk:
         facts.append(E.SPAN(f"{_money(claim_at_risk)} at risk", **{"class": "risk"}))
+    unpriced_charge, unpriced_count = getattr(result, "unpriced_at_risk", (Decimal(0), 0))
+    if unpriced_count:
+        facts.append(E.SPAN(f"{_money(unpriced_charge)} billed at risk on {_plural(unpriced_count, 'line')} "
+                            "not priced", **{"class": "risk", "data-key": "unpriced_at_risk"}))
     facts.append(E.SPAN(f"segments {first:,}–{last:,}"))
     counts = ", ".join(_plural(severities[s.value], s.value) for s in SEVERITIES if severities[s.value])
 

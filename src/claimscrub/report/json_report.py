@@ -22,10 +22,14 @@ def summary(file: FileResult) -> dict:
         "findings_by_category": dict(sorted(file.findings_by_category.items())),
         "findings_by_rule": dict(sorted(file.findings_by_rule.items())),
         # money at stake (claimscrub.pricing): national MPFS expected allowed over the priced
-        # lines, what the error findings put at risk (each line once), lines not priced
+        # lines, what the error findings put at risk (each line once), lines not priced, and
+        # the billed charges of the unpriced lines the error findings put at risk (never
+        # added to the expected allowed amounts)
         "expected_allowed": str(file.expected_allowed),
         "amount_at_risk": str(file.amount_at_risk),
         "unpriced_lines": file.unpriced_lines,
+        "unpriced_lines_at_risk": file.unpriced_lines_at_risk,
+        "unpriced_charge_at_risk": str(file.unpriced_charge_at_risk),
     }
 
 
@@ -53,6 +57,7 @@ def _write(run: RunResult, file: FileResult, handle: IO[str]) -> None:
     first = True
     for result in run.claim_results(file):
         claim = result.claim
+        unpriced_charge, unpriced_count = result.unpriced_at_risk
         entry = {
             "claim_id": claim.claim_id,
             "status": result.status,
@@ -61,6 +66,8 @@ def _write(run: RunResult, file: FileResult, handle: IO[str]) -> None:
             "findings": [f.as_report() for f in result.findings],
             "expected_allowed": _money(result.expected_allowed),
             "amount_at_risk": str(result.amount_at_risk),
+            "unpriced_lines_at_risk": unpriced_count,
+            "unpriced_charge_at_risk": str(unpriced_charge),
             "lines": [
                 {"line": line.number, "code": line.procedure_code,
                  "expected_allowed": _money(result.line_allowed.get(line.number))}
