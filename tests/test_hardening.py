@@ -522,3 +522,13 @@ def test_html_masks_ambulance_pick_up_and_drop_off(tmp_path):
     assert "NM1" in html and "CLM" in html
     for value in ("HOMESTEAD", "SMALLTOWN", "HOSPITAL DRIVE", "BIGCITY", "80612"):
         assert value not in html
+
+
+def test_line_break_terminated_file_with_crlf(tmp_path):
+    """Segments terminated by a line break, CRLF style: the CR terminates, the LF is only a
+    line break (no segment starts with it, no element ends with a stray CR)."""
+    text = good_text().replace("~\n", "\n").replace("\n", "\r\n")
+    (tmp_path / "crlf.837").write_bytes(text.encode())
+    result, out = scrub(tmp_path, tmp_path / "crlf.837")
+    assert result.returncode == 0, result.stderr
+    assert len(json_claims(out / "crlf.837.json")) == 3
