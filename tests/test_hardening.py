@@ -362,7 +362,7 @@ def test_signal_leaves_no_worker_and_no_claim_store(signum, tmp_path):
     work.mkdir()
     process = subprocess.Popen(
         [sys.executable, "-m", "claimscrub", "scrub", str(batch), "--out", str(tmp_path / "out"),
-         "--as-of", AS_OF, "--jobs", "2", "--work-dir", str(work)],
+         "--as-of", AS_OF, "--validator", "pyx12", "--jobs", "2", "--work-dir", str(work)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     workers: list[int] = []
