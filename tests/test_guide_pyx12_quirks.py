@@ -124,3 +124,17 @@ def test_pyx12s_reader_quirks_are_reproduced(tmp_path):
         errors = _errors(tmp_path, text, f"{name}.837")
         reported.update(code for _seg, _ele, code in errors)
     assert {"1", "8"} <= reported
+
+
+def test_a_fault_in_the_compiled_walk_falls_back_to_pyx12(tmp_path, monkeypatch):
+    """Should the compiled walk ever fail on some input, pyx12 itself validates that set:
+    the scrub goes on with pyx12's verdict instead of stopping."""
+    import claimscrub.guide.walker as walker
+
+    def broken(self, segments, delimiters):
+        raise KeyError("a fault")
+
+    monkeypatch.delenv("CLAIMSCRUB_DEBUG", raising=False)
+    monkeypatch.setattr(walker.Walker, "validate", broken)
+    text = _claim(False).replace("*11:B:1*", "*AA:B:1*", 1)
+    assert _errors(tmp_path, text) == [("CLM", "5:1", "7")]
