@@ -15,17 +15,37 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Scrub the bundled demo batch. The demo holds claims with errors on purpose, so exit
-# status 1 (some claim rejected) is the expected outcome here.
+# A DEMO key for the demo's claim history only: it is printed here, so it protects nothing.
+# A real history takes its key from CLAIMSCRUB_HISTORY_KEY or a key file (see README).
+DEMO_HISTORY_KEY := claimscrub-DEMO-ONLY-key-not-a-secret
+DEMO_HISTORY     := out/demo/history.sqlite
+
+# Scrub the bundled demo batch as two nights against a fresh claim history in out/demo/:
+# the afternoon file's run sees the morning file's claims. The demo holds claims with
+# errors on purpose, so exit status 1 (some claim rejected) is the expected outcome here.
 demo: $(STAMP)
-	@rc=0; $(BIN)/claimscrub scrub fixtures/837/demo --out out/demo --as-of $(AS_OF) || rc=$$?; \
+	@mkdir -p out/demo && rm -f $(DEMO_HISTORY) $(DEMO_HISTORY)-wal $(DEMO_HISTORY)-shm
+	@for night in am pm; do \
+	  echo "-- night of the $$night file (claim history: $(DEMO_HISTORY), demo key)"; \
+	  rc=0; CLAIMSCRUB_HISTORY_KEY=$(DEMO_HISTORY_KEY) $(BIN)/claimscrub scrub \
+	    fixtures/837/demo/pain-clinic-2025-03-03-$$night.837 --out out/demo --as-of $(AS_OF) \
+	    --history sqlite:///$(DEMO_HISTORY) || rc=$$?; \
 	  test $$rc -le 1 || exit $$rc; \
-	  echo "reports: out/demo/ (open out/demo/*.html in a browser)"
+	done
+	@$(BIN)/python -c 'import json; r = json.load(open("out/demo/pain-clinic-2025-03-03-pm.837.json")); \
+	  print("\n".join("cross-night finding: %s %s: %s" % (c["claim_id"], f["rule"], f["message"]) \
+	  for c in r["claims"] for f in c["findings"] if "billed in the run of" in f["message"]))'
+	@CLAIMSCRUB_HISTORY_KEY=$(DEMO_HISTORY_KEY) $(BIN)/claimscrub history stats --history sqlite:///$(DEMO_HISTORY)
+	@echo "reports: out/demo/ (open out/demo/*.html in a browser)"
 
 test: $(STAMP)
 	@command -v chromium >/dev/null 2>&1 || (echo "installing chromium (Debian) for the HTML report's browser test"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
 	  { echo "make test: could not install chromium; the browser test will be skipped"; test -z "$$CI"; }
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || \
+	  (echo "installing postgresql (Debian) for the claim history tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null) || \
+	  { echo "make test: could not install postgresql; the PostgreSQL history tests will be skipped"; test -z "$$CI"; }
 	$(BIN)/python -m pytest
 
 # The fuzz test of the suite with thousands of mutated corpus files and fixtures instead of

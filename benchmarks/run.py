@@ -10,7 +10,10 @@ quarter of them under dependents), then times, each as its own process:
   compiled from pyx12's map);
 * ``claimscrub scrub --no-validate`` (reading, claims, edits, patient-days, reports);
 * ``claimscrub scrub --validator pyx12 --jobs N`` (validation by pyx12 itself);
-* pyx12's ``x12valid`` on the same file.
+* pyx12's ``x12valid`` on the same file;
+* ``claimscrub scrub --no-validate --history`` against an SQLite claim history already
+  holding ``--history-lines`` billed lines (default 1,000,000; benchmarks/history_bench.py),
+  which gives the time history adds per claim and the history's size on disk per line.
 
 Validation alone, compiled guide against pyx12 in one process: benchmarks/validators.py.
 
@@ -120,6 +123,9 @@ def main() -> int:
     parser.add_argument("--claims", type=int, default=50_000)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--skip-pyx12", action="store_true", help="do not run x12valid")
+    parser.add_argument("--skip-validate", action="store_true", help="do not run the validating scrub")
+    parser.add_argument("--history-lines", type=int, default=1_000_000,
+                        help="billed lines in the claim history of the history run (0: no history run)")
     args = parser.parse_args()
 
     data = HERE / "data"
@@ -138,14 +144,17 @@ def main() -> int:
         tmp = Path(tmp)
         claimscrub = str(BIN / "claimscrub")
         common = [str(batch), "--as-of", "2026-11-22"]
-        results.append(measure(f"claimscrub scrub --validator compiled",
-                               [claimscrub, "scrub", *common, "--out", str(tmp / "compiled"),
-                                "--validator", "compiled", "--jobs", str(args.jobs)],
-                               tmp, segments))
+        if not args.skip_validate:
+            results.append(measure("claimscrub scrub --validator compiled",
+                                   [claimscrub, "scrub", *common, "--out", str(tmp / "compiled"),
+                                    "--validator", "compiled", "--jobs", str(args.jobs)],
+                                   tmp, segments))
         results.append(measure("claimscrub scrub --no-validate",
                                [claimscrub, "scrub", *common, "--out", str(tmp / "fast"), "--no-validate"],
                                tmp, segments))
-        if not args.skip_pyx12:
+        if args.history_lines:
+            history_summary = _history_run(args, batch, tmp, claimscrub, common, segments, results)
+        if not args.skip_pyx12 and not args.skip_validate:
             results.append(measure(f"claimscrub scrub --validator pyx12 --jobs {args.jobs}",
                                    [claimscrub, "scrub", *common, "--out", str(tmp / "full"),
                                     "--validator", "pyx12", "--jobs", str(args.jobs)],
@@ -154,7 +163,9 @@ def main() -> int:
             copy = tmp / batch.name
             shutil.copy(batch, copy)
             results.append(measure("pyx12 x12valid", [str(BIN / "x12valid"), str(copy)], tmp, segments))
-    full, fast = results[0]["seconds"], results[1]["seconds"]
+    runs = {r["name"]: r["seconds"] for r in results}
+    full = runs.get(f"claimscrub scrub --jobs {args.jobs}", 0.0)
+    fast = runs["claimscrub scrub --no-validate"]
     share = max(0.0, (full - fast) / full) if full else 0.0
     summary = {
         "claims": args.claims,
@@ -165,12 +176,55 @@ def main() -> int:
         "runs": results,
         "ig_validation_share_of_wall_time": round(share, 3),
     }
-    print(f"  implementation-guide validation share of the full run: {share:.0%}")
+    if args.history_lines:
+        summary["history"] = history_summary
+    if full:
+        print(f"  implementation-guide validation share of the full run: {share:.0%}")
     out = HERE / "results"
     out.mkdir(exist_ok=True)
     (out / "latest.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(f"results: {(out / 'latest.json').relative_to(HERE.parent)}")
     return 0
+
+
+def _history_run(args, batch: Path, tmp: Path, claimscrub: str, common: list, segments: int,
+                 results: list) -> dict:
+    """The no-validate run again, against a claim history of ``--history-lines`` lines
+    (built once and kept in benchmarks/data; each run scrubs against a fresh copy, since a
+    run writes its claims into the history)."""
+    from history_bench import BENCH_KEY, build_history
+
+    data = HERE / "data"
+    built = data / f"history-{args.history_lines}-{args.claims}.sqlite"
+    if not built.exists():
+        print(f"building a claim history of {args.history_lines:,} billed lines -> "
+              f"{built.relative_to(HERE.parent)}", flush=True)
+        started = time.perf_counter()
+        build_history(built, args.history_lines, args.claims)
+        print(f"  built in {time.perf_counter() - started:.1f} s", flush=True)
+    size = built.stat().st_size
+    copy = tmp / "history.sqlite"
+    shutil.copy(built, copy)
+    os.environ["CLAIMSCRUB_HISTORY_KEY"] = BENCH_KEY.decode()
+    result = measure(f"claimscrub scrub --no-validate --history ({args.history_lines:,} lines)",
+                     [claimscrub, "scrub", *common, "--out", str(tmp / "hist"), "--no-validate",
+                      "--history", f"sqlite:///{copy}"], tmp, segments)
+    results.append(result)
+    fast = next(r["seconds"] for r in results if r["name"] == "claimscrub scrub --no-validate")
+    added = result["seconds"] - fast
+    summary = {
+        "history_lines": args.history_lines,
+        "history_bytes": size,
+        "history_bytes_per_line": round(size / args.history_lines, 1),
+        "added_seconds": round(added, 2),
+        "added_ms_per_claim": round(1000 * added / args.claims, 3),
+        "slowdown": round(added / fast, 3) if fast else None,
+    }
+    print(f"  history: {size / 2**20:.1f} MiB for {args.history_lines:,} lines "
+          f"({summary['history_bytes_per_line']} bytes per line); adds {added:.2f} s "
+          f"({summary['added_ms_per_claim']} ms per claim, {summary['slowdown']:.0%} of the no-validate run)",
+          flush=True)
+    return summary
 
 
 if __name__ == "__main__":

@@ -23,7 +23,11 @@ from claimscrub.errors import (
     ClaimscrubError,
     ConfigError,
 )
+from claimscrub.history.cli import history_group, open_history, record_scrub
+from claimscrub.history.run import RunHistory
+from claimscrub.history.store import history_error_reason
 from claimscrub.scrub import FileResult, RunResult, ScrubOptions, Scrubber, expand_inputs
+from sqlalchemy.exc import SQLAlchemyError
 from claimscrub.textsafe import shorten, visible
 
 # Exit status 2 means an unusable input; command-line mistakes get their own code.
@@ -156,11 +160,13 @@ def main() -> None:
               help="Processes for implementation-guide validation with --validator pyx12 "
                    "(default: one per CPU; one for inputs under 1 MiB); the compiled guide "
                    "validates in the main process.")
-@click.option("--ack-control-number", "ack_control", type=click.IntRange(1, 999_999_999), default=1,
-              show_default=True,
+@click.option("--ack-control-number", "ack_control", type=click.IntRange(1, 999_999_999), default=None,
               help="Interchange control number of the first acknowledgment written; each 999 and "
-                   "277CA of the run takes the next one (pass your own sequence to keep them unique "
-                   "across runs).")
+                   "277CA of the run takes the next one (default: the history's sequence with "
+                   "--history, else 1).")
+@click.option("--history", "history_option", metavar="URL",
+              help="Claim history across runs: sqlite:///PATH (or a path) or postgresql://...; "
+                   "needs CLAIMSCRUB_HISTORY_KEY (default: history in the configuration).")
 @click.option("--no-validate", "no_validate", is_flag=True,
               help="Skip implementation-guide validation; envelope checks still run.")
 @click.option("--validator", "validator_kind", type=click.Choice(VALIDATORS), default=DEFAULT_VALIDATOR,
@@ -168,7 +174,7 @@ def main() -> None:
               help="Implementation-guide validator: 'compiled' runs pyx12's 837P map compiled into "
                    "tables (pyx12's verdicts, about 50 times faster); 'pyx12' runs pyx12 itself.")
 def scrub(inputs, out_dir, as_of, config_path, rules_dir, work_dir, accepted_dir, jobs,
-          no_validate, ack_control, validator_kind) -> None:
+          no_validate, ack_control, validator_kind, history_option) -> None:
     """Scrub 837P files (or folders of them) and write a report per file into --out.
 
     Exit status: 0 every claim accepted, 1 some claim rejected, 2 some input unusable,
@@ -182,6 +188,7 @@ def scrub(inputs, out_dir, as_of, config_path, rules_dir, work_dir, accepted_dir
         path = config_path or find_config()
         config = load_config(path) if path else None
         tables = _load_tables(rules_dir or (config.rules_dir if config else None))
+        history = open_history(history_option, config)
     except ClaimscrubError as exc:
         _fail(str(exc), EXIT_USAGE)
         return
@@ -205,6 +212,7 @@ def scrub(inputs, out_dir, as_of, config_path, rules_dir, work_dir, accepted_dir
         work_dir=work_dir,
         on_progress=progress,
         validator=None if no_validate else _validator(jobs, input_bytes, validator_kind),
+        history=RunHistory(history) if history is not None else None,
     )
     try:
         scrubber = Scrubber(options)
@@ -218,16 +226,31 @@ def scrub(inputs, out_dir, as_of, config_path, rules_dir, work_dir, accepted_dir
     try:
         run = scrubber.run(paths)
         progress.finish()
-        try:
-            _write_outputs(run, out_dir, ack_control)
+
+        def write(ack_start: Optional[int]) -> None:
+            _write_outputs(run, out_dir, ack_control or ack_start or 1)
             if accepted_dir:
                 _write_accepted(run, accepted_dir)
+
+        try:
+            if history is not None:
+                usable = sum(1 for file in run.files if file.usable)
+                record_scrub(history, options.history, run, 0 if ack_control else 2 * usable, write)
+            else:
+                write(None)
         finally:
             run.close()
+            if history is not None:
+                history.close()
     except OSError as exc:
         progress.finish()
         where = f"{visible(str(exc.filename))}: " if exc.filename else ""
         _fail(f"cannot write the reports: {where}{exc.strerror or exc}", EXIT_FAILURE)
+        return
+    except SQLAlchemyError as exc:
+        progress.finish()
+        _fail(f"the claim history could not be read or written ({history_error_reason(exc)}); "
+              "nothing of this run was recorded", EXIT_FAILURE)
         return
     except ClaimscrubError as exc:
         progress.finish()
@@ -422,3 +445,6 @@ def _echo_example_segments(text: str) -> None:
     click.echo("  as 837P:")
     for line in segments.splitlines():
         click.echo(f"    {line}")
+
+
+main.add_command(history_group)

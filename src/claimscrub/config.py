@@ -5,6 +5,8 @@ Read from ``claimscrub.toml`` or the ``[tool.claimscrub]`` table of ``pyproject.
     select = ["EPI", "X12"]          # rule ids or prefixes to run (default: all)
     ignore = ["EPI-LCD"]             # rule ids or prefixes not to run
     rules = "path/to/tables"         # rule tables to load instead of / on top of edits/
+    history = "sqlite:///claimscrub-history.sqlite"   # claim history across runs (or postgresql://...)
+    history_key_file = "/etc/claimscrub/history.key"  # key of the patient hashes (else $CLAIMSCRUB_HISTORY_KEY)
 
     [severity]
     "EPI-MOD-004" = "error"
@@ -35,7 +37,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-_TOP_KEYS = {"select", "ignore", "severity", "payer", "rules"}
+_TOP_KEYS = {"select", "ignore", "severity", "payer", "rules", "history", "history_key_file"}
 #: A configuration is a few lines; anything larger is refused before it is parsed.
 MAX_CONFIG_BYTES = 1 << 20
 #: The syntax rules: a transaction set the 999 rejects has every claim rejected, whatever
@@ -90,6 +92,11 @@ class Config:
     payers: dict[str, Selection] = field(default_factory=dict)
     rules_dir: Optional[str] = None
     path: Optional[str] = None
+    #: claim history URL or path as written (claimscrub.history.resolve_url), relative paths
+    #: from the configuration's folder; the key file likewise
+    history: Optional[str] = None
+    history_key_file: Optional[str] = None
+    base_dir: Optional[str] = None
 
     def is_enabled(self, rule_id: str, payer_id: str = "") -> bool:
         if always_on(rule_id):
@@ -191,6 +198,14 @@ def parse_config(data: dict, path: str = "config") -> Config:
             raise ConfigError(f"{path}: rules must be a folder path")
         base = os.path.dirname(os.path.abspath(path)) if os.path.exists(path) else os.getcwd()
         config.rules_dir = os.path.join(base, rules)
+    config.base_dir = os.path.dirname(os.path.abspath(path)) if os.path.exists(path) else os.getcwd()
+    for key in ("history", "history_key_file"):
+        value = data.get(key)
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise ConfigError(f"{path}: {key} must be a non-empty string")
+    config.history = data.get("history")
+    if data.get("history_key_file"):
+        config.history_key_file = os.path.join(config.base_dir, data["history_key_file"])
     return config
 
 

@@ -12,6 +12,10 @@ Scopes:
 * ``patient-day``: once per :class:`~claimscrub.grouping.PatientDay`, every line of one
   patient on one date from one rendering provider, across all claims and files of the run;
 * ``patient``: once per patient with all of that patient's days in the run (frequency);
+
+With a claim history (``--history``), the patient-days also hold lines billed in earlier
+runs as read-only prior entries (``DayLine.prior``, :mod:`claimscrub.history.prior`): they
+can cause findings on the run's claims, and findings on them are dropped here.
 * ``transaction-set``: once per transaction set, for envelope and implementation-guide
   errors, which reject every claim of the set.
 """
@@ -30,6 +34,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Iterator, Optional
 
 from claimscrub.findings import Category, Finding, Severity
+from claimscrub.grouping import is_prior_finding
 from claimscrub.model import Claim, ServiceLine
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -67,6 +72,9 @@ class RuleContext:
     config: Optional["Config"] = None
     as_of: date = field(default_factory=date.today)
     extras: dict = field(default_factory=dict)
+    #: the claim history of earlier runs (:class:`claimscrub.history.run.RunHistory`), or
+    #: None without ``--history``; patient-day edits see its lines as prior entries
+    history: Any = None
 
 
 class Rule:
@@ -241,4 +249,5 @@ class Engine:
                 continue
             if self._enabled_anywhere(rule):
                 out.extend(self._apply_config(rule, payer, rule.check(subject, self.ctx)))
-        return out
+        # lines billed in earlier runs are context only: findings attach to the run's claims
+        return [f for f in out if not is_prior_finding(f)]

@@ -12,6 +12,9 @@ suite, and ``claimscrub explain``. A scenario is a mapping::
     config: {ignore: [...]} # a claimscrub.toml, as a mapping
     mutate: [["SE*20", "SE*19"]]   # text replacements applied to every generated file
     validate: false         # skip implementation-guide (pyx12) validation (default: on)
+    history: [...]          # claims billed in an earlier run: the scenario runs with a claim
+                            # history (SQLite, in the scenario's temporary folder) holding them;
+                            # an empty list is an empty history
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from claimscrub.scrub import ScrubOptions, Scrubber
 from claimscrub.synth import write_837
 
 DEFAULT_AS_OF = date(2026, 11, 22)
+#: the patient-hash key of the scenarios' throwaway histories (examples only, not a secret)
+EXAMPLE_HISTORY_KEY = b"claimscrub-example-history-key-not-a-secret"
 
 
 def parse_example(text: str) -> dict:
@@ -84,8 +89,10 @@ def run_scenario(scenario: dict, tables: Any = None) -> list[Finding]:
                 handle.write(text)
             paths.append(path)
         validator = _validator() if scenario.get("validate", True) else None
+        history = _history(scenario, tmp)
         scrubber = Scrubber(
-            ScrubOptions(as_of=as_of, config=config, tables=tables, work_dir=tmp, validator=validator)
+            ScrubOptions(as_of=as_of, config=config, tables=tables, work_dir=tmp, validator=validator,
+                         history=history)
         )
         run = scrubber.run(paths)
         try:
@@ -95,6 +102,23 @@ def run_scenario(scenario: dict, tables: Any = None) -> list[Finding]:
             return [f for file in run.files for result in run.claim_results(file) for f in result.findings]
         finally:
             run.close()
+
+
+def _history(scenario: dict, tmp: str):
+    """A claim history holding the scenario's ``history`` claims as one earlier run, or None."""
+    if "history" not in scenario:
+        return None
+    from claimscrub.history.importer import import_files
+    from claimscrub.history.run import RunHistory
+    from claimscrub.history.store import History
+
+    history = History("sqlite:///" + os.path.join(tmp, "history.sqlite"), EXAMPLE_HISTORY_KEY)
+    if scenario["history"]:
+        path = os.path.join(tmp, "earlier-run.837")
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(write_837(scenario["history"], control=900))
+        import_files(history, [path], [])
+    return RunHistory(history)
 
 
 def _validator():

@@ -16,10 +16,26 @@ from claimscrub.model import Claim, ServiceLine
 KEY_SEPARATOR = "\x1f"
 
 
+@dataclass(frozen=True)
+class PriorClaim:
+    """Where a line billed on an earlier night comes from (see :mod:`claimscrub.history`)."""
+
+    run_id: int
+    run_date: date
+    file_name: str
+
+    @property
+    def label(self) -> str:
+        """What a finding calls the claim's file: the file and the run that billed it."""
+        return f"{self.file_name}, billed in the run of {self.run_date.isoformat()}"
+
+
 @dataclass
 class DayLine:
     claim: Claim
     line: ServiceLine
+    #: set on a line already billed in an earlier run (read-only: no finding attaches to it)
+    prior: Optional[PriorClaim] = None
 
     @property
     def code(self) -> str:
@@ -41,6 +57,11 @@ class PatientDay:
     def payer_id(self) -> str:
         return self.patient_key[0] if self.patient_key else ""
 
+    @property
+    def has_own_entries(self) -> bool:
+        """Whether the day holds a line of this run (not only lines of earlier runs)."""
+        return any(entry.prior is None for entry in self.entries)
+
     def claims(self) -> list[Claim]:
         """The claims that contribute lines to this day, first seen first."""
         seen: dict[tuple[int, int], Claim] = {}
@@ -59,6 +80,12 @@ class PatientHistory:
     @property
     def payer_id(self) -> str:
         return self.patient_key[0] if self.patient_key else ""
+
+
+def is_prior_finding(finding) -> bool:
+    """A finding on a claim billed in an earlier run: prior claims have negative indexes,
+    and the engine drops such findings (findings attach only to the run's own claims)."""
+    return finding.claim_index is not None and finding.claim_index < 0
 
 
 def line_group_key(claim: Claim, line: ServiceLine) -> Optional[tuple[tuple[str, ...], date, str]]:
@@ -171,7 +198,8 @@ def find_duplicates(day: PatientDay) -> list[Duplicate]:
     first: dict[tuple, DayLine] = {}
     out: list[Duplicate] = []
     for entry in day.entries:
-        if not entry.code or entry.claim.frequency_code in REPLACEMENT_FREQUENCIES:
+        # a replacement billed on an earlier night is the claim in force: it counts as an original
+        if not entry.code or (entry.prior is None and entry.claim.frequency_code in REPLACEMENT_FREQUENCIES):
             continue
         key = duplicate_key(entry)
         original = first.get(key)

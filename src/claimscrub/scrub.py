@@ -204,6 +204,8 @@ class ScrubOptions:
     validator: Optional[TransactionValidator] = None
     work_dir: Optional[str] = None
     on_progress: Optional[Callable[[int], None]] = None
+    #: the claim history of earlier runs (claimscrub.history.run.RunHistory), or None
+    history: object = None
 
 
 class RunResult:
@@ -316,7 +318,8 @@ class Scrubber:
 
             options.tables = load_tables()
         self.engine = Engine(
-            RuleContext(tables=options.tables, config=options.config, as_of=options.as_of)
+            RuleContext(tables=options.tables, config=options.config, as_of=options.as_of,
+                        history=options.history)
         )
 
     def run(self, paths: list[str]) -> RunResult:
@@ -326,6 +329,8 @@ class Scrubber:
             FileResult(index=i, path=p, name=visible(n), out_name=n)
             for i, (p, n) in enumerate(zip(paths, input_names(paths)))
         ]
+        if self.options.history is not None:
+            self.options.history.begin(paths)
         try:
             for file in files:
                 self._read_file(file, store, findings)
@@ -385,6 +390,8 @@ class Scrubber:
                         file_index=file.index,
                     )
                     store.add(file.index, ts.index, claim, claim_segments, ref)
+                    if self.options.history is not None:
+                        self.options.history.observe(claim)
                     findings.add((file.index, claim.index), self.engine.check_claim(claim))
                 if claim_index == before:
                     file.empty_sets.append(info)
@@ -442,10 +449,17 @@ class Scrubber:
     def _grouped_edits(self, store: ClaimStore, files: list[FileResult], findings: FindingStore) -> None:
         if not (self.engine.by_scope[Scope.PATIENT_DAY] or self.engine.by_scope[Scope.PATIENT]):
             return
+        # lines billed in earlier runs, read in bulk a chunk of patients at a time
+        run_history = self.options.history
+        prior = run_history.prior_loader(store.patient_keys()) if run_history is not None else None
         for history in store.patients():
+            if prior is not None:
+                history = run_history.merge(history, prior.take(history.patient_key))
             produced: list[Finding] = []
             for day in history.days:
-                produced.extend(self.engine.check_patient_day(day))
+                # a day of earlier nights' lines only can have no finding on this run's claims
+                if day.has_own_entries:
+                    produced.extend(self.engine.check_patient_day(day))
             produced.extend(self.engine.check_patient(history))
             _add_by_claim(findings, produced, lambda finding: finding.file_index)
 

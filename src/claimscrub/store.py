@@ -255,6 +255,13 @@ class ClaimStore:
             self._cache.popitem(last=False)
         return claim
 
+    def patient_keys(self) -> list[tuple[str, ...]]:
+        """Every patient of the run, in the order :meth:`patients` visits them (for bulk reads
+        of their claim history)."""
+        self._finish_loading()
+        return [decode_key(row[0]) for row in
+                self.db.execute("SELECT DISTINCT patient FROM day_line ORDER BY patient")]
+
     def patients(self) -> Iterator[PatientHistory]:
         """Every patient of the run with their patient-days, in key order."""
         self._finish_loading()

@@ -143,6 +143,9 @@ def same_claim(a: Claim, b: Claim) -> bool:
 def where(entry: DayLine, relative_to: Optional[Claim] = None) -> str:
     """``62323 on line 1`` or ``62323 on claim C2 line 1`` (naming the file when it differs)."""
     text = f"{entry.code} on "
+    if entry.prior is not None:
+        return text + (f"claim {entry.claim.claim_id} line {entry.line.number} (file {entry.prior.file_name}, "
+                       f"billed in the run of {entry.prior.run_date.isoformat()})")
     if relative_to is None or not same_claim(entry.claim, relative_to):
         text += f"claim {entry.claim.claim_id}"
         if relative_to is not None and entry.claim.file != relative_to.file:

@@ -6,6 +6,10 @@ resent or a file scrubbed together with a copy of itself. The patient-day alread
 patient, date and rendering provider, so a duplicate is a line of the day whose code and
 modifiers repeat a line of an earlier claim (:func:`claimscrub.grouping.find_duplicates`).
 
+With a claim history (``--history``), the lines billed in earlier runs are prior entries of
+the patient-day (:mod:`claimscrub.history.prior`) and come first, so a line that repeats one
+billed on an earlier night is a duplicate of it, named with its claim id and run date.
+
 The duplicate is rejected by this edit alone. The other patient-day edits see each claim's
 own lines once (:func:`claimscrub.grouping.duplicate_views`): a copy never turns its
 original into two units or two codes, and the copy is still judged on its own merits.
@@ -30,7 +34,9 @@ class DuplicateLine(Rule):
         On one patient-day (same patient, date of service and rendering provider, across
         every claim and file of the run), a line whose procedure code and modifiers (in any
         order) repeat a line of an earlier claim of the run, in run order (file, then
-        claim). The finding goes on the later line and names the earlier one; a claim
+        claim). With a claim history (``--history``), lines billed and forwarded in earlier
+        runs count as earlier claims too (not rejected ones, nor claims replaced or voided
+        since). The finding goes on the later line and names the earlier one; a claim
         whose every line repeats another claim's is a resent claim, and a claim id seen
         twice is said so. Lines of one claim are not compared with each other (the units
         edits judge those), and replacement or void claims (CLM05-3 = 7 or 8) are never

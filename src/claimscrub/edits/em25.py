@@ -121,6 +121,10 @@ class EMWithoutModifier25(Rule):
         and the same rendering taxonomy (PRV03 of 2420A, else 2310B, else 2000A), so a
         partner's visit without 25 on the day of a colleague's injection is reported too.
         The finding goes on the E/M line. An E/M carrying 57 is left to EPI-EM-002.
+        With a claim history (``--history``), lines billed on earlier nights count too: a
+        visit billed last night without 25 and tonight's injection of the same date give the
+        finding on tonight's procedure line, naming last night's claim and run (a claim
+        already sent can only be corrected by a replacement).
 
         What could still change the verdict: only a global period other than 000/010 for
         the procedure (090 or XXX) in the CMS PFS relative value file of the date. 000 and
@@ -173,6 +177,10 @@ class EMWithoutModifier25(Rule):
             if "25" in em.modifiers or "57" in em.modifiers:
                 continue
             entry = em.entry
+            if entry.prior is not None:
+                # the visit was billed on an earlier night: the finding goes on tonight's procedure
+                yield from self._prior_visit(day, em, sorted_day.minor)
+                continue
             yield self.finding(
                 entry.claim,
                 f"E/M {em.code} is billed without modifier 25 on {day.service_date.isoformat()}, the "
@@ -182,6 +190,33 @@ class EMWithoutModifier25(Rule):
                     f"Append 25 to {em.code} only if the visit was a significant, separately "
                     "identifiable E/M service beyond the usual pre-procedure assessment, and the note "
                     f"documents it; otherwise remove the {em.code} line."
+                ),
+                line=entry.line,
+            )
+
+
+    def _prior_visit(self, day: PatientDay, em: _Line, minor: list[_Line]) -> Iterable[Finding]:
+        """An E/M without 25 billed in an earlier run, and tonight's 000/010 procedure of the
+        same day: one finding on each of tonight's claims, on its first such procedure."""
+        seen: set[tuple[str, int]] = set()
+        for item in minor:
+            entry = item.entry
+            key = (entry.claim.file, entry.claim.index)
+            if entry.prior is not None or key in seen:
+                continue
+            seen.add(key)
+            yield self.finding(
+                entry.claim,
+                f"E/M {where(em.entry)} was billed without modifier 25 for this patient on "
+                f"{day.service_date.isoformat()}, the day of this {entry.code} ({global_days(item.row)}-day global"
+                f"{_provider_note(em.entry, entry)}): a same-day visit, including the decision to perform the "
+                "procedure, is part of the procedure's payment, so the payer pairs the two and denies or "
+                "recoups the visit.",
+                fix=(
+                    f"Correct claim {em.entry.claim.claim_id} first: if the visit was a significant, separately "
+                    "identifiable E/M service and the note documents it, send a replacement claim (CLM05-3 = 7 "
+                    f"with REF*F8) that appends 25 to {em.code}; otherwise void or replace it without the "
+                    f"{em.code} line."
                 ),
                 line=entry.line,
             )

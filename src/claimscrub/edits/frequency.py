@@ -1,10 +1,10 @@
 """Frequency: epidural steroid injection sessions per spinal region in a rolling 12 months.
 
 EPI-LCD-001 counts, for one patient, the dates of service with an ESI in each spinal region
-across every claim and file of the run. History from earlier runs is not consulted yet: a
-patient whose earlier sessions were billed in another run is counted from this run's dates
-only (a cross-run history is planned; until then the count can only be too low, never too
-high).
+across every claim and file of the run and, with a claim history (``--history``), the
+sessions billed in earlier runs (prior entries of the patient's days, see
+:mod:`claimscrub.history.prior`). Without a history the count can only be too low, never
+too high.
 """
 
 from __future__ import annotations
@@ -51,6 +51,12 @@ def counts_as_session(row: Optional[dict]) -> bool:
     return family(row) == INTERLAMINAR and flag(row, "imaging") and not flag(row, "catheter")
 
 
+def _carrier_rank(ctx: RuleContext, entry: DayLine, day) -> tuple[bool, bool]:
+    """Which line of a session date carries a finding: the run's own before a prior one,
+    then a primary before an add-on."""
+    return entry.prior is not None, global_days(procedure(ctx, entry.code, day.service_date)) == "ZZZ"
+
+
 @register
 class EpiduralSessionFrequency(Rule):
     """More than four ESI sessions in one spinal region in a rolling 12 months.
@@ -67,8 +73,9 @@ class EpiduralSessionFrequency(Rule):
 
         Not counted: the without-imaging codes 62320/62322 (not covered under the LCD at all:
         EPI-LCD-002 reports them, and counting them would report one problem twice) and the
-        catheter codes 62324-62327 (continuous infusion, not an ESI session). Only the dates
-        in this run are seen; history from earlier runs comes later.
+        catheter codes 62324-62327 (continuous infusion, not an ESI session). With a claim
+        history (``--history``) the sessions billed in earlier runs count as well (they are
+        named with their claim and run); a finding only ever goes on this run's claims.
 
     Why payers deny it:
         The Medicare ESI LCDs allow at most four ESI sessions per spinal region in a rolling
@@ -94,7 +101,7 @@ class EpiduralSessionFrequency(Rule):
     Configuration:
         A warning: the LCDs allow more sessions when the record documents the need, which
         no claim shows. Medicare only (SBR09 = MB); other payers' lines are not counted.
-        Sessions billed in earlier runs are not seen yet.
+        Sessions billed in earlier runs are counted only with a claim history (``--history``).
 
     Source:
         LCD L39240 / A58993 and the sister ESI articles A58745, A58731, A56651, A56681,
@@ -124,9 +131,9 @@ class EpiduralSessionFrequency(Rule):
                     continue
                 by_date = sessions.setdefault(region, {})
                 current = by_date.get(day.service_date)
-                # the primary (non-add-on) line carries the finding
-                if current is None or (global_days(procedure(ctx, current.code, day.service_date)) == "ZZZ"
-                                       and global_days(row) != "ZZZ"):
+                # the run's own line (not one billed in an earlier run) carries the finding,
+                # and of those the primary (non-add-on) line
+                if current is None or _carrier_rank(ctx, entry, day) < _carrier_rank(ctx, current, day):
                     by_date[day.service_date] = entry
         for region, by_date in sorted(sessions.items()):
             dates = sorted(by_date)
@@ -151,6 +158,9 @@ class EpiduralSessionFrequency(Rule):
     @staticmethod
     def _where(day: date, entry: DayLine, relative_to: DayLine) -> str:
         text = f"{day.isoformat()} ({entry.code}"
+        if entry.prior is not None:
+            return text + (f", claim {entry.claim.claim_id} billed in the run of "
+                           f"{entry.prior.run_date.isoformat()})")
         if not same_claim(entry.claim, relative_to.claim):
             text += f", claim {entry.claim.claim_id}"
             if entry.claim.file != relative_to.claim.file:

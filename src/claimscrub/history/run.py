@@ -1,0 +1,160 @@
+"""The history as one run uses it: which files it already holds, what earlier nights
+billed for the run's patients, which earlier claims the run's replacements and voids stand
+for, and the run written back at the end."""
+
+from __future__ import annotations
+
+from typing import Iterable, Iterator, Optional
+
+from claimscrub.grouping import DayLine, PatientHistory
+from claimscrub.history.prior import prior_entries, with_prior
+from claimscrub.history.store import CHUNK, ClaimRecord, FileRecord, History, LineRecord, file_hash, patient_hash
+from claimscrub.model import Claim
+
+REPLACEMENT_OR_VOID = ("7", "8")
+
+
+def claim_record(key: bytes, claim: Claim, billed: bool) -> ClaimRecord:
+    """What the history keeps of a claim: no name, member id or birth date."""
+    record = ClaimRecord(
+        claim_id=claim.claim_id,
+        patient=patient_hash(key, claim.patient_key()),
+        frequency_code=claim.frequency_code.strip(),
+        billed=billed,
+        payer_claim_control_number=claim.payer_claim_control_number.strip(),
+        filing_indicator=claim.subscriber.claim_filing_indicator,
+        payer_id=claim.payer.id,
+        place_of_service=claim.place_of_service,
+        charge=claim.charge,
+    )
+    for line in claim.lines:
+        if line.service_date is None or not line.procedure_code:
+            continue
+        record.lines.append(LineRecord(
+            service_date=line.service_date,
+            provider_npi=claim.line_provider_npi(line),
+            line_number=line.number,
+            code=line.procedure_code,
+            modifiers=list(line.modifiers),
+            units=line.units,
+            charge=line.charge,
+            rendering_taxonomy=claim.line_provider_taxonomy(line),
+            billing_npi=claim.billing_provider.npi,
+            billing_tax_id=claim.billing_provider.tax_id,
+            payer_id=claim.payer.id,
+        ))
+    return record
+
+
+def control_numbers(transactions: Iterable) -> list[str]:
+    """ISA13/GS06/ST02 of each transaction set (TransactionInfo or TransactionSet)."""
+    return [f"{t.group.interchange.control_number}/{t.group.control_number}/{t.control_number}"
+            for t in transactions]
+
+
+class RunHistory:
+    """One run's view of the history (``RuleContext.history``)."""
+
+    def __init__(self, history: History):
+        self.history = history
+        self.key = history.key
+        self.content_hashes: dict[str, str] = {}
+        self.recorded: dict[str, tuple[int, str]] = {}
+        #: (file, claim index) of a replacement or void -> the earlier claims it matches
+        self._originals: dict[tuple[str, int], list[dict]] = {}
+        #: ids of the history's files with the run's content hashes (recorded before)
+        self._own_files: set[int] = set()
+
+    def begin(self, paths: list[str]) -> None:
+        """Hash the inputs and look up which of them an earlier run already recorded."""
+        for path in paths:
+            try:
+                self.content_hashes[path] = file_hash(path)
+            except OSError:
+                continue  # the reader reports an unreadable input
+        self.recorded = self.history.recorded_files(self.content_hashes.values())
+        if self.recorded:
+            self._own_files = self.history.file_ids(self.recorded)
+
+    def already_recorded(self, path: str) -> Optional[tuple[int, str]]:
+        """(run id, date) of the earlier run that recorded this very file, if any."""
+        content_hash = self.content_hashes.get(path)
+        return self.recorded.get(content_hash) if content_hash else None
+
+    # -- replacements and voids ------------------------------------------------------------
+    def observe(self, claim: Claim) -> None:
+        """Match a replacement or void claim to the earlier claims it stands for (by REF*F8
+        or CLM01, same patient), as the claim is read."""
+        if claim.frequency_code.strip() not in REPLACEMENT_OR_VOID:
+            return
+        patient = patient_hash(self.key, claim.patient_key())
+        refs = [claim.payer_claim_control_number, claim.claim_id]
+        self._originals[(claim.file, claim.index)] = self.history.originals(patient, refs)
+
+    def originals_of(self, claim: Claim) -> Optional[list[dict]]:
+        """The earlier billed claims a replacement or void matches ([] for none), or None
+        for a claim that is neither."""
+        return self._originals.get((claim.file, claim.index))
+
+    # -- prior lines ---------------------------------------------------------------------
+    def prior_for(self, patient_keys: Iterable[tuple[str, ...]]) -> dict[tuple[str, ...], list[DayLine]]:
+        """The lines earlier runs billed for these patients, as prior entries, in one bulk read.
+
+        Left out: lines of this run's own files recorded before (scrubbing a file again
+        judges it as the first time) and the claims this run's replacements and voids
+        stand for (the replacement takes their place)."""
+        by_hash = {patient_hash(self.key, key): key for key in patient_keys}
+        replaced = {o["pk"] for items in self._originals.values() for o in items}
+        lines = self.history.prior_lines(by_hash, exclude_files=self._own_files, exclude_claims=replaced)
+        return {by_hash[h]: prior_entries(rows) for h, rows in lines.items()}
+
+    def prior_loader(self, patient_keys: list[tuple[str, ...]]) -> "PriorLoader":
+        """Prior entries for the run's patients, read in bulk ``CHUNK`` patients at a time
+        in the order the run visits them (memory stays per chunk, not per history)."""
+        return PriorLoader(self, patient_keys)
+
+    @staticmethod
+    def merge(history: PatientHistory, entries: Optional[list[DayLine]]) -> PatientHistory:
+        return with_prior(history, entries or [])
+
+    # -- the run written back ------------------------------------------------------------
+    def file_records(self, run) -> list[FileRecord]:
+        """The run's usable files; their claims are read back from the run's disk store
+        while the history is written (memory stays flat with the batch), billed unless an
+        error rejected them."""
+        from claimscrub.scrub import REJECTED, disposition
+
+        rejected = {key for key, findings in run.findings.items() if disposition(findings) == REJECTED}
+        records = []
+        for file in run.files:
+            if not file.usable or file.path not in self.content_hashes:
+                continue
+
+            def claims(file=file) -> Iterator[ClaimRecord]:
+                for claim, _segments, _ref in run.store.claims(file.index):
+                    yield claim_record(self.key, claim, (file.index, claim.index) not in rejected)
+
+            records.append(FileRecord(file.name, self.content_hashes[file.path],
+                                      control_numbers(file.transactions), claims))
+        return records
+
+
+class PriorLoader:
+    """Reads the history of the run's patients a chunk at a time, ahead of the patient the
+    run is judging; ``patient_keys`` must be in the order the run visits the patients."""
+
+    def __init__(self, run_history: RunHistory, patient_keys: list[tuple[str, ...]]):
+        self.run_history = run_history
+        self.keys = patient_keys
+        self.position = 0
+        self.loaded: dict[tuple[str, ...], list[DayLine]] = {}
+        self.pending: set[tuple[str, ...]] = set()
+
+    def take(self, patient_key: tuple[str, ...]) -> list[DayLine]:
+        while patient_key not in self.pending and self.position < len(self.keys):
+            chunk = self.keys[self.position:self.position + CHUNK]
+            self.position += len(chunk)
+            self.loaded = self.run_history.prior_for(chunk)
+            self.pending = set(chunk)
+        self.pending.discard(patient_key)
+        return self.loaded.pop(patient_key, [])

@@ -1,0 +1,305 @@
+"""The claim history across runs (issue 10), through the command as a nightly job runs it,
+against both backends: an SQLite file and a real PostgreSQL server this session starts
+(tests/pgserver.py). No mock database."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, inspect, select, text
+
+from claimscrub.synth import write_837
+from conftest import AS_OF, FIXTURES
+from pgserver import PostgresServer, pg_bin
+
+DEMO = FIXTURES / "demo"
+AM = DEMO / "pain-clinic-2025-03-03-am.837"
+PM = DEMO / "pain-clinic-2025-03-03-pm.837"
+KEY = "test-history-key-0123456789abcdef"
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    bindir = pg_bin()
+    if bindir is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL (Debian package postgresql) is not installed: make test installs it")
+        pytest.skip("PostgreSQL is not installed (make test installs Debian's postgresql)")
+    server = PostgresServer(bindir)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def history_url(request, tmp_path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'history.sqlite'}"
+    server = request.getfixturevalue("postgres")
+    return server.create_database("h" + uuid.uuid4().hex[:12])
+
+
+def claimscrub(*args, key: str | None = KEY, cwd=None) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "CLAIMSCRUB_HISTORY_KEY"}
+    if key is not None:
+        env["CLAIMSCRUB_HISTORY_KEY"] = key
+    return subprocess.run([sys.executable, "-m", "claimscrub", *map(str, args)], capture_output=True,
+                          text=True, env=env, cwd=cwd, timeout=300)
+
+
+def scrub(url: str, out: Path, *inputs, key: str | None = KEY, extra=()) -> subprocess.CompletedProcess:
+    return claimscrub("scrub", *inputs, "--out", out, "--as-of", AS_OF, "--no-validate", "--history", url,
+                      *extra, key=key)
+
+
+def findings(out: Path, name: str) -> list[tuple[str, str, str]]:
+    report = json.loads((out / f"{name}.json").read_text())
+    return [(c["claim_id"], f["rule"], f["message"]) for c in report["claims"] for f in c["findings"]]
+
+
+def isa13(path: Path) -> str:
+    return path.read_text().split("~")[0].split("*")[13]
+
+
+def stats(url: str) -> str:
+    result = claimscrub("history", "stats", "--history", url)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def count(text: str, label: str) -> int:
+    return int(re.search(rf"^{label}:\s+(\d+)", text, re.M).group(1))
+
+
+def patient_data(path: Path) -> set[str]:
+    """Member ids, names and birth dates of a file (what the history must never hold)."""
+    values = set()
+    for segment in path.read_text().replace("\n", "").split("~"):
+        parts = segment.split("*")
+        if parts[0] == "NM1" and parts[1] in ("IL", "QC"):
+            values.update(v for v in (parts[3], parts[4], parts[9] if len(parts) > 9 else "") if v)
+        if parts[0] == "DMG":
+            values.add(parts[2])
+    return values
+
+
+def engine_for(url: str):
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    return create_engine(url)
+
+
+def test_two_nights_share_a_patient_day(history_url, tmp_path):
+    night1 = scrub(history_url, tmp_path / "n1", AM)
+    assert night1.returncode == 1, night1.stderr
+    assert "history: run 1 recorded 12 claims (4 billed, 8 rejected)" in night1.stderr
+    night2 = scrub(history_url, tmp_path / "n2", PM)
+    assert night2.returncode == 1, night2.stderr
+    found = findings(tmp_path / "n2", PM.name)
+    cross = [f for f in found if f[1] == "EPI-IMG-001"]
+    assert cross and "pain-clinic-2025-03-03-am.837, billed in the run of" in cross[0][2]
+    # alone, the afternoon file does not see the morning's injection
+    alone = claimscrub("scrub", PM, "--out", tmp_path / "alone", "--as-of", AS_OF, "--no-validate")
+    assert "EPI-IMG-001" not in {f[1] for f in findings(tmp_path / "alone", PM.name)}
+    # acknowledgment control numbers continue from the history's sequence
+    numbers = [isa13(tmp_path / night / f"{name}.{kind}") for night, name in (("n1", AM.name), ("n2", PM.name))
+               for kind in ("999", "277")]
+    assert numbers == ["000000001", "000000002", "000000003", "000000004"]
+    info = stats(history_url)
+    assert count(info, "runs") == 2 and count(info, "files") == 2
+    assert "dates of service: 2025-03-03 to 2025-03-03" in info
+    for value in patient_data(AM) | patient_data(PM):
+        assert value not in info
+
+
+def test_the_same_file_is_not_counted_twice(history_url, tmp_path):
+    first = scrub(history_url, tmp_path / "a", AM)
+    again = scrub(history_url, tmp_path / "b", AM)
+    assert again.returncode == first.returncode == 1
+    assert "pain-clinic-2025-03-03-am.837 was already recorded by run 1" in again.stderr
+    assert "its claims are not counted again" in again.stderr
+    # judged as the first time: its own lines are not duplicates of themselves
+    assert findings(tmp_path / "b", AM.name) == findings(tmp_path / "a", AM.name)
+    info = stats(history_url)
+    assert count(info, "files") == 1
+    claims = re.search(r"claims:\s+(\d+) billed.*?(\d+) rejected", info)
+    assert int(claims.group(1)) + int(claims.group(2)) == 12
+
+
+def test_no_patient_data_is_stored(history_url, tmp_path):
+    scrub(history_url, tmp_path / "n1", AM, PM)
+    engine = engine_for(history_url)
+    stored = []
+    with engine.connect() as conn:
+        for table in inspect(conn).get_table_names():
+            stored.extend(str(v) for row in conn.execute(text(f'SELECT * FROM "{table}"')) for v in row)
+        patients = conn.execute(text("SELECT DISTINCT patient FROM claim")).scalars().all()
+    engine.dispose()
+    blob = "\n".join(stored)
+    for value in patient_data(AM) | patient_data(PM):
+        assert value not in blob
+    assert patients and all(re.fullmatch(r"[0-9a-f]{64}", p) for p in patients)
+
+
+def test_without_a_key_history_refuses_to_start(history_url, tmp_path):
+    result = scrub(history_url, tmp_path / "n1", AM, key=None)
+    assert result.returncode == 3
+    assert result.stderr.strip().count("\n") == 0
+    assert "CLAIMSCRUB_HISTORY_KEY" in result.stderr
+    assert not (tmp_path / "n1").exists()
+    scrub(history_url, tmp_path / "n2", AM)
+    wrong = scrub(history_url, tmp_path / "n3", PM, key="another-key-0123456789abcdef")
+    assert wrong.returncode == 3 and "not the one this history was created with" in wrong.stderr
+
+
+def test_a_failed_run_leaves_nothing(history_url, tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    failed = scrub(history_url, blocker / "reports", AM)
+    assert failed.returncode == 4, failed.stderr
+    info = stats(history_url)
+    assert count(info, "runs") == 0 and count(info, "files") == 0
+    assert "last acknowledgment control number: 0" in info
+    # the same file is then recorded normally
+    assert scrub(history_url, tmp_path / "ok", AM).returncode == 1
+    assert count(stats(history_url), "runs") == 1
+
+
+def _file(tmp_path: Path, name: str, claims: list[dict], control: int) -> Path:
+    path = tmp_path / name
+    path.write_text(write_837(claims, control=control))
+    return path
+
+
+def test_replacement_void_and_duplicates_across_nights(history_url, tmp_path):
+    original = {"id": "C1", "lines": [{"code": "62323", "charge": 500}]}
+    n1 = _file(tmp_path, "n1.837", [original, {"id": "C2", "lines": [{"code": "64483", "charge": 600}],
+                                               "member": "MBR0002"}], 11)
+    assert scrub(history_url, tmp_path / "o1", n1).returncode == 0
+    # the same service resent: a duplicate naming the earlier claim
+    n2 = _file(tmp_path, "n2.837", [{"id": "C1B", "lines": [{"code": "62323", "charge": 500}]}], 12)
+    resent = scrub(history_url, tmp_path / "o2", n2)
+    assert resent.returncode == 1
+    (dup,) = [f for f in findings(tmp_path / "o2", "n2.837") if f[1] == "EPI-DUP-001"]
+    assert dup[0] == "C1B" and "claim C1 line 1 (file n1.837, billed in the run of" in dup[2]
+    # a rejected claim was not billed: resending it after the rejection is no duplicate
+    again = _file(tmp_path, "n2b.837", [{"id": "C1C", "lines": [{"code": "62323", "charge": 500}]}], 13)
+    assert "EPI-DUP-001" in {f[1] for f in findings_after(history_url, tmp_path, again)}
+    # a void of C1 removes it; a replacement of C2 takes C2's place
+    n3 = _file(tmp_path, "n3.837", [
+        {"id": "C1", "frequency": "8", "payer_claim_control_number": "C1", "lines": [{"code": "62323", "charge": 500}]},
+        {"id": "C2", "frequency": "7", "payer_claim_control_number": "C2", "member": "MBR0002",
+         "lines": [{"code": "64483", "modifiers": ["RT"], "charge": 600}]},
+        {"id": "C7", "frequency": "7", "payer_claim_control_number": "C6", "lines": [{"code": "99213", "charge": 90}]},
+    ], 14)
+    replaced = scrub(history_url, tmp_path / "o3", n3)
+    assert "1 earlier claim replaced, 1 voided" in replaced.stderr
+    rules = {(f[0], f[1]) for f in findings(tmp_path / "o3", "n3.837")}
+    assert ("C7", "EPI-REF-002") in rules and ("C1", "EPI-REF-002") not in rules
+    assert not any(r == "EPI-DUP-001" for _, r in rules)
+    # after the void, C1's service billed anew is no duplicate; C2's replaced line (no RT)
+    # is gone, the replacement's (RT) is what counts now
+    n4 = _file(tmp_path, "n4.837", [
+        {"id": "C9", "lines": [{"code": "62323", "charge": 500}]},
+        {"id": "C10", "member": "MBR0002", "lines": [{"code": "64483", "charge": 600}]},
+        {"id": "C11", "member": "MBR0002", "lines": [{"code": "64483", "modifiers": ["RT"], "charge": 600}]},
+    ], 15)
+    after = findings_after(history_url, tmp_path, n4)
+    assert [(c, r) for c, r, _ in after if r == "EPI-DUP-001"] == [("C11", "EPI-DUP-001")]
+    assert "voided" in stats(history_url) and re.search(r"\(1 replaced, 1 voided since\)", stats(history_url))
+
+
+def findings_after(url: str, tmp_path: Path, path: Path):
+    out = tmp_path / ("out-" + path.stem)
+    scrub(url, out, path)
+    return findings(out, path.name)
+
+
+def test_import_then_scrub_and_purge(history_url, tmp_path):
+    imported = claimscrub("history", "import", AM, "--history", history_url)
+    assert imported.returncode == 0, imported.stderr
+    assert "pain-clinic-2025-03-03-am.837: recorded as billed" in imported.stderr
+    info = stats(history_url)
+    assert re.search(r"claims:\s+12 billed", info), info
+    # every claim of an imported file counts as billed: the morning file resent is all duplicates
+    resent = scrub(history_url, tmp_path / "o", PM, AM)
+    assert "already recorded by run 1" in resent.stderr
+    # the afternoon's fluoroscopy pairs with the imported morning injection
+    assert "EPI-IMG-001" in {f[1] for f in findings(tmp_path / "o", PM.name)}
+    bad = tmp_path / "bad.837"
+    bad.write_text("not an 837")
+    refused = claimscrub("history", "import", bad, "--history", history_url)
+    assert refused.returncode == 2 and "nothing was recorded" in refused.stderr
+    purged = claimscrub("history", "purge", "--before", "2025-03-04", "--history", history_url)
+    assert purged.returncode == 0 and "purged 16 claims" in purged.stdout, purged.stdout
+    assert re.search(r"claims:\s+0 billed", stats(history_url))
+    for value in patient_data(AM):
+        assert value not in purged.stdout + imported.stdout + imported.stderr
+
+
+def test_two_runs_at_once_do_not_double_count(history_url, tmp_path):
+    """Two real processes against the same history, started together: the file both scrub
+    is recorded once, the other files once each, and the acknowledgment numbers differ."""
+    a = _file(tmp_path, "a.837", [{"id": f"A{i}", "member": f"MBA{i:04d}",
+                                   "lines": [{"code": "62323", "charge": 500}]} for i in range(300)], 21)
+    b = _file(tmp_path, "b.837", [{"id": f"B{i}", "member": f"MBB{i:04d}",
+                                   "lines": [{"code": "64483", "charge": 600}]} for i in range(300)], 22)
+    env = {**os.environ, "CLAIMSCRUB_HISTORY_KEY": KEY}
+    procs = [subprocess.Popen([sys.executable, "-m", "claimscrub", "scrub", str(a), str(other), "--out",
+                               str(tmp_path / f"out{n}"), "--as-of", AS_OF, "--no-validate", "--history",
+                               history_url], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for n, other in enumerate((b, _file(tmp_path, "c.837", [{"id": "C0", "member": "MBC0000",
+                                                                      "lines": [{"code": "99213", "charge": 90}]}], 23)))]
+    results = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), results
+    stderr = "".join(err for _, err in results)
+    assert stderr.count("a.837 was already recorded by run") == 1
+    info = stats(history_url)
+    assert count(info, "runs") == 2 and count(info, "files") == 3
+    assert re.search(r"claims:\s+601 billed", info), info
+    acks = {isa13(tmp_path / f"out{n}" / f"{name}.{kind}") for n in (0, 1)
+            for name in ("a.837",) for kind in ("999", "277")}
+    assert len(acks) == 4
+
+
+def test_a_killed_run_leaves_nothing(history_url, tmp_path):
+    """SIGKILL while the reports are being written, inside the run's transaction: the
+    history holds no part of the run, and the next run records normally."""
+    import signal
+    import time
+
+    batch = _file(tmp_path, "big.837", [{"id": f"K{i}", "member": f"MBK{i:05d}",
+                                         "lines": [{"code": "62323", "charge": 500}]} for i in range(4000)], 31)
+    env = {**os.environ, "CLAIMSCRUB_HISTORY_KEY": KEY}
+    out = tmp_path / "out"
+    process = subprocess.Popen([sys.executable, "-m", "claimscrub", "scrub", str(batch), "--out", str(out),
+                                "--as-of", AS_OF, "--no-validate", "--history", history_url],
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while not (out / "big.837.json").exists() and process.poll() is None and time.time() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=60)
+    assert process.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    info = stats(history_url)
+    assert count(info, "runs") == 0 and count(info, "files") == 0, info
+    assert scrub(history_url, tmp_path / "again", AM).returncode == 1
+    assert count(stats(history_url), "runs") == 1
+
+
+def test_history_from_the_configuration_with_a_key_file(history_url, tmp_path):
+    (tmp_path / "history.key").write_text(KEY + "\n")
+    (tmp_path / "claimscrub.toml").write_text(f'history = "{history_url}"\nhistory_key_file = "history.key"\n')
+    night = claimscrub("scrub", AM, "--out", tmp_path / "o", "--as-of", AS_OF, "--no-validate", key=None,
+                       cwd=tmp_path)
+    assert night.returncode == 1, night.stderr
+    assert "history: run 1 recorded" in night.stderr
+    listed = claimscrub("history", "stats", key=None, cwd=tmp_path)
+    assert listed.returncode == 0 and count(listed.stdout, "runs") == 1
