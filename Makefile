@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 AS_OF  ?= 2026-11-22
 
-.PHONY: install demo test fuzz bench clean
+.PHONY: install demo test fuzz difftest bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -53,6 +53,12 @@ test: $(STAMP)
 FUZZ_CASES ?= 4000
 fuzz: $(STAMP)
 	CLAIMSCRUB_FUZZ_CASES=$(FUZZ_CASES) $(BIN)/python -m pytest tests/test_fuzz.py -rP -p no:cacheprovider
+
+# The compiled implementation guide against pyx12 on thousands of seeded mutants of the
+# corpus and fixtures (the normal suite runs a few hundred). GUIDE_DIFF_N=10000 for more.
+GUIDE_DIFF_N ?= 3000
+difftest: $(STAMP)
+	GUIDE_DIFF_N=$(GUIDE_DIFF_N) $(BIN)/python -m pytest -n 2 tests/test_guide_differential.py tests/test_guide_pyx12_quirks.py
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py

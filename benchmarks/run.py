@@ -6,12 +6,16 @@
 Generates a batch of interventional-pain claims (clean ones and the common errors, a
 quarter of them under dependents), then times, each as its own process:
 
-* ``claimscrub scrub`` as a user runs it (implementation-guide validation on, --jobs N);
+* ``claimscrub scrub --validator compiled`` (implementation-guide validation by the guide
+  compiled from pyx12's map);
 * ``claimscrub scrub --no-validate`` (reading, claims, edits, patient-days, reports);
+* ``claimscrub scrub --validator pyx12 --jobs N`` (validation by pyx12 itself);
 * pyx12's ``x12valid`` on the same file;
 * ``claimscrub scrub --no-validate --history`` against an SQLite claim history already
   holding ``--history-lines`` billed lines (default 1,000,000; benchmarks/history_bench.py),
   which gives the time history adds per claim and the history's size on disk per line.
+
+Validation alone, compiled guide against pyx12 in one process: benchmarks/validators.py.
 
 For each it reports wall time, segments per second and peak memory (the summed resident
 set of the process and its children, sampled every 20 ms). Results also go to
@@ -109,7 +113,7 @@ def measure(name: str, argv: list[str], cwd: Path, segments: int) -> dict:
         "peak_rss_mib": round(peak / 1024, 1),
         "stderr_tail": stderr.strip().splitlines()[-2:],
     }
-    print(f"  {name:<34} {elapsed:8.2f} s  {result['segments_per_second']:>9,} seg/s  "
+    print(f"  {name:<46} {elapsed:8.2f} s  {result['segments_per_second']:>9,} seg/s  "
           f"{result['peak_rss_mib']:>7.1f} MiB  (exit {process.returncode})", flush=True)
     return result
 
@@ -141,14 +145,20 @@ def main() -> int:
         claimscrub = str(BIN / "claimscrub")
         common = [str(batch), "--as-of", "2026-11-22"]
         if not args.skip_validate:
-            results.append(measure(f"claimscrub scrub --jobs {args.jobs}",
-                                   [claimscrub, "scrub", *common, "--out", str(tmp / "full"), "--jobs",
-                                    str(args.jobs)], tmp, segments))
+            results.append(measure("claimscrub scrub --validator compiled",
+                                   [claimscrub, "scrub", *common, "--out", str(tmp / "compiled"),
+                                    "--validator", "compiled", "--jobs", str(args.jobs)],
+                                   tmp, segments))
         results.append(measure("claimscrub scrub --no-validate",
                                [claimscrub, "scrub", *common, "--out", str(tmp / "fast"), "--no-validate"],
                                tmp, segments))
         if args.history_lines:
             history_summary = _history_run(args, batch, tmp, claimscrub, common, segments, results)
+        if not args.skip_pyx12 and not args.skip_validate:
+            results.append(measure(f"claimscrub scrub --validator pyx12 --jobs {args.jobs}",
+                                   [claimscrub, "scrub", *common, "--out", str(tmp / "full"),
+                                    "--validator", "pyx12", "--jobs", str(args.jobs)],
+                                   tmp, segments))
         if not args.skip_pyx12:
             copy = tmp / batch.name
             shutil.copy(batch, copy)

@@ -306,10 +306,12 @@ def test_jobs_1_and_jobs_2_give_identical_outputs(tmp_path):
     paths = [write(tmp_path, "b.837", _batch())]
     paths += [p for p in corpus_files() if p.name in ("imsweb__x12-parser__x12_complex.txt",
                                                        "albmarin__badX12__X222-oxygen.edi")]
-    one = scrub(tmp_path / "j1", paths, "--jobs", "1")
-    two = scrub(tmp_path / "j2", paths, "--jobs", "2")
+    one = scrub(tmp_path / "j1", paths, "--validator", "pyx12", "--jobs", "1")
+    two = scrub(tmp_path / "j2", paths, "--validator", "pyx12", "--jobs", "2")
+    compiled = scrub(tmp_path / "c", paths, "--validator", "compiled")
     for path in paths:
         assert (one / (path.name + ".999")).read_bytes() == (two / (path.name + ".999")).read_bytes()
+        assert (one / (path.name + ".999")).read_bytes() == (compiled / (path.name + ".999")).read_bytes()
         findings = [json.loads((d / (path.name + ".json")).read_text())["claims"] for d in (one, two)]
         assert findings[0] == findings[1]
     acks = transaction_acks((one / "b.837.999").read_text())

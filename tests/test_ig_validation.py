@@ -290,7 +290,8 @@ def _findings(path: Path, tmp: Path | None = None):
 def test_pyx12_logs_nothing(tmp_path, cli):
     path = tmp_path / "bad.837"
     path.write_text(write_837([{"id": "C1", "lines": [{"code": "62323"}]}]).replace("*11:B:1*", "*AA:B:1*"))
-    result = cli("scrub", str(path), "--out", str(tmp_path / "out"), "--as-of", AS_OF, "--jobs", "2")
+    result = cli("scrub", str(path), "--out", str(tmp_path / "out"), "--as-of", AS_OF,
+                 "--validator", "pyx12", "--jobs", "2")
     assert result.returncode == 1, result.stderr
     lines = result.stderr.splitlines()
     assert len(lines) == 2 and lines[0].startswith("bad.837: 1 claims, 0 accepted, 1 rejected")

@@ -228,7 +228,9 @@ class X12Reader:
             assert delimiters is not None
             terminator = delimiters.segment
             element = delimiters.element
-            strip_chars = "\r\n" if terminator not in "\r\n" else ""
+            # line breaks around segments; with a line-break terminator, the other one
+            # (CRLF files terminated by LF), so no element ends in a stray CR
+            strip_chars = "".join(c for c in "\r\n" if c != terminator)
             unsafe = _unsafe_pattern(delimiters)
             pos = 0
             while True:
