@@ -129,15 +129,13 @@ def _unbundled_guidance(day: PatientDay, ctx: RuleContext) -> list[_Guidance]:
     epidural_dx: set[str] = set()
     for epidural in _epidurals(day, ctx) + _guided(day, ctx):
         epidural_dx |= pointed_diagnoses(epidural.entry.claim, epidural.entry.line)
+    listed_primaries: list[DayLine] = [e for e in day.entries if e.code in FLUOROSCOPY_PRIMARIES]
     out: list[_Guidance] = []
     for coded in _coded(day, ctx, IMAGING_GUIDANCE):
         entry = coded.entry
         guidance = _Guidance(entry, coded.row)
         if coded.code == FLUOROSCOPY:
-            primaries = [
-                other for other in day.entries
-                if other.code in FLUOROSCOPY_PRIMARIES and same_claim(other.claim, entry.claim)
-            ]
+            primaries = [other for other in listed_primaries if same_claim(other.claim, entry.claim)]
             if primaries:
                 own_dx = pointed_diagnoses(entry.claim, entry.line)
                 primary_dx: set[str] = set()

@@ -175,6 +175,20 @@ def pair_edit(ctx: RuleContext, day: PatientDay, first: DayLine, second: DayLine
     return edit
 
 
+def column2_codes(ctx: RuleContext, column1: str, day) -> frozenset:
+    """The column-2 codes the PTP table pairs with ``column1`` on ``day`` (memoised)."""
+    table = ctx.tables.get("ptp") if ctx.tables is not None else None
+    if table is None:
+        return frozenset()
+    cache = ctx.extras.setdefault("ptp.column2_codes", {})
+    key = (id(table), column1, day)
+    if key not in cache:
+        if len(cache) > 50_000:
+            cache.clear()
+        cache[key] = frozenset(str(row["column2"]) for row in table.lookup(day, column1=column1))
+    return cache[key]
+
+
 def find_pair(ctx: RuleContext, day: PatientDay, a: DayLine, b: DayLine) -> Optional[PairEdit]:
     """The PTP edit between two lines, in whichever order the table lists them."""
     return pair_edit(ctx, day, a, b) or pair_edit(ctx, day, b, a)
@@ -270,16 +284,26 @@ class NcciProcedurePairs(Rule):
         if ctx.tables is None or ctx.tables.get("ptp") is None:
             return
         entries = [e for e in day.entries if e.claim.is_medicare and e.code]
-        for second in entries:
-            for first in entries:
-                if first is second or first.code == second.code:
+        by_code: dict[str, list[DayLine]] = {}
+        for entry in entries:
+            by_code.setdefault(entry.code, []).append(entry)
+        # Only the code pairs the table holds are looked at, so a day of many lines costs
+        # (distinct codes x their column-2 codes), not every pair of lines.
+        for code1, lines1 in by_code.items():
+            # a column-1 line matters to a pair only through its modifiers (a bypass may sit
+            # on either line), so one line per modifier set stands for the rest
+            firsts = list({tuple(e.modifiers): e for e in reversed(lines1)}.values())[::-1]
+            for code2 in sorted(column2_codes(ctx, code1, day.service_date) & by_code.keys()):
+                if code2 == code1:
                     continue
-                edit = pair_edit(ctx, day, first, second)
-                if edit is None:
+                if covering_rules(ctx, code1, code2, day.service_date, day.payer_id):
                     continue
-                if covering_rules(ctx, first.code, second.code, day.service_date, day.payer_id):
-                    continue
-                yield self._finding(day, edit)
+                for second in by_code[code2]:
+                    # one finding per column-2 line and column-1 code: the payer denies the
+                    # line once, however many lines of the column-1 code the day holds
+                    edits = [e for e in (pair_edit(ctx, day, first, second) for first in firsts) if e]
+                    if edits:
+                        yield self._finding(day, next((e for e in edits if e.denies), edits[0]))
 
     def _finding(self, day: PatientDay, edit: PairEdit) -> Finding:
         c1, c2 = edit.column1.code, edit.column2.code
