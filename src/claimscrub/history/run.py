@@ -105,7 +105,10 @@ class RunHistory:
         stand for (the replacement takes their place)."""
         by_hash = {patient_hash(self.key, key): key for key in patient_keys}
         replaced = {o["pk"] for items in self._originals.values() for o in items}
-        lines = self.history.prior_lines(by_hash, exclude_files=self._own_files, exclude_claims=replaced)
+        # read again here, not only at the start: a concurrent run may have recorded one of
+        # this run's files since, and a file is never a prior of itself
+        own = self._own_files | self.history.file_ids(self.content_hashes.values())
+        lines = self.history.prior_lines(by_hash, exclude_files=own, exclude_claims=replaced)
         return {by_hash[h]: prior_entries(rows) for h, rows in lines.items()}
 
     def prior_loader(self, patient_keys: list[tuple[str, ...]]) -> "PriorLoader":
