@@ -22,6 +22,7 @@ from typing import Iterable, Optional
 from claimscrub.engine import RuleContext
 from claimscrub.findings import Severity
 from claimscrub.grouping import DayLine
+from claimscrub.icd10 import add_months
 from claimscrub.model import Claim, ServiceLine
 
 PROCEDURES = "procedure_codes"
@@ -113,10 +114,7 @@ def one_cycle_after(day: date) -> date:
     """The same calendar day a year later (28 February for 29 February): CPT and ICD-10-CM
     change codes once a year, so a change date not checked against its source is off by
     one annual cycle at most."""
-    try:
-        return day.replace(year=day.year + 1)
-    except ValueError:
-        return day.replace(year=day.year + 1, day=28)
+    return add_months(day, 12)
 
 
 def modifier(ctx: RuleContext, code: str, day: Optional[date]) -> Optional[dict]:

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 from typing import Iterable, Iterator, Optional
 
-from claimscrub.grouping import DayLine, PatientHistory
+from claimscrub.grouping import REPLACEMENT_FREQUENCIES, DayLine, PatientHistory
 from claimscrub.history.prior import prior_entries, with_prior
 from claimscrub.history.store import CHUNK, ClaimRecord, FileRecord, History, LineRecord, file_hash, patient_hash
 from claimscrub.model import Claim
 
-REPLACEMENT_OR_VOID = ("7", "8")
 
 
 def claim_record(key: bytes, claim: Claim, billed: bool) -> ClaimRecord:
@@ -85,7 +84,7 @@ class RunHistory:
     def observe(self, claim: Claim) -> None:
         """Match a replacement or void claim to the earlier claims it stands for (by REF*F8
         or CLM01, same patient), as the claim is read."""
-        if claim.frequency_code.strip() not in REPLACEMENT_OR_VOID:
+        if claim.frequency_code.strip() not in REPLACEMENT_FREQUENCIES:
             return
         patient = patient_hash(self.key, claim.patient_key())
         refs = [claim.payer_claim_control_number, claim.claim_id]
