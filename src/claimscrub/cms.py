@@ -56,7 +56,7 @@ from pathlib import Path
 from typing import Any, Iterator, Optional
 
 from claimscrub.errors import ConfigError
-from claimscrub.ruletable import CMS_LOADERS, Table, parse_table_date, register_loader  # noqa: F401
+from claimscrub.ruletable import CMS_LOADERS, Table, file_head, parse_table_date, register_loader  # noqa: F401
 
 PTP_COLUMNS = [
     "column1", "column2", "prior_1996", "effective", "deleted", "modifier_indicator", "rationale", "verified",
@@ -144,18 +144,10 @@ def _member(path: Path, head: str, test) -> Optional[tuple[Optional[str], str]]:
     return found[0] if found else None
 
 
-def _file_head(path: Path) -> str:
-    try:
-        with open(path, "rb") as handle:
-            return handle.read(4096).decode("utf-8", "replace")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from None
-
-
 def _folder_files(folder: Path, detect) -> list[Path]:
     """The files of ``folder`` that ``detect`` accepts."""
     return [p for p in sorted(folder.iterdir())
-            if p.is_file() and not p.name.startswith(".") and detect(p, _file_head(p))]
+            if p.is_file() and not p.name.startswith(".") and detect(p, file_head(p))]
 
 
 def _read_text(path: Path, member: Optional[str] = None) -> tuple[str, str]:
@@ -396,7 +388,7 @@ def load_ptp(path: Path) -> Table:
     """Every PTP file of ``path``'s folder, as one table (one release only)."""
     sources = []
     for file in _folder_files(path.parent, detect_ptp):
-        found = _member(file, _file_head(file), _is_ptp_text)
+        found = _member(file, file_head(file), _is_ptp_text)
         member = found[0] if found else None
         kind, release = _ptp_identity(file, member)
         if kind == "ccioph":
@@ -468,7 +460,7 @@ def load_mue(path: Path) -> Table:
     extracted from it count once)."""
     sources = []
     for file in _folder_files(path.parent, detect_mue):
-        found = _member(file, _file_head(file), _is_mue_text)
+        found = _member(file, file_head(file), _is_mue_text)
         member = found[0] if found else None
         sources.append((file, member, _mue_effective(file, member) or file.stem))
     releases = sorted({release for _, _, release in sources})
@@ -620,7 +612,7 @@ def load_rvu(path: Path) -> Table:
     latest release, the non-QPP file when the QPP one is there too."""
     found = []
     for file in _folder_files(path.parent, detect_rvu):
-        head = _file_head(file)
+        head = file_head(file)
         candidates = [(m, h) for m, h in _candidates(file, head) if _is_rvu_text(h)] or [(None, head)]
         for member, member_head in candidates:
             year, month, qpp, label = _rvu_identity(file, member, member_head)

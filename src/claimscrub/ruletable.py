@@ -164,3 +164,12 @@ def register_loader(name: str, detect: Detect, load: Load) -> None:
     """Add a layout to :data:`CMS_LOADERS` (once per name)."""
     if all(entry[0] != name for entry in CMS_LOADERS):
         CMS_LOADERS.append((name, detect, load))
+
+
+def file_head(path: Path) -> str:
+    """The first 4 KiB of a file as text, for recognising its layout."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(4096).decode("utf-8", "replace")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from None

@@ -37,6 +37,7 @@ from claimscrub.ruletable import (  # noqa: F401  (re-exported)
     CMS_LOADERS,
     REQUIRED_PROVENANCE,
     Table,
+    file_head,
     parse_table_date,
     read_csv_table,
     read_yaml_table,
@@ -90,14 +91,6 @@ class RuleTables:
         return [self._tables[name].version_info() for name in sorted(self._tables)]
 
 
-def _head(path: Path) -> str:
-    try:
-        with open(path, "rb") as handle:
-            return handle.read(4096).decode("utf-8", "replace")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from None
-
-
 def _is_claimscrub_csv(path: Path, head: str) -> bool:
     return path.suffix.lower() == ".csv" and head.lstrip("\ufeff \r\n").startswith("#")
 
@@ -127,7 +120,7 @@ def _read_folder(folder: Path, into: dict[str, Table], strict: bool) -> None:
             if strict:
                 raise ConfigError(f"{path}: is a folder; put the rule files directly in {folder}")
             continue
-        head = _head(path)
+        head = file_head(path)
         for name, detect, load in CMS_LOADERS:
             if detect(path, head):
                 if name not in loaded:
