@@ -503,7 +503,7 @@ def test_selecting_other_rules_keeps_the_syntax_rules(tmp_path):
     assert result.returncode == 1, result.stderr
     assert f"configuration: {config}" in result.stderr.splitlines()
     report = json.loads((out / "x.837.json").read_text())
-    assert report["config"] == str(config)
+    assert report["config_file"] == str(config)
     assert all(c["status"] == "rejected" for c in report["claims"])
     assert all(any(f["rule"] == "X12-ENV-001" for f in c["findings"]) for c in report["claims"])
 
