@@ -308,6 +308,9 @@ def _write_outputs(run: RunResult, out_dir: str, ack_control: int) -> None:
     for position, file in enumerate(usable):
         for writer in output_writers(ack_control, position):
             writer(run, file, out_dir)
+    from claimscrub.report.html_report import write_index
+
+    write_index(run, out_dir)
 
 
 def _write_accepted(run: RunResult, accepted_dir: str) -> None:
