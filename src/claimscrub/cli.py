@@ -308,9 +308,10 @@ def _write_outputs(run: RunResult, out_dir: str, ack_control: int) -> None:
     for position, file in enumerate(usable):
         for writer in output_writers(ack_control, position):
             writer(run, file, out_dir)
-    from claimscrub.report.html_report import write_index
+    if usable:  # the run's index.html, beside the reports it links (none: nothing written)
+        from claimscrub.report.html_report import write_index
 
-    write_index(run, out_dir)
+        write_index(run, out_dir)
 
 
 def _write_accepted(run: RunResult, accepted_dir: str) -> None:
