@@ -56,6 +56,11 @@ def is_report(document) -> bool:
     return isinstance(document, dict) and {"summary", "claims"} <= document.keys()
 
 
+#: Claims of one report checked in full; past it, an even sample of this many (every claim is
+#: written by the same function, and the schema check costs about 1 ms a claim).
+SCHEMA_SAMPLE = 400
+
+
 def schema_errors(validator, path: Path) -> list[str]:
     import json
 
@@ -65,6 +70,10 @@ def schema_errors(validator, path: Path) -> list[str]:
         return []
     if not is_report(document):
         return []
+    claims = document.get("claims")
+    if isinstance(claims, list) and len(claims) > SCHEMA_SAMPLE:
+        step = len(claims) / SCHEMA_SAMPLE
+        document["claims"] = [claims[int(i * step)] for i in range(SCHEMA_SAMPLE)] + [claims[-1]]
     return [
         f"{path}: {'/'.join(str(p) for p in error.absolute_path)}: {error.message}"
         for error in validator.iter_errors(document)
