@@ -308,6 +308,10 @@ def _write_outputs(run: RunResult, out_dir: str, ack_control: int) -> None:
     for position, file in enumerate(usable):
         for writer in output_writers(ack_control, position):
             writer(run, file, out_dir)
+    if usable:  # the run's index.html, beside the reports it links (none: nothing written)
+        from claimscrub.report.html_report import write_index
+
+        write_index(run, out_dir)
 
 
 def _write_accepted(run: RunResult, accepted_dir: str) -> None:
@@ -402,6 +406,16 @@ def rules_command() -> None:
             f"{rule_id:<{width}}  {rule.scope.value:<15} {rule.category.value:<17} "
             f"{rule.severity.value:<7}  {rule.summary}"
         )
+
+
+@main.command("schema")
+def schema_command() -> None:
+    """Print the JSON Schema of the JSON report (NAME.json), whose schema_version it gives."""
+    import json
+
+    from claimscrub.report.schema import json_schema
+
+    click.echo(json.dumps(json_schema(), indent=2))
 
 
 @main.command()

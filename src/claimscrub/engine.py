@@ -33,7 +33,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Iterator, Optional
 
-from claimscrub.findings import Category, Finding, Severity
+from claimscrub.findings import Category, Finding, RelatedClaim, Severity
 from claimscrub.grouping import is_prior_finding
 from claimscrub.model import Claim, ServiceLine
 
@@ -109,6 +109,7 @@ class Rule:
         source: Optional[str] = None,
         amount_at_risk: Optional[Decimal] = None,
         status_code: Optional[str] = None,
+        related: Iterable[RelatedClaim] = (),
     ) -> Finding:
         if segment is None:
             segment = (line.sv1_pos or line.pos) if line is not None else claim.pos
@@ -127,6 +128,7 @@ class Rule:
             segment=segment,
             amount_at_risk=amount_at_risk,
             status_code=status_code or self.status_code or None,
+            related=tuple(dict.fromkeys(related)),
         )
 
     @classmethod

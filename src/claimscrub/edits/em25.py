@@ -32,6 +32,7 @@ from claimscrub.edits._codebook import (
     pointed_diagnoses,
     procedure,
     procedure_any_date,
+    related,
     severity_for,
     where,
 )
@@ -192,6 +193,7 @@ class EMWithoutModifier25(Rule):
                     f"documents it; otherwise remove the {em.code} line."
                 ),
                 line=entry.line,
+                related=related([i.entry for i in sorted_day.minor], entry.claim),
             )
 
 
@@ -219,6 +221,7 @@ class EMWithoutModifier25(Rule):
                     f"{em.code} line."
                 ),
                 line=entry.line,
+                related=related([em.entry], entry.claim),
             )
 
 
@@ -389,6 +392,7 @@ class EM25SameDiagnosis(Rule):
                     "add that diagnosis and point the E/M line at it."
                 ),
                 line=entry.line,
+                related=related([i.entry for i in sorted_day.minor], entry.claim),
             )
 
 
@@ -612,4 +616,5 @@ class Modifier25WithoutProcedure(Rule):
                     "with another service of the day."
                 ),
                 line=entry.line,
+                related=related([o.entry for o in others], entry.claim),
             )

@@ -19,6 +19,7 @@ from claimscrub.edits._codebook import (
     flag,
     global_days,
     procedure,
+    related,
     same_claim,
 )
 from claimscrub.engine import Rule, RuleContext, Scope, register
@@ -153,6 +154,7 @@ class EpiduralSessionFrequency(Rule):
                          "sessions. This session is expected to be denied as not reasonable and necessary: with "
                          "an ABN on file append GA (GZ without one)."),
                     line=entry.line,
+                    related=related([by_date[d] for d in window[:-1]], entry.claim),
                 )
 
     @staticmethod

@@ -32,6 +32,7 @@ from claimscrub.edits._codebook import (
     listing,
     pointed_diagnoses,
     procedure,
+    related,
     same_claim,
     where,
 )
@@ -239,6 +240,7 @@ class GuidanceWithImagingProcedure(Rule):
                 + _modifier_note(entry) + guidance.linked_note,
                 fix=f"Remove the {entry.code} line; the guidance is paid through {included}.",
                 line=entry.line,
+                related=related([e.entry for e in guided], entry.claim),
             )
 
 
@@ -327,6 +329,7 @@ class GuidanceWithoutImagingEpidural(Rule):
                     f"if no imaging was used, remove {imaging_codes}."
                 ),
                 line=entry.line,
+                related=related([g.entry for g in guidance], entry.claim),
             )
         if _epidurals(day, ctx, with_imaging=True):
             return  # EPI-IMG-001 already reports every guidance line of the day
@@ -346,6 +349,7 @@ class GuidanceWithoutImagingEpidural(Rule):
                     "claim to its with-imaging code if fluoroscopy or CT was used."
                 ),
                 line=entry.line,
+                related=related([e.entry for e in without], entry.claim),
             )
 
 
@@ -415,6 +419,7 @@ class EpidurographyWithEpidural(Rule):
                 "documented service.",
                 fix="Remove the 72275 line unless the record documents a separate, distinct epidurography.",
                 line=entry.line,
+                related=related([e.entry for e in epidurals], entry.claim),
             )
 
 
@@ -520,4 +525,5 @@ class UltrasoundWithGuidedProcedure(Rule):
                 ),
                 line=entry.line,
                 severity=severity,
+                related=related([p.entry for p in primaries], entry.claim),
             )

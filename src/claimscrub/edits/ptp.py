@@ -24,6 +24,7 @@ from typing import Iterable, Optional
 from claimscrub.engine import REGISTRY, Rule, RuleContext, Scope, register
 from claimscrub.findings import Category, Finding, Severity
 from claimscrub.grouping import DayLine, PatientDay
+from claimscrub.edits._codebook import related
 from claimscrub.edits.units import EPIDURAL_FAMILY, procedure_info, where
 
 TRANSFORAMINAL_FAMILY = "epidural-transforaminal"
@@ -365,6 +366,8 @@ class NcciProcedurePairs(Rule):
             line=edit.column2.line,
             severity=severity,
             source=f"{edit.describe()}; NCCI Policy Manual ch. I; MLN1783722",
+            related=related([edit.column1] + ([edit.bypass_entry] if edit.bypass_entry is not None else []),
+                            edit.column2.claim),
         )
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Iterable, Optional
 
+from claimscrub.edits._codebook import related
 from claimscrub.engine import REGISTRY, Rule, RuleContext, Scope, register
 from claimscrub.findings import Category, Finding, Severity
 from claimscrub.grouping import DayLine, PatientDay
@@ -250,6 +251,7 @@ class MedicallyUnlikelyUnits(Rule):
             line=culprit.line,
             severity=severity,
             source=source,
+            related=related(lines, culprit.claim),
         )
 
 
@@ -330,4 +332,5 @@ class EpiduralOnePerSession(Rule):
                     f"{'line' if len(lines) > 1 else 'units'}. Do not repeat it with 76 or 59."
                 ),
                 line=culprit.line,
+                related=related(lines, culprit.claim),
             )
