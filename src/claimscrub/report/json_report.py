@@ -56,6 +56,8 @@ def _write(run: RunResult, file: FileResult, handle: IO[str]) -> None:
         "claimscrub_version": __version__,
         # the configuration file the run used (None: every edit at its default severity)
         "config": getattr(getattr(run.engine.ctx, "config", None), "path", None),
+        # its absolute path (None: no configuration file)
+        "config_file": getattr(getattr(run.engine.ctx, "config", None), "file", None),
         "tables": run.table_versions,
         "summary": summary(file),
     }
@@ -63,24 +65,29 @@ def _write(run: RunResult, file: FileResult, handle: IO[str]) -> None:
     handle.write(text[:-2] + ',\n  "claims": [')
     first = True
     for result in run.claim_results(file):
-        claim = result.claim
-        unpriced_charge, unpriced_count = result.unpriced_at_risk
-        entry = {
-            "claim_id": claim.claim_id,
-            "status": result.status,
-            "charge": str(claim.charge) if claim.charge is not None else claim.charge_raw,
-            "segment": claim.pos,
-            "findings": [f.as_report() for f in result.findings],
-            "expected_allowed": _money(result.expected_allowed),
-            "amount_at_risk": str(result.amount_at_risk),
-            "unpriced_lines_at_risk": unpriced_count,
-            "unpriced_charge_at_risk": str(unpriced_charge),
-            "lines": [
-                {"line": line.number, "code": line.procedure_code,
-                 "expected_allowed": _money(result.line_allowed.get(line.number))}
-                for line in claim.lines
-            ],
-        }
+        entry = claim_document(result)
         handle.write(("\n    " if first else ",\n    ") + json.dumps(entry))
         first = False
     handle.write("\n  ]\n}\n")
+
+
+def claim_document(result) -> dict:
+    """One claim as the report's ``claims`` list holds it (also a line of ``--format jsonl``)."""
+    claim = result.claim
+    unpriced_charge, unpriced_count = result.unpriced_at_risk
+    return {
+        "claim_id": claim.claim_id,
+        "status": result.status,
+        "charge": str(claim.charge) if claim.charge is not None else claim.charge_raw,
+        "segment": claim.pos,
+        "findings": [f.as_report() for f in result.findings],
+        "expected_allowed": _money(result.expected_allowed),
+        "amount_at_risk": str(result.amount_at_risk),
+        "unpriced_lines_at_risk": unpriced_count,
+        "unpriced_charge_at_risk": str(unpriced_charge),
+        "lines": [
+            {"line": line.number, "code": line.procedure_code,
+             "expected_allowed": _money(result.line_allowed.get(line.number))}
+            for line in claim.lines
+        ],
+    }
