@@ -358,8 +358,8 @@ class ScrubResult:
                     written.append(path)
                     if on_written is not None:
                         on_written(path)
-                if progress is not None:
-                    progress.advance(file.claim_count, claims=file.claim_count)
+                if progress is not None:  # the claims are counted once, the bar per output
+                    progress.advance(file.claim_count, claims=file.claim_count if kind == emit[0] else 0)
         return written
 
     # -- lifetime -----------------------------------------------------------------------
@@ -682,6 +682,7 @@ def run_scrub(settings: Settings, inputs: Inputs) -> ScrubResult:
     clock = _StageClock(settings.progress, timings)
     settings.progress = clock
     try:
+        clock.stage("load", unit="tables")
         scrubber = build_scrubber(settings, inputs.total_bytes)
         run = scrubber.run(inputs.paths, inputs.names, out_names(inputs))
     except BaseException:

@@ -21,7 +21,12 @@ from claimscrub.textsafe import shorten, visible
 # Exit status 2 means an unusable input; command-line mistakes get their own code.
 click.UsageError.exit_code = EXIT_USAGE
 
+#: the progress display of the running scrub, closed before an error line is printed
+_display = None
+
+
 def _fail(message: str, code: int) -> None:
+    _close_display(_display)
     click.echo(f"claimscrub: {message}", err=True)
     sys.exit(code)
 
@@ -166,7 +171,9 @@ def scrub(inputs, out_dir, output_format, emit, as_of, config_path, select, igno
     if show_progress or (show_progress is None and sys.stderr.isatty()):
         from claimscrub.progress import ProgressDisplay
 
-        display = ProgressDisplay(force=bool(show_progress))
+        global _display
+        display = _display = ProgressDisplay(force=bool(show_progress))
+        display.stage("load", unit="tables")  # rule tables and the validator, before the first claim
     try:
         settings = api.resolve_settings(
             as_of=as_of, config=config_path, select=_patterns(select), ignore=_patterns(ignore),
@@ -176,9 +183,11 @@ def scrub(inputs, out_dir, output_format, emit, as_of, config_path, select, igno
             progress=display,
         )
     except ClaimscrubError as exc:
+        _close_display(display)
         _fail(str(exc), EXIT_USAGE)
         return
     except RecursionError:
+        _close_display(display)
         _fail(f"{visible(str(config_path))}: nested too deeply to be a configuration", EXIT_USAGE)
         return
     try:
@@ -352,17 +361,17 @@ def _report(result, quiet: bool = False) -> None:
 @click.option("--rules", "rules_dir", type=click.Path(file_okay=False),
               help="Folder of rule tables to load over the bundled ones, as `scrub --rules`.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False),
-              help="claimscrub.toml (default: ./claimscrub.toml or [tool.claimscrub] in ./pyproject.toml).")
+              help="Configuration file (default: $CLAIMSCRUB_CONFIG, else claimscrub.toml or [tool.claimscrub] in pyproject.toml in the working folder or its parents).")
 def tables_command(rules_dir: Optional[str], config_path: Optional[str]) -> None:
     """List every rule table a scrub would load: source, release and row count (no scrubbing).
 
     Exit status 3 when a table or a file of the rules folder cannot be used.
     """
-    from claimscrub.config import find_config, load_config
+    from claimscrub.config import discover_config, load_config
     from claimscrub.scrub import table_versions
 
     try:
-        path = config_path or find_config()
+        path = discover_config(config_path)
         config = load_config(path) if path else None
         tables = _load_tables(rules_dir or (config.rules_dir if config else None))
         versions = table_versions(tables)
@@ -383,11 +392,23 @@ def tables_command(rules_dir: Optional[str], config_path: Optional[str]) -> None
 
 
 @main.command("rules")
-def rules_command() -> None:
+@click.option("--format", "output_format", type=click.Choice(("text", "json")), default="text",
+              show_default=True, help="json: an array of the edits, one object each.")
+def rules_command(output_format: str) -> None:
     """List every edit: id, scope, category, default severity and summary."""
     from claimscrub.engine import load_rules
 
     registry = load_rules()
+    if output_format == "json":
+        import json
+
+        click.echo(json.dumps([
+            {"id": rule_id, "name": rule.name, "summary": rule.summary, "category": rule.category.value,
+             "severity": rule.severity.value, "scope": rule.scope.value, "source": rule.source,
+             "status_code_277": rule.status_code or None}
+            for rule_id, rule in registry.items()
+        ], indent=2))
+        return
     width = max(len(rule_id) for rule_id in registry)
     for rule_id, rule in registry.items():
         click.echo(

@@ -1,6 +1,6 @@
 """The progress display of ``claimscrub scrub`` on a terminal (rich).
 
-One row per stage (read, validate, edit, write) as the run reaches it, each with its bar,
+One row per stage (load: rule tables and validator; read, validate, edit, write) as the run reaches it, each with its bar,
 the claims handled, claims per second, elapsed time and time left; rich redraws it ten
 times a second, so it shows from the first second. It is written to standard error only
 when that is a terminal, unless ``--progress``/``--no-progress`` says otherwise.
@@ -15,7 +15,6 @@ from rich.progress import (
     BarColumn,
     Progress,
     ProgressColumn,
-    SpinnerColumn,
     Task,
     TextColumn,
     TimeElapsedColumn,
@@ -31,7 +30,7 @@ class _ClaimsColumn(ProgressColumn):
         claims = task.fields.get("claims", 0)
         elapsed = task.finished_time if task.finished else task.elapsed
         rate = claims / elapsed if elapsed else 0.0
-        return Text(f"{claims:>9,} claims {rate:>9,.0f} claims/s", style="progress.data.speed")
+        return Text(f"{claims:>7,} · {rate:>6,.0f} claims/s", style="progress.data.speed")
 
 
 class ProgressDisplay:
@@ -40,9 +39,8 @@ class ProgressDisplay:
     def __init__(self, console: Optional[Console] = None, force: bool = False):
         self.console = console or Console(stderr=True, force_terminal=True if force else None)
         self.progress = Progress(
-            SpinnerColumn(),
-            TextColumn("{task.description:<9}"),
-            BarColumn(bar_width=30),
+            TextColumn("{task.description:<8}"),
+            BarColumn(bar_width=14),
             TextColumn("{task.percentage:>3.0f}%"),
             _ClaimsColumn(),
             TimeElapsedColumn(),
@@ -54,9 +52,13 @@ class ProgressDisplay:
         )
         self._task = None
         self._claims = 0
+        self._name: Optional[str] = None
         self._started = False
 
     def stage(self, name: str, total: Optional[int] = None, unit: str = "claims") -> None:
+        if name == self._name and self._task is not None:
+            return  # already shown (the command line starts "load" before the run does)
+        self._name = name
         if not self._started:
             self.progress.start()
             self._started = True
