@@ -244,13 +244,15 @@ def test_accepted_837_is_not_written_from_a_changed_input(tmp_path, monkeypatch)
 
     path = tmp_path / "x.837"
     path.write_text(good_text())
-    real_write = cli._write_outputs
+    import claimscrub.report.accepted837 as accepted837
 
-    def replace_input_then_write(run, out_dir, ack_control):
-        real_write(run, out_dir, ack_control)
+    real_write = accepted837.write_accepted_837
+
+    def replace_input_then_write(run, file, out_dir):
         path.write_text(write_837(CLAIMS[:1]).replace("PCN1", "ZZZ9"))  # never scrubbed
+        return real_write(run, file, out_dir)
 
-    monkeypatch.setattr(cli, "_write_outputs", replace_input_then_write)
+    monkeypatch.setattr(accepted837, "write_accepted_837", replace_input_then_write)
     result = CliRunner().invoke(cli.main, ["scrub", str(path), "--out", str(tmp_path / "out"),
                                            "--accepted-out", str(tmp_path / "acc"), "--as-of", AS_OF,
                                            "--no-validate"])

@@ -206,6 +206,18 @@ class ScrubOptions:
     on_progress: Optional[Callable[[int], None]] = None
     #: the claim history of earlier runs (claimscrub.history.run.RunHistory), or None
     history: object = None
+    #: stage and progress reports (:class:`RunProgress`), or None
+    progress: Optional["RunProgress"] = None
+
+
+class RunProgress(Protocol):
+    """What a progress display hears from a run: the stage starts (``read``, ``validate``,
+    ``edit``; the writers add ``write``), with a total in the stage's unit when known, and
+    how far it got (``done`` in that unit, ``claims`` claims handled)."""
+
+    def stage(self, name: str, total: Optional[int] = None, unit: str = "claims") -> None: ...
+
+    def advance(self, done: int = 0, claims: int = 0) -> None: ...
 
 
 class RunResult:
@@ -322,19 +334,31 @@ class Scrubber:
                         history=options.history)
         )
 
-    def run(self, paths: list[str]) -> RunResult:
+    def run(self, paths: list[str], names: Optional[list[str]] = None,
+            out_names: Optional[list[str]] = None) -> RunResult:
+        """Scrub ``paths``; ``names`` (default :func:`input_names`) are what reports call
+        them (``<stdin>`` for a spooled standard input), ``out_names`` (default ``names``)
+        what their outputs are called."""
         store = ClaimStore(self.options.work_dir)
         findings = FindingStore(store)
+        names = names or input_names(paths)
         files = [
-            FileResult(index=i, path=p, name=visible(n), out_name=n)
-            for i, (p, n) in enumerate(zip(paths, input_names(paths)))
+            FileResult(index=i, path=p, name=visible(n), out_name=o)
+            for i, (p, n, o) in enumerate(zip(paths, names, out_names or names))
         ]
+        progress = self.options.progress
+        if progress is not None:
+            progress.stage("read", total=sum(_size(p) for p in paths), unit="bytes")
         if self.options.history is not None:
             self.options.history.begin(paths)
         try:
             for file in files:
                 self._read_file(file, store, findings)
+            if progress is not None and self.options.validator is not None:
+                progress.stage("validate", unit="transaction sets")
             self._collect_validation(files, findings, block=True)
+            if progress is not None:
+                progress.stage("edit", total=sum(f.claim_count for f in files))
             for file in files:
                 if file.usable:
                     self._envelope_findings(file, findings)
@@ -356,7 +380,7 @@ class Scrubber:
         validator = self.options.validator
         progress = self.options.on_progress
         claim_index = 0
-        last_bytes = 0
+        last_bytes = seen_bytes = 0
         try:
             for ts in iter_transaction_sets(reader):
                 file.delimiters = reader.delimiters
@@ -393,6 +417,9 @@ class Scrubber:
                     if self.options.history is not None:
                         self.options.history.observe(claim)
                     findings.add((file.index, claim.index), self.engine.check_claim(claim))
+                    if self.options.progress is not None:
+                        self.options.progress.advance(reader.bytes_read - seen_bytes, claims=1)
+                        seen_bytes = reader.bytes_read
                 if claim_index == before:
                     file.empty_sets.append(info)
                 if validator is not None:
@@ -411,6 +438,8 @@ class Scrubber:
         file.fingerprint = reader.fingerprint
         if progress is not None and reader.size > last_bytes:
             progress(reader.size - last_bytes)
+        if self.options.progress is not None and reader.size > seen_bytes:
+            self.options.progress.advance(reader.size - seen_bytes)
 
     # -- stage 1b: implementation-guide validation --------------------------------------
     def _collect_validation(self, files: list[FileResult], findings: FindingStore, block: bool) -> None:
@@ -485,12 +514,21 @@ class Scrubber:
                     file.findings_by_rule[finding.rule] += 1
                     file.findings_by_category[finding.category.value] += 1
                 charge = ref.charge or Decimal(0)
+                if self.options.progress is not None:
+                    self.options.progress.advance(1, claims=1)
                 if disposition(claim_findings) == REJECTED:
                     file.rejected += 1
                     file.rejected_charge += charge
                 else:
                     file.accepted += 1
                     file.accepted_charge += charge
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
 
 
 def character_errors(reader: X12Reader, info: TransactionInfo, ts: TransactionSet) -> list[IGError]:

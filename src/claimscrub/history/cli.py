@@ -79,14 +79,14 @@ _HISTORY_OPTION = click.option(
     help="sqlite:///PATH (or a path) or postgresql://...; default: history in the configuration.")
 _CONFIG_OPTION = click.option(
     "--config", "config_path", type=click.Path(dir_okay=False),
-    help="claimscrub.toml (default: ./claimscrub.toml or [tool.claimscrub] in ./pyproject.toml).")
+    help="Configuration file (default: $CLAIMSCRUB_CONFIG, else claimscrub.toml or [tool.claimscrub] in pyproject.toml in the working folder or its parents).")
 
 
 def _open(history_option: Optional[str], config_path: Optional[str]) -> History:
-    from claimscrub.config import find_config, load_config
+    from claimscrub.config import discover_config, load_config
 
     try:
-        path = config_path or find_config()
+        path = discover_config(config_path)
         config = load_config(path) if path else None
         history = open_history(history_option, config)
     except ClaimscrubError as exc:

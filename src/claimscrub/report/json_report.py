@@ -155,7 +155,9 @@ def write_json(run: RunResult, file: FileResult, out_dir: str) -> str:
 
 
 def _config_file(run: RunResult) -> Optional[str]:
-    path = getattr(getattr(run.engine.ctx, "config", None), "path", None)
+    """The configuration file the run used, as an absolute path (None: no file)."""
+    config = getattr(run.engine.ctx, "config", None)
+    path = getattr(config, "file", None) or getattr(config, "path", None)
     return str(path) if path is not None else None
 
 
@@ -183,3 +185,4 @@ def _write(run: RunResult, file: FileResult, handle: IO[str]) -> None:
         handle.write(("\n    " if first else ",\n    ") + json.dumps(claim_document(result, file)))
         first = False
     handle.write("\n  ]\n}\n")
+
