@@ -448,7 +448,7 @@ def test_full_output_disk_is_one_line_exit_4(tmp_path):
         for i in range(300)]))
 
     def small_files() -> None:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (300_000, 300_000))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (600_000, 600_000))  # the JSON fits (about 400 kB)
 
     result = subprocess.run(
         [sys.executable, "-m", "claimscrub", "scrub", str(batch), "--out", str(tmp_path / "out"),

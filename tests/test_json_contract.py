@@ -152,3 +152,27 @@ def test_the_schema_check_catches_a_report_that_breaks_the_contract(duplicate, t
     assert any("schema_version" in e for e in errors), errors
     assert any("charge" in e for e in errors), errors
     path.unlink()  # not left for the session check
+
+
+def test_a_duplicate_of_an_earlier_night_names_that_run(tmp_path):
+    """With a claim history, the related claim of a duplicate is the one billed on an earlier
+    night: its file and the date of that run are fields."""
+    import os
+    import subprocess
+    import sys
+
+    history = f"sqlite:///{tmp_path / 'history.sqlite'}"
+    env = {**os.environ, "CLAIMSCRUB_HISTORY_KEY": "test-history-key-0123456789abcdef"}
+    claim = {"lines": [{"code": "62323", "charge": 500}]}
+    for night, claim_id in (("night1.837", "FIRST"), ("night2.837", "AGAIN")):
+        (tmp_path / night).write_text(write_837([dict(claim, id=claim_id)]))
+        done = subprocess.run(
+            [sys.executable, "-m", "claimscrub", "scrub", str(tmp_path / night), "--out", str(tmp_path / night[:6]),
+             "--as-of", AS_OF, "--no-validate", "--history", history],
+            capture_output=True, text=True, env=env, timeout=300)
+        assert done.returncode in (0, 1), done.stderr
+    report = json.loads((tmp_path / "night2" / "night2.837.json").read_text())
+    finding = next(f for f in report["claims"][0]["findings"] if f["rule"] == "EPI-DUP-001")
+    (related,) = finding["related"]
+    assert (related["claim_id"], related["file"], related["line"]) == ("FIRST", "night1.837", "1")
+    assert related["billed_on"] is not None and related["billed_on"] in finding["message"]

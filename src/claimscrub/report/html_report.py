@@ -127,7 +127,8 @@ def _report_href(file: FileResult, out_dir: str) -> str:
     from urllib.parse import quote
 
     relative = os.path.relpath(file.output_path(out_dir, ".html"), out_dir)
-    return "/".join(quote(part) for part in relative.split(os.sep))
+    # bytes: a name holding a byte that is not UTF-8 (surrogate-escaped) links as %FF
+    return "/".join(quote(os.fsencode(part)) for part in relative.split(os.sep))
 
 
 def _index_page(run: RunResult, out_dir: str) -> etree._Element:
