@@ -281,10 +281,13 @@ class ScrubResult:
         claim has a warning), else 0; ``exit_zero`` turns 1 into 0."""
         if fail_on not in FAIL_ON:
             raise ConfigError(f"fail_on must be one of {', '.join(FAIL_ON)}")
-        summary = self.summary
-        if summary.unusable_files:
+        files = [report.file_result for report in self.files]
+        if any(not file.usable for file in files):
             return EXIT_UNUSABLE
-        failed = summary.rejected or summary.empty_sets or (fail_on == "warning" and summary.warnings)
+        failed = any(file.rejected or file.empty_sets for file in files)
+        if not failed and fail_on == "warning":
+            failed = any(finding.severity == Severity.WARNING
+                         for claim in self.claims(flagged_only=True) for finding in claim.findings)
         return EXIT_REJECTED if failed and not exit_zero else EXIT_ACCEPTED
 
     # -- writing ------------------------------------------------------------------------
@@ -321,7 +324,8 @@ class ScrubResult:
             from claimscrub.history.cli import record_scrub
 
             usable_count = sum(1 for report in self.files if report.usable)
-            count = 0 if self.settings.ack_control else 2 * usable_count
+            acks = "999" in emit or "277" in emit
+            count = 0 if self.settings.ack_control or not acks else 2 * usable_count
             record_scrub(self.settings.history_store, self.settings.run_history, run, count, write_all)
         else:
             write_all(None)

@@ -293,6 +293,8 @@ def _one_line(error: dict, path: str, data: dict) -> str:
     kind_of = type(given).__name__ if given is not None else "nothing"
     kind_of = {"str": "a string", "int": "a number", "float": "a number", "bool": "true/false",
                "dict": "a table", "list": "a list"}.get(kind_of, kind_of)
+    if loc and isinstance(loc[-1], int):
+        return f"{path}: {key} must be {what or 'a list of strings'}; item {loc[-1] + 1} is {kind_of}"
     return f"{path}: {key} must be {what or 'something else'}, not {kind_of}"
 
 
