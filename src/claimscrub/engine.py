@@ -75,6 +75,59 @@ class RuleContext:
     #: the claim history of earlier runs (:class:`claimscrub.history.run.RunHistory`), or
     #: None without ``--history``; patient-day edits see its lines as prior entries
     history: Any = None
+    _decisions: Optional["_Decisions"] = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def decisions(self) -> "_Decisions":
+        """The configuration's decisions, resolved once per (rule, payer) and cached."""
+        cache = self._decisions
+        if cache is None or cache.config is not self.config:
+            cache = self._decisions = _Decisions(self.config)
+        return cache
+
+    def is_enabled(self, rule_id: str, payer_id: str = "") -> bool:
+        """Whether the configuration runs ``rule_id`` for ``payer_id`` (always, without one)."""
+        return self.decisions.enabled(rule_id, payer_id)
+
+
+class _Decisions:
+    """What the configuration decides for each (rule, payer), asked of it once.
+
+    The configuration is read through its public methods only (``is_enabled``,
+    ``severity_for``, ``may_run``); a finding's severity is resolved once per (rule, payer,
+    severity the edit gave it), so the configuration is consulted a bounded number of times
+    per run however many findings there are.
+    """
+
+    def __init__(self, config: Optional["Config"]):
+        self.config = config
+        self._enabled: dict[tuple[str, str], bool] = {}
+        self._may_run: dict[str, bool] = {}
+        self._severity: dict[tuple[str, str, Severity], Severity] = {}
+
+    def enabled(self, rule_id: str, payer_id: str = "") -> bool:
+        if self.config is None:
+            return True
+        key = (rule_id, payer_id)
+        found = self._enabled.get(key)
+        if found is None:
+            found = self._enabled[key] = bool(self.config.is_enabled(rule_id, payer_id))
+        return found
+
+    def may_run(self, rule_id: str) -> bool:
+        if self.config is None:
+            return True
+        found = self._may_run.get(rule_id)
+        if found is None:
+            found = self._may_run[rule_id] = bool(self.config.may_run(rule_id))
+        return found
+
+    def severity(self, rule_id: str, payer_id: str, given: Severity) -> Severity:
+        key = (rule_id, payer_id, given)
+        found = self._severity.get(key)
+        if found is None:
+            found = self._severity[key] = Severity(self.config.severity_for(rule_id, payer_id, given))
+        return found
 
 
 class Rule:
@@ -196,19 +249,18 @@ class Engine:
             self.by_scope[rule.scope].append(rule)
 
     def _apply_config(self, rule: Rule, payer_id: str, findings: Iterable[Finding]) -> Iterator[Finding]:
-        config = self.ctx.config
-        if config is None:
+        decisions = self.ctx.decisions
+        if decisions.config is None:
             yield from findings
             return
-        if not config.is_enabled(rule.id, payer_id):
+        if not decisions.enabled(rule.id, payer_id):
             return
         for finding in findings:
-            severity = config.severity_for(rule.id, payer_id, finding.severity)
+            severity = decisions.severity(rule.id, payer_id, finding.severity)
             yield finding if severity == finding.severity else finding.model_copy(update={"severity": severity})
 
     def _enabled_anywhere(self, rule: Rule) -> bool:
-        config = self.ctx.config
-        return config is None or config.may_run(rule.id)
+        return self.ctx.decisions.may_run(rule.id)
 
     def check_claim(self, claim: Claim) -> list[Finding]:
         """Line- and claim-scope edits of one claim."""

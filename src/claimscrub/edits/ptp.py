@@ -68,8 +68,7 @@ def is_em(ctx: RuleContext, code: str, day) -> bool:
 def _enabled(ctx: RuleContext, rule_id: str, payer: str) -> bool:
     if rule_id not in REGISTRY:
         return False
-    config = ctx.config
-    return config is None or config.is_enabled(rule_id, payer)
+    return ctx.is_enabled(rule_id, payer)
 
 
 def covering_rules(ctx: RuleContext, code1: str, code2: str, day, payer: str) -> list[str]:

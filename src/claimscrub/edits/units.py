@@ -91,7 +91,7 @@ def _bilateral_doubling(ctx: RuleContext, entries: list[DayLine], units: Decimal
     EPI-MOD-002 reports when it runs. One side with two units is not."""
     if units != 2 * limit or BILATERAL_RULE not in REGISTRY:
         return False
-    if ctx.config is not None and not ctx.config.is_enabled(BILATERAL_RULE, payer):
+    if not ctx.is_enabled(BILATERAL_RULE, payer):
         return False
     sides = {m.upper() for e in entries for m in e.modifiers if m.upper() in ("LT", "RT")}
     has_50 = any(m == "50" for e in entries for m in e.modifiers)
