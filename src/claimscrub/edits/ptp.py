@@ -23,7 +23,7 @@ from typing import Iterable, Optional
 
 from claimscrub.engine import REGISTRY, Rule, RuleContext, Scope, register
 from claimscrub.findings import Category, Finding, Severity
-from claimscrub.grouping import DayLine, PatientDay
+from claimscrub.grouping import DayLine, PatientDay, paired
 from claimscrub.edits.units import EPIDURAL_FAMILY, procedure_info, where
 
 TRANSFORAMINAL_FAMILY = "epidural-transforaminal"
@@ -358,14 +358,14 @@ class NcciProcedurePairs(Rule):
                 "some payers read the modifier only on the column-2 line."
             )
             severity = Severity.INFO
-        return self.finding(
+        return paired(self.finding(
             edit.column2.claim,
             message,
             fix=fix,
             line=edit.column2.line,
             severity=severity,
             source=f"{edit.describe()}; NCCI Policy Manual ch. I; MLN1783722",
-        )
+        ), edit.column2, [edit.column1])
 
 
 @register

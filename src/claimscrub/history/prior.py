@@ -9,8 +9,9 @@ attach only to the run's own claims (:func:`claimscrub.grouping.is_prior_finding
 
 Only the prior days that can matter to tonight's claims are kept: days of tonight's dates,
 and other days from a year and a day before the patient's earliest date of service in the
-run (the LCD frequency window) to the day after the latest (modifier 57 looks at the next
-day).
+run to a year and a day after the latest (the LCD frequency window either side: a session
+billed out of order counts against the sessions billed after it; modifier 57 looks at the
+next day).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from claimscrub.model import BillingProvider, Claim, InterchangeInfo, Patient, P
 
 #: how far before the run's earliest date of service earlier days are kept (frequency window)
 LOOK_BACK = timedelta(days=366)
-LOOK_AHEAD = timedelta(days=1)
+#: how far after the run's latest date of service (frequency window of a session billed late)
+LOOK_AHEAD = timedelta(days=366)
 
 
 def _defaults(cls) -> dict[str, Any]:
