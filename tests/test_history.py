@@ -396,3 +396,84 @@ def test_a_session_billed_out_of_order_counts_against_later_sessions(history_url
     assert found["A5"].startswith("This is the 6th lumbar/sacral ESI session for this patient in the 12 months "
                                   "ending 2025-10-06 (earlier sessions: 2025-01-13 (62323, claim A0)")
     assert second.returncode == 0, second.stderr  # a warning: the claims are forwarded
+
+
+def _store_at_first_revision(url: str, path: Path) -> None:
+    """A history as release 0001 of the schema left it, holding one billed claim of ``path``
+    (written with that revision's columns only)."""
+    from alembic import command
+    from alembic.config import Config
+
+    from claimscrub.history.importer import read_file_record
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).resolve().parents[1] / "src" / "claimscrub"
+                                                  / "history" / "alembic"))
+    engine = engine_for(url)
+    (record,) = read_file_record(KEY.encode(), str(path)).claims()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0001")
+        conn.execute(text("INSERT INTO run (id, kind, started_at, completed_at, claimscrub_version, table_versions) "
+                          "VALUES (1, 'import', :t, :t, '0.old', '[]')"), {"t": "2025-03-04 01:00:00+00:00"})
+        conn.execute(text("INSERT INTO file (id, run_id, name, content_hash, control_numbers, identity, claims) "
+                          "VALUES (1, 1, 'old.837', :h, '', :h, 1)"), {"h": "a" * 64})
+        conn.execute(text(
+            "INSERT INTO claim (id, run_id, file_id, claim_id, patient, frequency_code, disposition, status, "
+            "payer_claim_control_number, filing_indicator, payer_id, place_of_service, charge, first_service_date) "
+            "VALUES (1, 1, 1, :c, :p, '1', 'billed', 'active', '', 'MB', '00435', '11', 500, '2025-03-03')"),
+            {"c": record.claim_id, "p": record.patient})
+        line = record.lines[0]
+        conn.execute(text(
+            "INSERT INTO line (claim_pk, patient, service_date, provider_npi, active, line_number, code, modifiers, "
+            "units, charge, rendering_taxonomy, billing_npi, billing_tax_id, payer_id) VALUES (1, :p, '2025-03-03', "
+            ":npi, :a, '1', :code, '', 1, 500, '', :bnpi, :tax, '00435')"),
+            {"p": record.patient, "npi": line.provider_npi, "a": True, "code": line.code, "bnpi": line.billing_npi,
+             "tax": line.billing_tax_id})
+        # the sequence of identity columns moves on past the rows written with explicit ids
+        if url.startswith("postgresql"):
+            for table in ("run", "file", "claim"):
+                conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), 1)"))
+    engine.dispose()
+
+
+def test_diagnoses_and_table_versions_after_upgrading_a_first_revision_store(history_url, tmp_path):
+    """A history created at revision 0001 is upgraded in place when opened: its claims stay
+    and still count as billed, new claims record their diagnoses (claim HI codes, and per
+    line the codes its pointers name), and an import records the rule table versions."""
+    old = _file(tmp_path, "old.837", [{"id": "OLD1", "member": "MBR0001", "date": "2025-03-03",
+                                       "lines": [{"code": "62323", "charge": 500}]}], 61)
+    _store_at_first_revision(history_url, old)
+    sent = _file(tmp_path, "sent.837", [{
+        "id": "N1", "member": "MBR0002", "date": "2025-03-03", "dx": ["M5416", "M25561", "M545"],
+        "lines": [{"code": "64483", "charge": 600, "pointers": [1, 3]}, {"code": "99213", "pointers": [2], "charge": 90}],
+    }], 62)
+    imported = claimscrub("history", "import", sent, "--history", history_url)
+    assert imported.returncode == 0, imported.stderr
+    engine = engine_for(history_url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
+        claims = dict(conn.execute(text("SELECT claim_id, diagnoses FROM claim")).all())
+        lines = sorted(conn.execute(text("SELECT l.line_number, l.code, l.diagnoses FROM line l JOIN claim c "
+                                         "ON c.id = l.claim_pk WHERE c.claim_id = 'N1'")).all())
+        versions = conn.execute(text("SELECT kind, table_versions FROM run ORDER BY id")).all()
+    engine.dispose()
+    assert claims == {"OLD1": "", "N1": "M5416,M25561,M545"}
+    assert [tuple(r) for r in lines] == [("1", "64483", "M5416,M545"), ("2", "99213", "M25561")]
+    assert versions[0] == ("import", "[]")
+    tables = {v["table"] for v in json.loads(versions[1][1])}
+    assert {"ptp", "mue", "procedure_codes"} <= tables, tables
+    # the claim recorded at the first revision is still a billed service: resent, it is a duplicate
+    again = _file(tmp_path, "again.837", [{"id": "R1", "member": "MBR0001", "date": "2025-03-03",
+                                           "lines": [{"code": "62323", "charge": 500}]}], 63)
+    resent = scrub(history_url, tmp_path / "o", again)
+    assert resent.returncode == 1, resent.stderr
+    (dup,) = [m for c, r, m in findings(tmp_path / "o", "again.837") if r == "EPI-DUP-001"]
+    assert "claim OLD1 line 1 (file old.837, billed in the run of 2025-03-04)" in dup
+    # a scrub run records diagnoses and table versions the same way
+    engine = engine_for(history_url)
+    with engine.connect() as conn:
+        scrubbed = conn.execute(text("SELECT c.diagnoses, r.table_versions FROM claim c JOIN run r ON r.id = c.run_id "
+                                     "WHERE c.claim_id = 'R1'")).one()
+    engine.dispose()
+    assert scrubbed[0] == "M5416" and json.loads(scrubbed[1])

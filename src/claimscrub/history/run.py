@@ -25,6 +25,7 @@ def claim_record(key: bytes, claim: Claim, billed: bool) -> ClaimRecord:
         payer_id=claim.payer.id,
         place_of_service=claim.place_of_service,
         charge=claim.charge,
+        diagnoses=[dx.code for dx in sorted(claim.diagnoses, key=lambda dx: dx.position) if dx.code],
     )
     for line in claim.lines:
         if line.service_date is None or not line.procedure_code:
@@ -41,8 +42,19 @@ def claim_record(key: bytes, claim: Claim, billed: bool) -> ClaimRecord:
             billing_npi=claim.billing_provider.npi,
             billing_tax_id=claim.billing_provider.tax_id,
             payer_id=claim.payer.id,
+            diagnoses=_pointed(claim, line),
         ))
     return record
+
+
+def _pointed(claim: Claim, line) -> list[str]:
+    """The codes the line's diagnosis pointers name, in pointer order, each once."""
+    codes: list[str] = []
+    for pointer in line.diagnosis_pointers:
+        dx = claim.diagnosis(pointer)
+        if dx is not None and dx.code and dx.code not in codes:
+            codes.append(dx.code)
+    return codes
 
 
 def control_numbers(transactions: Iterable) -> list[str]:

@@ -87,6 +87,9 @@ claim = Table(
     Column("place_of_service", String(2), nullable=False),
     Column("charge", Numeric(12, 2), nullable=True),
     Column("first_service_date", Date, nullable=True),
+    #: the claim's ICD-10-CM codes (HI, no dot) in position order, comma-separated; empty for
+    #: claims recorded before revision 0002 (unknown, not "none")
+    Column("diagnoses", String(200), nullable=False, server_default=""),
     Index("claim_by_patient_id", "patient", "claim_id"),
 )
 
@@ -111,5 +114,7 @@ line = Table(
     Column("billing_npi", String(15), nullable=False),
     Column("billing_tax_id", String(15), nullable=False),
     Column("payer_id", String(80), nullable=False),
+    #: the codes the line's diagnosis pointers (SV107) name, in pointer order, comma-separated
+    Column("diagnoses", String(40), nullable=False, server_default=""),
     Index("line_by_patient_day", "patient", "service_date", "provider_npi"),
 )

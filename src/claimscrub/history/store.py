@@ -127,6 +127,8 @@ class LineRecord:
     billing_npi: str
     billing_tax_id: str
     payer_id: str
+    #: ICD-10-CM codes the line points at (SV107), in pointer order
+    diagnoses: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -141,6 +143,8 @@ class ClaimRecord:
     place_of_service: str
     charge: Optional[Decimal]
     lines: list[LineRecord] = field(default_factory=list)
+    #: the claim's diagnosis codes (HI) in position order
+    diagnoses: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -194,6 +198,17 @@ class PriorLine:
     run_id: int
     run_date: date
     file_name: str
+
+
+def _codes(codes: list[str], limit: int) -> str:
+    """Codes comma-separated, as many whole codes as fit in ``limit`` characters."""
+    text = ""
+    for code in codes:
+        candidate = f"{text},{code}" if text else code
+        if len(candidate) > limit:
+            break
+        text = candidate
+    return text
 
 
 def file_hash(path: str) -> str:
@@ -507,6 +522,7 @@ class History:
             "filing_indicator": c.filing_indicator[:2], "payer_id": c.payer_id[:80],
             "place_of_service": c.place_of_service[:2], "charge": c.charge,
             "first_service_date": min((l.service_date for l in c.lines), default=None),
+            "diagnoses": _codes(c.diagnoses, 200),
         } for c in claims]
         ids = conn.execute(s.claim.insert().returning(s.claim.c.id, sort_by_parameter_order=True), rows).scalars().all()
         lines = []
@@ -520,7 +536,7 @@ class History:
                     "code": l.code[:48], "modifiers": ",".join(l.modifiers)[:20], "units": l.units,
                     "charge": l.charge, "rendering_taxonomy": l.rendering_taxonomy[:10],
                     "billing_npi": l.billing_npi[:15], "billing_tax_id": l.billing_tax_id[:15],
-                    "payer_id": l.payer_id[:80],
+                    "payer_id": l.payer_id[:80], "diagnoses": _codes(l.diagnoses, 40),
                 })
             if c.billed and c.frequency_code in ("7", "8"):
                 self._apply_replacement(conn, pk, c, outcome)
