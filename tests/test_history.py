@@ -477,3 +477,16 @@ def test_diagnoses_and_table_versions_after_upgrading_a_first_revision_store(his
                                      "WHERE c.claim_id = 'R1'")).one()
     engine.dispose()
     assert scrubbed[0] == "M5416" and json.loads(scrubbed[1])
+
+
+def test_the_schema_head_constant_is_alembics_head():
+    """A history at SCHEMA_HEAD is opened without running Alembic: the constant must name
+    the newest migration, or a new revision would never be applied."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from claimscrub.history import schema
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(schema.__file__).with_name("alembic")))
+    assert ScriptDirectory.from_config(config).get_heads() == [schema.SCHEMA_HEAD]

@@ -26,6 +26,14 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
+#: the newest revision in ``alembic/versions`` (a test checks it against Alembic's head):
+#: a history at this revision is opened without running Alembic
+SCHEMA_HEAD = "0002"
+
+#: Alembic's own bookkeeping table, read to skip the migration step when nothing is to do
+#: (not part of ``metadata``: Alembic creates and owns it)
+alembic_version = Table("alembic_version", MetaData(), Column("version_num", String(32), nullable=False))
+
 #: one row per name: the key fingerprint, the acknowledgment control number sequence
 setting = Table(
     "setting",

@@ -23,7 +23,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Optional
 
-from sqlalchemy import and_, create_engine, delete, event, func, select, update
+from sqlalchemy import and_, create_engine, delete, event, func, inspect, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
@@ -317,6 +317,12 @@ class History:
                 time.sleep(0.2 * (attempt + 1))
 
     def _migrate(self) -> None:
+        """Bring the schema to the newest revision; a history already there is only read
+        (one query, without loading Alembic: opening is part of every nightly run)."""
+        with self.engine.connect() as conn:
+            if inspect(conn).has_table(s.alembic_version.name):
+                if conn.execute(select(s.alembic_version.c.version_num)).scalar() == s.SCHEMA_HEAD:
+                    return
         from alembic import command
         from alembic.config import Config
 
@@ -535,19 +541,26 @@ class History:
             control_numbers=",".join(record.control_numbers), identity=record.identity, claims=0,
         )).inserted_primary_key[0]
         count = 0
+        last_id = 0
         batch: list[ClaimRecord] = []
         for claim in record.claims():
             batch.append(claim)
             count += 1
             if len(batch) >= 1000:
-                self._insert_claims(conn, run_id, file_id, batch, outcome)
+                last_id = self._insert_claims(conn, run_id, file_id, batch, outcome, last_id)
                 batch = []
         if batch:
-            self._insert_claims(conn, run_id, file_id, batch, outcome)
+            self._insert_claims(conn, run_id, file_id, batch, outcome, last_id)
         conn.execute(update(s.file).where(s.file.c.id == file_id).values(claims=count))
 
     def _insert_claims(self, conn: Connection, run_id: int, file_id: int, claims: list[ClaimRecord],
-                       outcome: RecordOutcome) -> None:
+                       outcome: RecordOutcome, after_id: int) -> int:
+        """Insert a batch of the file's claims and their lines; returns the last claim id.
+
+        The claims go in as one executemany, without RETURNING (which SQLite can only keep in
+        parameter order one row per statement), and their ids are read back: the file row
+        is this transaction's own, so its claims with ids above the previous batch's are
+        exactly this batch, in insertion order (ids only grow)."""
         rows = [{
             "run_id": run_id, "file_id": file_id, "claim_id": c.claim_id[:38], "patient": c.patient,
             "frequency_code": c.frequency_code[:2], "disposition": BILLED if c.billed else REJECTED,
@@ -558,7 +571,12 @@ class History:
             "first_service_date": min((l.service_date for l in c.lines), default=None),
             "diagnoses": _codes(c.diagnoses, 200),
         } for c in claims]
-        ids = conn.execute(s.claim.insert().returning(s.claim.c.id, sort_by_parameter_order=True), rows).scalars().all()
+        conn.execute(s.claim.insert(), rows)
+        ids = conn.execute(
+            select(s.claim.c.id).where(s.claim.c.file_id == file_id, s.claim.c.id > after_id).order_by(s.claim.c.id)
+        ).scalars().all()
+        if len(ids) != len(claims):  # pragma: no cover - would mean another writer in this file's rows
+            raise HistoryError(f"history: {len(ids)} claim rows read back for {len(claims)} written")
         lines = []
         for pk, c in zip(ids, claims):
             # a void stands for nothing billed; a rejected claim was not sent
@@ -579,6 +597,7 @@ class History:
         outcome.claims += len(claims)
         outcome.billed += sum(1 for c in claims if c.billed)
         outcome.lines += len(lines)
+        return ids[-1]
 
     def _apply_replacement(self, conn: Connection, pk: int, claim: ClaimRecord, outcome: RecordOutcome) -> None:
         C, L = s.claim, s.line
