@@ -15,7 +15,8 @@ Scopes:
 
 With a claim history (``--history``), the patient-days also hold lines billed in earlier
 runs as read-only prior entries (``DayLine.prior``, :mod:`claimscrub.history.prior`): they
-can cause findings on the run's claims, and findings on them are dropped here.
+can cause findings on the run's claims; a finding on one moves onto the run's side of its
+pair, or is dropped (:func:`claimscrub.grouping.rehome_prior_findings`).
 * ``transaction-set``: once per transaction set, for envelope and implementation-guide
   errors, which reject every claim of the set.
 """
@@ -34,7 +35,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Iterator, Optional
 
 from claimscrub.findings import Category, Finding, RelatedClaim, Severity
-from claimscrub.grouping import is_prior_finding
+from claimscrub.grouping import rehome_prior_findings
 from claimscrub.model import Claim, ServiceLine
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -304,4 +305,5 @@ class Engine:
             if self._enabled_anywhere(rule):
                 out.extend(self._apply_config(rule, payer, rule.check(subject, self.ctx)))
         # lines billed in earlier runs are context only: findings attach to the run's claims
-        return [f for f in out if not is_prior_finding(f)]
+        # (a finding on an earlier night's side of a pair moves onto tonight's side)
+        return rehome_prior_findings(out)

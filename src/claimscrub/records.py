@@ -68,8 +68,9 @@ class ModelCodec:
 
     The conversions are derived from the model's field annotations, once, and compiled
     into one function each way (one tuple or dict display per model, no loop over fields):
-    plain fields (``str``, ``int``, ``bool``, lists of them) pass as they are; ``Decimal``,
-    ``date``, enums, nested models and lists of nested models are converted. Print
+    plain fields (``str``, ``int``, ``bool``, lists and tuples of them) pass as they are;
+    ``Decimal``, ``date``, enums, nested models and lists or tuples of nested models are
+    converted. Print
     ``codec.source`` to read what was compiled.
     """
 
@@ -91,16 +92,18 @@ class ModelCodec:
         for i, name in enumerate(self.names):
             value_in, value_out = f"d[{name!r}]", f"v[{i}]"
             kind = _plain_type(cls.model_fields[name].annotation)
-            if typing.get_origin(kind) is list:
-                (item,) = typing.get_args(kind)
+            origin, args = typing.get_origin(kind), typing.get_args(kind)
+            if origin is list or (origin is tuple and len(args) == 2 and args[1] is Ellipsis):
+                # list[X] and tuple[X, ...]: a tuple on disk, the same container back
+                item, container = args[0], "list" if origin is list else "tuple"
                 if isinstance(item, type) and issubclass(item, BaseModel):
                     sub = codec_for(item)
                     env[f"enc_{i}"], env[f"dec_{i}"] = sub.encode, sub.decode
                     encode.append(f"tuple([enc_{i}(x) for x in {value_in}])")
-                    decode.append(f"[dec_{i}(x) for x in {value_out}]")
+                    decode.append(f"{container}([dec_{i}(x) for x in {value_out}])")
                 else:
                     encode.append(f"tuple({value_in})")
-                    decode.append(f"list({value_out})")
+                    decode.append(f"{container}({value_out})")
             elif isinstance(kind, type) and issubclass(kind, BaseModel):
                 sub = codec_for(kind)
                 env[f"enc_{i}"], env[f"dec_{i}"] = sub.encode, sub.decode

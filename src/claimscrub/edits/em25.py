@@ -168,7 +168,9 @@ class EMWithoutModifier25(Rule):
 
     def check(self, history: PatientHistory, ctx: RuleContext) -> Iterable[Finding]:
         for day in practice_days(history):
-            yield from self._check_day(day, ctx)
+            # a day of earlier nights' lines only (claim history) has no claim of this run to report on
+            if day.has_own_entries:
+                yield from self._check_day(day, ctx)
 
     def _check_day(self, day: PatientDay, ctx: RuleContext) -> Iterable[Finding]:
         sorted_day = _sort(day, ctx)
@@ -282,6 +284,8 @@ class Modifier57WithMinorProcedure(Rule):
     def check(self, history: PatientHistory, ctx: RuleContext) -> Iterable[Finding]:
         days = practice_days(history)
         for day in days:
+            if not day.has_own_entries:
+                continue  # earlier nights' lines only: no claim of this run to report on
             today = _sort(day, ctx)
             with57 = [em for em in today.ems if "57" in em.modifiers]
             if not with57:
@@ -364,7 +368,9 @@ class EM25SameDiagnosis(Rule):
 
     def check(self, history: PatientHistory, ctx: RuleContext) -> Iterable[Finding]:
         for day in practice_days(history):
-            yield from self._check_day(day, ctx)
+            # a day of earlier nights' lines only (claim history) has no claim of this run to report on
+            if day.has_own_entries:
+                yield from self._check_day(day, ctx)
 
     def _check_day(self, day: PatientDay, ctx: RuleContext) -> Iterable[Finding]:
         sorted_day = _sort(day, ctx)
@@ -588,7 +594,9 @@ class Modifier25WithoutProcedure(Rule):
 
     def check(self, history: PatientHistory, ctx: RuleContext) -> Iterable[Finding]:
         for day in practice_days(history):
-            yield from self._check_day(day, ctx)
+            # a day of earlier nights' lines only (claim history) has no claim of this run to report on
+            if day.has_own_entries:
+                yield from self._check_day(day, ctx)
 
     def _check_day(self, day: PatientDay, ctx: RuleContext) -> Iterable[Finding]:
         sorted_day = _sort(day, ctx)

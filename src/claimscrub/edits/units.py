@@ -23,7 +23,7 @@ from typing import Iterable, Optional
 from claimscrub.edits._codebook import related
 from claimscrub.engine import REGISTRY, Rule, RuleContext, Scope, register
 from claimscrub.findings import Category, Finding, Severity
-from claimscrub.grouping import DayLine, PatientDay
+from claimscrub.grouping import DayLine, PatientDay, paired
 
 EPIDURAL_FAMILY = "epidural-interlaminar"
 BILATERAL_RULE = "EPI-MOD-002"
@@ -243,7 +243,7 @@ class MedicallyUnlikelyUnits(Rule):
                 f"Report no more than {units_text(limit)} of {code} on this date, or keep documentation "
                 "of the medical necessity of the extra units and expect to appeal."
             )
-        yield self.finding(
+        yield paired(self.finding(
             culprit.claim,
             f"{units_text(total)} of {code} on {day.service_date.isoformat()} ({others}) exceed the Medicare "
             f"MUE of {limit} per day ({kind}): {consequence}{caveat}.",
@@ -252,7 +252,7 @@ class MedicallyUnlikelyUnits(Rule):
             severity=severity,
             source=source,
             related=related(lines, culprit.claim),
-        )
+        ), culprit, lines)
 
 
 @register
