@@ -92,9 +92,10 @@ def _on_terminate(signum, frame) -> None:  # pragma: no cover - exercised by a s
     claim store (it holds patient data), say so in one line and exit 128 + signal."""
     import sys as _sys
 
-    validate = _sys.modules.get("claimscrub.validate")
-    if validate is not None:
-        validate.kill_workers()
+    for module in ("claimscrub.validate", "claimscrub.partition.local"):
+        workers = _sys.modules.get(module)
+        if workers is not None:
+            workers.kill_workers()
     remove_temporaries()
     store = _sys.modules.get("claimscrub.store")
     if store is not None:
@@ -125,15 +126,43 @@ DEFAULT_VALIDATOR = "compiled"
 
 
 def _validator(jobs: Optional[int], input_bytes: int, kind: str = DEFAULT_VALIDATOR):
+    """The run's validator; with more than one job the partition workers validate, each
+    in its own process (the parent's validator only names the kind)."""
     if kind == "compiled":
         from claimscrub.guide import CompiledValidator
 
-        return CompiledValidator(jobs=jobs)
+        return CompiledValidator()
     from claimscrub.validate import Pyx12Validator
 
+    return Pyx12Validator(jobs=1)
+
+
+def _jobs(jobs: Optional[int], input_bytes: int) -> int:
+    """Worker processes of a local run: --jobs, else one per CPU (one for a small batch)."""
     if jobs is None:
-        jobs = 1 if input_bytes < SMALL_BATCH_BYTES else (os.cpu_count() or 1)
-    return Pyx12Validator(jobs=jobs)
+        return 1 if input_bytes < SMALL_BATCH_BYTES else (os.cpu_count() or 1)
+    return jobs
+
+
+#: ``--engine`` choices: worker processes of this machine, or a Dask cluster.
+ENGINES = ("local", "dask")
+
+
+def _engine(kind: str, scheduler: Optional[str], jobs: int):
+    """Where the partitioned stages run, or None for one process (claimscrub.partition)."""
+    if kind == "dask":
+        from claimscrub.partition.dask_engine import DaskEngine
+
+        if not scheduler:
+            raise ConfigError("--engine dask needs --scheduler ADDRESS (the Dask scheduler, tcp://HOST:8786)")
+        return DaskEngine(scheduler)
+    if scheduler:
+        raise ConfigError("--scheduler is for --engine dask")
+    if jobs <= 1:
+        return None
+    from claimscrub.partition.local import LocalEngine
+
+    return LocalEngine(jobs)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -157,9 +186,13 @@ def main() -> None:
 @click.option("--accepted-out", "accepted_dir", type=click.Path(file_okay=False),
               help="Folder for an 837P per input holding only its accepted claims (same file name).")
 @click.option("--jobs", type=click.IntRange(min=1), default=None,
-              help="Processes for implementation-guide validation with --validator pyx12 "
-                   "(default: one per CPU; one for inputs under 1 MiB); the compiled guide "
-                   "validates in the main process.")
+              help="Worker processes: the claims are read, validated and edited in N processes, "
+                   "partitioned by patient (default: one per CPU; one for inputs under 1 MiB).")
+@click.option("--engine", "engine_kind", type=click.Choice(ENGINES), default="local", show_default=True,
+              help="Where the partitions run: worker processes here, or a Dask cluster (--scheduler; "
+                   "the claimscrub[dask] extra, inputs and --work-dir on storage every worker sees).")
+@click.option("--scheduler", metavar="ADDRESS",
+              help="Address of the Dask scheduler for --engine dask (tcp://HOST:8786).")
 @click.option("--ack-control-number", "ack_control", type=click.IntRange(1, 999_999_999), default=None,
               help="Interchange control number of the first acknowledgment written; each 999 and "
                    "277CA of the run takes the next one (default: the history's sequence with "
@@ -173,8 +206,8 @@ def main() -> None:
               show_default=True,
               help="Implementation-guide validator: 'compiled' runs pyx12's 837P map compiled into "
                    "tables (pyx12's verdicts, about 50 times faster); 'pyx12' runs pyx12 itself.")
-def scrub(inputs, out_dir, as_of, config_path, rules_dir, work_dir, accepted_dir, jobs,
-          no_validate, ack_control, validator_kind, history_option) -> None:
+def scrub(inputs, out_dir, as_of, config_path, rules_dir, work_dir, accepted_dir, jobs, engine_kind,
+          scheduler, no_validate, ack_control, validator_kind, history_option) -> None:
     """Scrub 837P files (or folders of them) and write a report per file into --out.
 
     Exit status: 0 every claim accepted, 1 some claim rejected, 2 some input unusable,
@@ -205,6 +238,11 @@ def scrub(inputs, out_dir, as_of, config_path, rules_dir, work_dir, accepted_dir
         _fail(clash, EXIT_USAGE)
     input_bytes = sum(os.path.getsize(p) for p in paths if os.path.isfile(p))
     progress = Progress(input_bytes, sys.stderr.isatty())
+    try:
+        engine = _engine(engine_kind, scheduler, _jobs(jobs, input_bytes))
+    except ClaimscrubError as exc:
+        _fail(str(exc), EXIT_USAGE)
+        return
     options = ScrubOptions(
         as_of=as_of.date() if as_of else date.today(),
         config=config,
@@ -213,6 +251,7 @@ def scrub(inputs, out_dir, as_of, config_path, rules_dir, work_dir, accepted_dir
         on_progress=progress,
         validator=None if no_validate else _validator(jobs, input_bytes, validator_kind),
         history=RunHistory(history) if history is not None else None,
+        engine=engine,
     )
     try:
         scrubber = Scrubber(options)
