@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import heapq
 import os
+import pickle
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
@@ -363,7 +364,7 @@ class Scrubber:
         """The run's stages on ``options.engine``: read units and patient partitions in
         worker processes (or on a Dask cluster), the store, the history and the decisions
         here. The result is the same as :meth:`run` in one process, byte for byte."""
-        from claimscrub.partition.stages import StageContext, group_partition, read_unit
+        from claimscrub.partition.stages import StageContext, group_partition, read_unit, warm
 
         engine = self.options.engine
         kind = validator_kind(self.options.validator)
@@ -392,6 +393,8 @@ class Scrubber:
             ctx = StageContext(as_of=self.options.as_of, config=self.options.config, tables=self.options.tables,
                                validator=kind, spill_dir=spill_dir,
                                partitions=partition_count(sum(sizes), workers))
+            if paths and getattr(engine, "forks", False):
+                warm(ctx, paths[0], files[0].name)
             engine.start(ctx)
             started = True
             # stage 1: read units, in input order
@@ -512,7 +515,8 @@ class Scrubber:
         """The claims of a file into the store in file order, merged from its read units,
         with their claim and line findings."""
         streams = [read_spill(summary.claims_spill, remove=True) for summary in summaries]
-        for ts_idx, claim, segments, ref, claim_findings in heapq.merge(*streams, key=lambda item: item[1].index):
+        for ts_idx, _index, blob, segments, ref, claim_findings in heapq.merge(*streams, key=lambda item: item[1]):
+            claim = pickle.loads(blob)
             store.add(file.index, ts_idx, claim, segments, ref)
             key = (file.index, claim.index)
             findings.add(key, claim_findings)

@@ -65,6 +65,8 @@ class LocalEngine:
     """``jobs`` worker processes on this machine."""
 
     name = "local"
+    #: workers are forked from the parent: what it loads before start() they share
+    forks = True
 
     def __init__(self, jobs: int):
         self.jobs = max(1, jobs)

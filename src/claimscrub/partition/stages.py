@@ -29,7 +29,10 @@ from claimscrub.store import ClaimRef
 from claimscrub.x12.envelope import iter_transaction_sets
 from claimscrub.x12.reader import X12Reader
 
-#: Claims are dealt to the parts of a split file in chunks of this many (in file order).
+#: A transaction set of at most this many claims is read whole by one part of a split
+#: file (sets dealt round-robin); a larger one is shared by every part, its claims dealt in
+#: chunks of :data:`CLAIM_CHUNK` (in file order).
+WHOLE_SET_CLAIMS = 2048
 CLAIM_CHUNK = 256
 #: Items per pickled batch of a spill file (what a reader holds at a time).
 SPILL_BATCH = 512
@@ -129,6 +132,21 @@ def history_rules(engine: Engine) -> dict:
     }
 
 
+def warm(ctx: StageContext, path: str, name: str) -> None:
+    """Load what the edits load on first use (code sets, tables) by checking the first
+    claim of ``path`` here, before the workers are forked, so they share it."""
+    engine = stage_engine(ctx)
+    try:
+        reader = X12Reader(path, name)
+        for ts in iter_transaction_sets(reader):
+            for claim in build_claims(ts, reader.delimiters, name, 0, 0):
+                price_claim(claim, ctx.tables)
+                engine.check_claim(claim)
+                return
+    except Exception:  # noqa: BLE001 - the reading stage reports what is wrong with the file
+        return
+
+
 def _validator(kind: Optional[str]):
     if kind is None:
         return None
@@ -212,8 +230,14 @@ def read_unit(ctx: StageContext, unit: ReadUnit) -> ReadSummary:
             infos.append(info)
             first_pos = ts.segments[0].pos
             before = claim_index
-            for claim in build_claims(ts, delimiters, unit.name, claim_index, unit.file_index):
-                mine = (claim_index // CLAIM_CHUNK) % unit.parts == unit.part
+            own_set = ts.index % unit.parts == unit.part
+            in_set = sum(1 for s in ts.segments if s.id == "CLM")  # build_claims yields one per CLM
+            shared = in_set > WHOLE_SET_CLAIMS
+            if not (own_set or shared):
+                claim_index += in_set
+            for claim in (build_claims(ts, delimiters, unit.name, claim_index, unit.file_index)
+                          if own_set or shared else ()):
+                mine = (claim_index // CLAIM_CHUNK) % unit.parts == unit.part if shared else True
                 claim_index += 1
                 if not mine:
                     continue
@@ -226,7 +250,9 @@ def read_unit(ctx: StageContext, unit: ReadUnit) -> ReadSummary:
                     line_allowed=line_allowed, unpriced_charge=unpriced_charges(claim, line_allowed),
                     file_index=unit.file_index,
                 )
-                main.add((ts.index, claim, segments, ref, engine.check_claim(claim)))
+                # pickled once for both spills (the parent's and the partition's)
+                blob = pickle.dumps(claim, pickle.HIGHEST_PROTOCOL)
+                main.add((ts.index, claim.index, blob, segments, ref, engine.check_claim(claim)))
                 if claim.frequency_code.strip() in REPLACEMENT_FREQUENCIES:
                     summary.replacements.append(claim)
                 rows = []
@@ -242,11 +268,11 @@ def read_unit(ctx: StageContext, unit: ReadUnit) -> ReadSummary:
                     spill = spills.get(partition)
                     if spill is None:
                         spill = spills[partition] = SpillWriter(unit.spill(ctx, f"p{partition}"))
-                    spill.add((claim, rows))
+                    spill.add((blob, rows))
                     summary.patients.setdefault(partition, set()).update(row[0] for row in rows)
             if claim_index == before:
                 summary.empty_sets.append(ts.index)
-            if ts.index % unit.parts == unit.part:
+            if own_set:
                 errors, codes, checked = info.ig_errors, [], False
                 if validator is not None:
                     validator.submit((unit.file_index, ts.index), ts, delimiters)
@@ -308,7 +334,8 @@ def group_partition(ctx: StageContext, partition: int, sources: list[str],
     claims: dict[tuple[int, int], object] = {}
     rows: list[tuple] = []
     for source in sources:
-        for claim, claim_rows in read_spill(source, remove=True):
+        for blob, claim_rows in read_spill(source, remove=True):
+            claim = pickle.loads(blob)
             claims[(claim.file_index, claim.index)] = claim
             rows.extend(claim_rows)
     priors: Optional[dict] = None
