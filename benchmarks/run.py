@@ -99,12 +99,33 @@ def _tree_rss_kib(pid: int) -> int:
     return total
 
 
+def _tree_pss_kib(pid: int) -> int:
+    """Proportional set size of the process and its children: pages shared by forked
+    workers counted once in all (the RSS sum counts them in every process)."""
+    total = 0
+    stack = [pid]
+    while stack:
+        current = stack.pop()
+        try:
+            with open(f"/proc/{current}/smaps_rollup") as handle:
+                for line in handle:
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1])
+                        break
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as handle:
+                    stack.extend(int(c) for c in handle.read().split())
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+    return total
+
+
 def measure(name: str, argv: list[str], cwd: Path, segments: int) -> dict:
     start = time.perf_counter()
     load = os.getloadavg()[0]
     err = tempfile.TemporaryFile(mode="w+")
     process = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=err, text=True)
-    peak = 0
+    peak = peak_pss = 0
     while True:
         # wait4: the exit status and the CPU of the process and every child it waited for
         # (the worker processes of --jobs), user and system
@@ -112,6 +133,7 @@ def measure(name: str, argv: list[str], cwd: Path, segments: int) -> dict:
         if pid:
             break
         peak = max(peak, _tree_rss_kib(process.pid))
+        peak_pss = max(peak_pss, _tree_pss_kib(process.pid))
         time.sleep(0.02)
     elapsed = time.perf_counter() - start
     process.returncode = os.waitstatus_to_exitcode(status)
@@ -125,13 +147,14 @@ def measure(name: str, argv: list[str], cwd: Path, segments: int) -> dict:
         "seconds": round(elapsed, 2),
         "segments_per_second": round(segments / elapsed),
         "peak_rss_mib": round(peak / 1024, 1),
+        "peak_pss_mib": round(peak_pss / 1024, 1),
         "cpu_user_seconds": round(usage.ru_utime, 2),
         "cpu_system_seconds": round(usage.ru_stime, 2),
         "load_average_at_start": round(load, 2),
         "stderr_tail": stderr.strip().splitlines()[-2:],
     }
     print(f"  {name:<46} {elapsed:8.2f} s  {result['segments_per_second']:>9,} seg/s  "
-          f"{result['peak_rss_mib']:>7.1f} MiB  cpu {cpu:7.2f} s  load {load:5.2f}  "
+          f"{result['peak_rss_mib']:>7.1f} MiB (PSS {result['peak_pss_mib']:.1f})  cpu {cpu:7.2f} s  load {load:5.2f}  "
           f"(exit {process.returncode})", flush=True)
     return result
 

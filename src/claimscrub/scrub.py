@@ -455,8 +455,12 @@ class Scrubber:
         file.byte_count = first.size
         file.fingerprint = first.fingerprint
         file.delimiters = first.delimiters
-        if first.error is not None:
-            file.error = InputError(*first.error)
+        error = next((s.error for s in summaries if s.error is not None), None)
+        if error is None and len({s.fingerprint for s in summaries}) > 1:
+            # the parts of a split file read different bytes: it changed during the run
+            error = (file.name, "the file changed while it was read; it is still being written", None)
+        if error is not None:
+            file.error = InputError(*error)
             return
         infos = first.transactions
         for summary in summaries:
@@ -668,8 +672,10 @@ class Scrubber:
 
 #: A file of at least this many bytes is read by several workers when the run has few files.
 SPLIT_BYTES = 1 << 20
-#: About this much input per patient partition (what one stage-2 task holds in memory).
-PARTITION_BYTES = 16 << 20
+#: About this much input per patient partition: a stage-2 task holds its partition's claims
+#: (about 23 KiB each as objects, some 65 MiB per MiB of input), so partitions are many and
+#: small and memory does not grow with the batch.
+PARTITION_BYTES = 1 << 20
 
 
 def _file_size(path: str) -> int:
