@@ -5,12 +5,12 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 AS_OF  ?= 2026-11-22
 
-.PHONY: install demo test fuzz difftest bench clean
+.PHONY: install demo test fuzz difftest partitiontest bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,dask]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -59,6 +59,11 @@ fuzz: $(STAMP)
 GUIDE_DIFF_N ?= 3000
 difftest: $(STAMP)
 	GUIDE_DIFF_N=$(GUIDE_DIFF_N) $(BIN)/python -m pytest -n 2 tests/test_guide_differential.py tests/test_guide_pyx12_quirks.py
+
+# Partitioned runs (--jobs, --engine dask on a local cluster) against one process on the
+# whole corpus, its large files included (the normal suite leaves those two out).
+partitiontest: $(STAMP)
+	CLAIMSCRUB_PARTITION_FULL=1 $(BIN)/python -m pytest -n 2 tests/test_partition.py
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py

@@ -8,6 +8,9 @@ quarter of them under dependents), then times, each as its own process:
 
 * ``claimscrub scrub --validator compiled`` (implementation-guide validation by the guide
   compiled from pyx12's map);
+* ``claimscrub scrub --jobs 1`` and ``--jobs 2`` (``--scaling N``: up to ``--jobs N``), back
+  to back on the same file: the run partitioned by patient over worker processes against
+  one process, wall time and the CPU (user + system) of the process and its workers;
 * ``claimscrub scrub --no-validate`` (reading, claims, edits, patient-days, reports);
 * ``claimscrub scrub --validator pyx12 --jobs N`` (validation by pyx12 itself);
 * pyx12's ``x12valid`` on the same file;
@@ -17,8 +20,9 @@ quarter of them under dependents), then times, each as its own process:
 
 Validation alone, compiled guide against pyx12 in one process: benchmarks/validators.py.
 
-For each it reports wall time, segments per second and peak memory (the summed resident
-set of the process and its children, sampled every 20 ms). Results also go to
+For each it reports wall time, segments per second, peak memory (the summed resident set
+of the process and its children, sampled every 20 ms), CPU seconds of the process and its
+children, and the load average when it started (a loaded machine makes wall times long). Results also go to
 benchmarks/results/latest.json.
 """
 
@@ -95,15 +99,47 @@ def _tree_rss_kib(pid: int) -> int:
     return total
 
 
+def _tree_pss_kib(pid: int) -> int:
+    """Proportional set size of the process and its children: pages shared by forked
+    workers counted once in all (the RSS sum counts them in every process)."""
+    total = 0
+    stack = [pid]
+    while stack:
+        current = stack.pop()
+        try:
+            with open(f"/proc/{current}/smaps_rollup") as handle:
+                for line in handle:
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1])
+                        break
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as handle:
+                    stack.extend(int(c) for c in handle.read().split())
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+    return total
+
+
 def measure(name: str, argv: list[str], cwd: Path, segments: int) -> dict:
     start = time.perf_counter()
-    process = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peak = 0
-    while process.poll() is None:
+    load = os.getloadavg()[0]
+    err = tempfile.TemporaryFile(mode="w+")
+    process = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=err, text=True)
+    peak = peak_pss = 0
+    while True:
+        # wait4: the exit status and the CPU of the process and every child it waited for
+        # (the worker processes of --jobs), user and system
+        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        if pid:
+            break
         peak = max(peak, _tree_rss_kib(process.pid))
+        peak_pss = max(peak_pss, _tree_pss_kib(process.pid))
         time.sleep(0.02)
     elapsed = time.perf_counter() - start
-    stdout, stderr = process.communicate()
+    process.returncode = os.waitstatus_to_exitcode(status)
+    err.seek(0)
+    stderr = err.read()
+    cpu = usage.ru_utime + usage.ru_stime
     result = {
         "name": name,
         "command": " ".join(Path(a).name if i == 0 else a for i, a in enumerate(argv)),
@@ -111,10 +147,15 @@ def measure(name: str, argv: list[str], cwd: Path, segments: int) -> dict:
         "seconds": round(elapsed, 2),
         "segments_per_second": round(segments / elapsed),
         "peak_rss_mib": round(peak / 1024, 1),
+        "peak_pss_mib": round(peak_pss / 1024, 1),
+        "cpu_user_seconds": round(usage.ru_utime, 2),
+        "cpu_system_seconds": round(usage.ru_stime, 2),
+        "load_average_at_start": round(load, 2),
         "stderr_tail": stderr.strip().splitlines()[-2:],
     }
     print(f"  {name:<46} {elapsed:8.2f} s  {result['segments_per_second']:>9,} seg/s  "
-          f"{result['peak_rss_mib']:>7.1f} MiB  (exit {process.returncode})", flush=True)
+          f"{result['peak_rss_mib']:>7.1f} MiB (PSS {result['peak_pss_mib']:.1f})  cpu {cpu:7.2f} s  load {load:5.2f}  "
+          f"(exit {process.returncode})", flush=True)
     return result
 
 
@@ -124,6 +165,9 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--skip-pyx12", action="store_true", help="do not run x12valid")
     parser.add_argument("--skip-validate", action="store_true", help="do not run the validating scrub")
+    parser.add_argument("--scaling", type=int, default=2,
+                        help="also run the full scrub with --jobs 1 and --jobs 2..N on the same file, "
+                             "one after the other (N; 0 or 1: skip)")
     parser.add_argument("--history-lines", type=int, default=1_000_000,
                         help="billed lines in the claim history of the history run (0: no history run)")
     args = parser.parse_args()
@@ -149,6 +193,8 @@ def main() -> int:
                                    [claimscrub, "scrub", *common, "--out", str(tmp / "compiled"),
                                     "--validator", "compiled", "--jobs", str(args.jobs)],
                                    tmp, segments))
+        if args.scaling > 1:
+            scaling = _scaling(args, claimscrub, common, tmp, segments, results)
         results.append(measure("claimscrub scrub --no-validate",
                                [claimscrub, "scrub", *common, "--out", str(tmp / "fast"), "--no-validate"],
                                tmp, segments))
@@ -178,6 +224,8 @@ def main() -> int:
     }
     if args.history_lines:
         summary["history"] = history_summary
+    if args.scaling > 1:
+        summary["scaling"] = scaling
     if full:
         print(f"  implementation-guide validation share of the full run: {share:.0%}")
     out = HERE / "results"
@@ -185,6 +233,31 @@ def main() -> int:
     (out / "latest.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(f"results: {(out / 'latest.json').relative_to(HERE.parent)}")
     return 0
+
+
+def _scaling(args, claimscrub: str, common: list, tmp: Path, segments: int, results: list) -> dict:
+    """The full scrub (compiled guide) with --jobs 1, 2, .. N on the same file, back to
+    back: speed-up in wall time over --jobs 1, and the CPU the partitioning adds."""
+    runs = {}
+    for jobs in range(1, args.scaling + 1):
+        result = measure(f"claimscrub scrub --jobs {jobs}",
+                         [claimscrub, "scrub", *common, "--out", str(tmp / f"jobs{jobs}"), "--jobs", str(jobs)],
+                         tmp, segments)
+        results.append(result)
+        runs[jobs] = result
+    one = runs[1]
+    summary = {}
+    for jobs, result in runs.items():
+        cpu = result["cpu_user_seconds"] + result["cpu_system_seconds"]
+        one_cpu = one["cpu_user_seconds"] + one["cpu_system_seconds"]
+        summary[f"jobs{jobs}"] = {
+            "speedup": round(one["seconds"] / result["seconds"], 2) if result["seconds"] else None,
+            "cpu_ratio": round(cpu / one_cpu, 2) if one_cpu else None,
+        }
+        if jobs > 1:
+            print(f"  --jobs {jobs}: {summary[f'jobs{jobs}']['speedup']:.2f}x the wall time of --jobs 1, "
+                  f"{summary[f'jobs{jobs}']['cpu_ratio']:.2f}x its CPU", flush=True)
+    return summary
 
 
 def _history_run(args, batch: Path, tmp: Path, claimscrub: str, common: list, segments: int,

@@ -433,6 +433,9 @@ class Settings:
     validate: bool = True
     validator: str = DEFAULT_VALIDATOR
     jobs: Optional[int] = None
+    #: where the partitioned stages run: "local" (worker processes here) or "dask"
+    engine: str = "local"
+    scheduler: Optional[str] = None
     work_dir: Optional[str] = None
     ack_sender: object = None
     ack_receiver: object = None
@@ -455,6 +458,8 @@ def resolve_settings(
     validate: bool = True,
     validator: str = DEFAULT_VALIDATOR,
     jobs: Optional[int] = None,
+    engine: str = "local",
+    scheduler: Optional[str] = None,
     history: Optional[str] = None,
     ack_sender: Optional[str] = None,
     ack_receiver: Optional[str] = None,
@@ -484,6 +489,14 @@ def resolve_settings(
         loaded = (loaded or Config()).with_command_line(select, ignore, extend_select)
     if validator not in VALIDATORS:
         raise ConfigError(f"validator must be one of {', '.join(VALIDATORS)}")
+    if engine not in ENGINES:
+        raise ConfigError(f"engine must be one of {', '.join(ENGINES)}")
+    if engine == "dask" and not scheduler:
+        raise ConfigError("--engine dask needs --scheduler ADDRESS (the Dask scheduler, tcp://HOST:8786)")
+    if scheduler and engine != "dask":
+        raise ConfigError("--scheduler is for --engine dask")
+    if jobs is not None and int(jobs) < 1:
+        raise ConfigError("--jobs must be at least 1")
     if work_dir and not os.path.isdir(work_dir):
         from claimscrub.textsafe import visible
 
@@ -505,6 +518,8 @@ def resolve_settings(
         validate=validate,
         validator=validator,
         jobs=jobs,
+        engine=engine,
+        scheduler=scheduler,
         work_dir=work_dir,
         ack_sender=parse_party(sender, "--ack-sender" if ack_sender else f"{loaded.path}: ack.sender") if sender else None,
         ack_receiver=parse_party(receiver, "--ack-receiver" if ack_receiver else f"{loaded.path}: ack.receiver") if receiver else None,
@@ -536,19 +551,43 @@ def _load_tables(rules_dir: Optional[str]):
     return load_tables(rules_dir)
 
 
-def _validator(settings: Settings, input_bytes: int):
+#: ``engine`` choices: worker processes of this machine, or a Dask cluster.
+ENGINES = ("local", "dask")
+
+
+def _jobs(settings: Settings, input_bytes: int) -> int:
+    """Worker processes of a local run: ``jobs``, else one per CPU (one for a small batch)."""
+    if settings.jobs is None:
+        return 1 if input_bytes < SMALL_BATCH_BYTES else (os.cpu_count() or 1)
+    return settings.jobs
+
+
+def _engine(settings: Settings, input_bytes: int):
+    """Where the partitioned stages run (claimscrub.partition), or None for one process."""
+    if settings.engine == "dask":
+        from claimscrub.partition.dask_engine import DaskEngine
+
+        return DaskEngine(settings.scheduler)
+    jobs = _jobs(settings, input_bytes)
+    if jobs <= 1:
+        return None
+    from claimscrub.partition.local import LocalEngine
+
+    return LocalEngine(jobs)
+
+
+def _validator(settings: Settings):
+    """The run's validator; with a partitioned run the workers validate, each with its own
+    validator of the same kind."""
     if not settings.validate:
         return None
     if settings.validator == "compiled":
         from claimscrub.guide import CompiledValidator
 
-        return CompiledValidator(jobs=settings.jobs)
+        return CompiledValidator()
     from claimscrub.validate import Pyx12Validator
 
-    jobs = settings.jobs
-    if jobs is None:
-        jobs = 1 if input_bytes < SMALL_BATCH_BYTES else (os.cpu_count() or 1)
-    return Pyx12Validator(jobs=jobs)
+    return Pyx12Validator(jobs=1)
 
 
 def build_scrubber(settings: Settings, input_bytes: int) -> Scrubber:
@@ -569,7 +608,8 @@ def build_scrubber(settings: Settings, input_bytes: int) -> Scrubber:
     scrubber = Scrubber(options)
     if settings.config is not None:
         settings.config.check_against(scrubber.engine.rules)
-    options.validator = _validator(settings, input_bytes)
+    options.validator = _validator(settings)
+    options.engine = _engine(settings, input_bytes)
     return scrubber
 
 
@@ -742,6 +782,8 @@ def scrub(
     validate: bool = True,
     validator: str = DEFAULT_VALIDATOR,
     jobs: Optional[int] = None,
+    engine: str = "local",
+    scheduler: Optional[str] = None,
     history: Optional[str] = None,
     ack_sender: Optional[str] = None,
     ack_receiver: Optional[str] = None,
@@ -767,7 +809,11 @@ def scrub(
       configuration's (``--select`` ...);
     - ``rules``: a folder of rule tables (``--rules``);
     - ``validate``: implementation-guide validation, on by default with the compiled guide
-      (``validator="pyx12"`` runs pyx12 itself; ``jobs`` its processes);
+      (``validator="pyx12"`` runs pyx12 itself);
+    - ``jobs``: worker processes, the claims read, validated and edited in partitions by
+      patient (default one per CPU, one for inputs under 1 MiB); ``engine="dask"`` with
+      ``scheduler="tcp://HOST:8786"`` runs the partitions on a Dask cluster instead
+      (the ``claimscrub[dask]`` extra);
     - ``history``: the claim history URL (``--history``; needs ``CLAIMSCRUB_HISTORY_KEY``);
       with a history the run is recorded when its outputs are written (``out``) or, without
       ``out``, at once;
@@ -785,7 +831,8 @@ def scrub(
     """
     settings = resolve_settings(
         as_of=as_of, config=config, select=select, ignore=ignore, extend_select=extend_select,
-        rules=rules, validate=validate, validator=validator, jobs=jobs, history=history,
+        rules=rules, validate=validate, validator=validator, jobs=jobs, engine=engine,
+        scheduler=scheduler, history=history,
         ack_sender=ack_sender, ack_receiver=ack_receiver, ack_control_number=ack_control_number,
         work_dir=work_dir, progress=progress,
     )

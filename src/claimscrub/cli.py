@@ -36,9 +36,10 @@ def _on_terminate(signum, frame) -> None:  # pragma: no cover - exercised by a s
     claim store (it holds patient data), say so in one line and exit 128 + signal."""
     import sys as _sys
 
-    validate = _sys.modules.get("claimscrub.validate")
-    if validate is not None:
-        validate.kill_workers()
+    for module in ("claimscrub.validate", "claimscrub.partition.local"):
+        workers = _sys.modules.get(module)
+        if workers is not None:
+            workers.kill_workers()
     remove_temporaries()
     store = _sys.modules.get("claimscrub.store")
     if store is not None:
@@ -106,9 +107,14 @@ def main() -> None:
 @click.option("--accepted-out", "accepted_dir", type=click.Path(file_okay=False),
               help="Folder for an 837P per input holding only its accepted claims (same file name).")
 @click.option("--jobs", type=click.IntRange(min=1), default=None,
-              help="Processes for implementation-guide validation with --validator pyx12 "
-                   "(default: one per CPU; one for inputs under 1 MiB); the compiled guide "
-                   "validates in the main process.")
+              help="Worker processes: the claims are read, validated and edited in N processes, "
+                   "partitioned by patient (default: one per CPU; one for inputs under 1 MiB).")
+@click.option("--engine", "engine_kind", type=click.Choice(("local", "dask")), default="local",
+              show_default=True,
+              help="Where the partitions run: worker processes here, or a Dask cluster (--scheduler; "
+                   "the claimscrub[dask] extra, inputs and --work-dir on storage every worker sees).")
+@click.option("--scheduler", metavar="ADDRESS",
+              help="Address of the Dask scheduler for --engine dask (tcp://HOST:8786).")
 @click.option("--ack-control-number", "ack_control", type=click.IntRange(1, 999_999_999), default=None,
               help="Interchange control number of the first acknowledgment written; each 999 and "
                    "277CA of the run takes the next one (default: the history's sequence with "
@@ -141,7 +147,8 @@ def main() -> None:
               help="Also print the configuration file used (or that none was found) and the "
                    "time each stage took.")
 def scrub(inputs, out_dir, output_format, emit, as_of, config_path, select, ignore, extend_select,
-          rules_dir, work_dir, accepted_dir, jobs, no_validate, ack_control, ack_sender, ack_receiver,
+          rules_dir, work_dir, accepted_dir, jobs, engine_kind, scheduler, no_validate, ack_control,
+          ack_sender, ack_receiver,
           validator_kind, history_option, exit_zero, fail_on, show_progress, quiet, verbose) -> None:
     """Scrub 837P files (or folders of them; - reads standard input) and write a report per
     file into --out, or the findings to standard output with --format.
@@ -178,8 +185,8 @@ def scrub(inputs, out_dir, output_format, emit, as_of, config_path, select, igno
         settings = api.resolve_settings(
             as_of=as_of, config=config_path, select=_patterns(select), ignore=_patterns(ignore),
             extend_select=_patterns(extend_select), rules=rules_dir, validate=not no_validate,
-            validator=validator_kind, jobs=jobs, history=history_option, ack_sender=ack_sender,
-            ack_receiver=ack_receiver, ack_control_number=ack_control, work_dir=work_dir,
+            validator=validator_kind, jobs=jobs, engine=engine_kind, scheduler=scheduler,
+            history=history_option, ack_sender=ack_sender, ack_receiver=ack_receiver, ack_control_number=ack_control, work_dir=work_dir,
             progress=display,
         )
     except ClaimscrubError as exc:

@@ -9,6 +9,7 @@ every file of the run has been read, because a patient-day can span files.
 
 from __future__ import annotations
 
+import heapq
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from claimscrub.claims import build_claims
 from claimscrub.engine import Engine, RuleContext, Scope
 from claimscrub.errors import InputError
 from claimscrub.findings import Finding, Severity
+from claimscrub.grouping import decode_key
 from claimscrub.model import Claim
 from claimscrub.pricing import (
     claim_amount_at_risk,
@@ -30,6 +32,8 @@ from claimscrub.pricing import (
     with_amount_at_risk,
 )
 from claimscrub.store import ClaimRef, ClaimStore, FindingStore
+from claimscrub.partition.stages import read_spill
+from claimscrub.records import load_claim, load_finding, load_ref
 from claimscrub.textsafe import visible
 from claimscrub.x12.envelope import EnvelopeIssue, FunctionalGroup, TransactionSet, iter_transaction_sets
 from claimscrub.x12.reader import Delimiters, X12Reader
@@ -208,6 +212,9 @@ class ScrubOptions:
     history: object = None
     #: stage and progress reports (:class:`RunProgress`), or None
     progress: Optional["RunProgress"] = None
+    #: where the partitioned stages run (claimscrub.partition: LocalEngine, DaskEngine), or
+    #: None to run every stage in this process
+    engine: object = None
 
 
 class RunProgress(Protocol):
@@ -339,6 +346,8 @@ class Scrubber:
         """Scrub ``paths``; ``names`` (default :func:`input_names`) are what reports call
         them (``<stdin>`` for a spooled standard input), ``out_names`` (default ``names``)
         what their outputs are called."""
+        if self.options.engine is not None:
+            return self._run_partitioned(paths, names, out_names)
         store = ClaimStore(self.options.work_dir)
         findings = FindingStore(store)
         names = names or input_names(paths)
@@ -348,7 +357,7 @@ class Scrubber:
         ]
         progress = self.options.progress
         if progress is not None:
-            progress.stage("read", total=sum(_size(p) for p in paths), unit="bytes")
+            progress.stage("read", total=sum(_file_size(p) for p in paths), unit="bytes")
         if self.options.history is not None:
             self.options.history.begin(paths)
         try:
@@ -373,6 +382,183 @@ class Scrubber:
         for file in files:
             self._tally(file, findings)
         return RunResult(store, files, findings, self.engine)
+
+    # -- a partitioned run (claimscrub.partition) ---------------------------------------
+    def _run_partitioned(self, paths: list[str], names: Optional[list[str]] = None,
+                         out_names: Optional[list[str]] = None) -> RunResult:
+        """The run's stages on ``options.engine``: read units and patient partitions in
+        worker processes (or on a Dask cluster), the store, the history and the decisions
+        here. The result is the same as :meth:`run` in one process, byte for byte."""
+        from claimscrub.partition.stages import StageContext, group_partition, read_unit, warm
+
+        engine = self.options.engine
+        kind = validator_kind(self.options.validator)
+        if self.options.validator is not None and kind is None:
+            # a validator of the caller's own cannot be sent to the workers
+            self.options.engine = None
+            try:
+                return self.run(paths, names, out_names)
+            finally:
+                self.options.engine = engine
+        store = ClaimStore(self.options.work_dir)
+        findings = FindingStore(store)
+        names = names or input_names(paths)
+        files = [
+            FileResult(index=i, path=p, name=visible(n), out_name=o)
+            for i, (p, n, o) in enumerate(zip(paths, names, out_names or names))
+        ]
+        progress = self.options.progress
+        if progress is not None:
+            progress.stage("read", total=sum(_file_size(p) for p in paths), unit="bytes")
+        run_history = self.options.history
+        if run_history is not None:
+            run_history.begin(paths)
+        started = False
+        try:
+            spill_dir = os.path.join(os.path.dirname(store.path), "partitions")
+            os.mkdir(spill_dir, 0o700)
+            sizes = [_file_size(p) for p in paths]
+            workers = engine.workers
+            ctx = StageContext(as_of=self.options.as_of, config=self.options.config, tables=self.options.tables,
+                               validator=kind, spill_dir=spill_dir,
+                               partitions=partition_count(sum(sizes), workers))
+            if paths and getattr(engine, "forks", False):
+                warm(ctx, paths[0], files[0].name)
+            engine.start(ctx)
+            started = True
+            # stage 1: read units, in input order
+            by_file: dict[int, list] = {file.index: [] for file in files}
+            for task in [engine.submit(read_unit, unit) for unit in plan_units(files, sizes, workers)]:
+                summary = task.result()
+                by_file[summary.unit.file_index].append(summary)
+            for file in files:
+                self._assemble(file, by_file[file.index], store)
+            # the claim history: replacements and voids matched, priors of each partition
+            extra = self._history_claim_findings(files, by_file)
+            tasks = []
+            grouped = self.engine.by_scope[Scope.PATIENT_DAY] or self.engine.by_scope[Scope.PATIENT]
+            if grouped:
+                sources: dict[int, list[str]] = {}
+                patients: dict[int, set] = {}
+                for file in files:
+                    if not file.usable:
+                        continue
+                    for summary in by_file[file.index]:
+                        for partition, path in summary.partition_spills.items():
+                            sources.setdefault(partition, []).append(path)
+                            patients.setdefault(partition, set()).update(summary.patients.get(partition, ()))
+                for partition in sorted(sources):
+                    prior = self._prior_spill(ctx, partition, patients[partition])
+                    tasks.append(engine.submit(group_partition, partition, sources[partition], prior))
+            if progress is not None:
+                progress.stage("edit", total=sum(f.claim_count for f in files))
+            # stage 2 runs on the workers while the claims go into the store here
+            for file in files:
+                if file.usable:
+                    self._ingest(file, by_file[file.index], store, findings, extra)
+            for file in files:
+                if file.usable:
+                    self._envelope_findings(file, findings)
+            for task in tasks:
+                path, _count = task.result()
+                for produced in read_spill(path, remove=True):
+                    _add_by_claim(findings, [load_finding(f) for f in produced], lambda finding: finding.file_index)
+        except BaseException:
+            store.close()
+            if started:
+                engine.close()
+            if self.options.validator is not None:
+                self.options.validator.close()
+            raise
+        engine.close()
+        if self.options.validator is not None:
+            self.options.validator.close()
+        for file in files:
+            self._tally(file, findings)
+        return RunResult(store, files, findings, self.engine)
+
+    def _assemble(self, file: FileResult, summaries: list, store: ClaimStore) -> None:
+        """A file's results from the summaries of its read units (part 0 first)."""
+        first = summaries[0]
+        progress = self.options.on_progress
+        if progress is not None and first.size:
+            progress(first.size)
+        if self.options.progress is not None:
+            self.options.progress.advance(first.size, claims=first.claim_count)
+        file.byte_count = first.size
+        file.fingerprint = first.fingerprint
+        file.delimiters = first.delimiters
+        error = next((s.error for s in summaries if s.error is not None), None)
+        if error is None and len({s.fingerprint for s in summaries}) > 1:
+            # the parts of a split file read different bytes: it changed during the run
+            error = (file.name, "the file changed while it was read; it is still being written", None)
+        if error is not None:
+            file.error = InputError(*error)
+            return
+        infos = first.transactions
+        for summary in summaries:
+            for ts_idx, (errors, codes, checked) in summary.validation.items():
+                info = infos[ts_idx]
+                info.ig_errors, info.ig_transaction_codes, info.ig_checked = errors, codes, checked
+        for info in infos:
+            info.store = store
+        file.transactions = infos
+        file.empty_sets = [infos[i] for i in first.empty_sets]
+        file.claim_count = first.claim_count
+
+    def _history_claim_findings(self, files: list[FileResult], by_file: dict) -> dict:
+        """Match the run's replacement and void claims to the history (as the one-process
+        run does while reading) and run the claim edits that read it on them."""
+        from claimscrub.partition.stages import history_rules
+
+        run_history = self.options.history
+        extra: dict[tuple[int, int], list[Finding]] = {}
+        if run_history is None:
+            return extra
+        rules = history_rules(self.engine)
+        checker = Engine(self.engine.ctx, rules=rules) if rules else None
+        for file in files:
+            claims = sorted((c for s in by_file[file.index] for c in s.replacements), key=lambda c: c.index)
+            for claim in claims:
+                run_history.observe(claim)
+                if checker is not None and file.usable:
+                    found = checker.check_claim(claim)
+                    if found:
+                        extra[(file.index, claim.index)] = found
+        return extra
+
+    def _prior_spill(self, ctx, partition: int, patients: set) -> Optional[str]:
+        """The lines earlier runs billed for the partition's patients, spilled for its
+        stage 2 (read here, a chunk of patients at a time), or None without a history."""
+        from claimscrub.history.store import CHUNK
+        from claimscrub.partition.stages import SpillWriter, encode_entries
+
+        run_history = self.options.history
+        if run_history is None:
+            return None
+        keys = [decode_key(k) for k in sorted(patients)]
+        spill = SpillWriter(os.path.join(ctx.spill_dir, f"p{partition}-prior.spill"))
+        try:
+            for start in range(0, len(keys), CHUNK):
+                for key, entries in run_history.prior_for(keys[start:start + CHUNK]).items():
+                    if entries:
+                        spill.add((key, encode_entries(entries)))
+        finally:
+            spill.close()
+        return spill.path
+
+    def _ingest(self, file: FileResult, summaries: list, store: ClaimStore, findings: FindingStore,
+                extra: dict) -> None:
+        """The claims of a file into the store in file order, merged from its read units,
+        with their claim and line findings."""
+        streams = [read_spill(summary.claims_spill, remove=True) for summary in summaries]
+        for ts_idx, _index, blob, segments, ref, claim_findings in heapq.merge(*streams, key=lambda item: item[1]):
+            claim = load_claim(blob)
+            store.add(file.index, ts_idx, claim, segments, load_ref(ref))
+            key = (file.index, claim.index)
+            findings.add(key, [load_finding(f) for f in claim_findings])
+            if key in extra:
+                findings.add(key, extra[key])
 
     # -- stage 1: read ----------------------------------------------------------------
     def _read_file(self, file: FileResult, store: ClaimStore, findings: FindingStore) -> None:
@@ -524,11 +710,46 @@ class Scrubber:
                     file.accepted_charge += charge
 
 
-def _size(path: str) -> int:
+#: A file of at least this many bytes is read by several workers when the run has few files.
+SPLIT_BYTES = 1 << 20
+#: About this much input per patient partition: a stage-2 task holds its partition's claims
+#: (about 23 KiB each as objects, some 65 MiB per MiB of input), so partitions are many and
+#: small and memory does not grow with the batch.
+PARTITION_BYTES = 1 << 20
+
+
+def _file_size(path: str) -> int:
     try:
         return os.path.getsize(path)
     except OSError:
         return 0
+
+
+def validator_kind(validator) -> Optional[str]:
+    """The name a worker builds its own validator from ("compiled", "pyx12"), None
+    without one or for a validator of the caller's own."""
+    if validator is None:
+        return None
+    return {"CompiledValidator": "compiled", "Pyx12Validator": "pyx12"}.get(type(validator).__name__)
+
+
+def partition_count(input_bytes: int, workers: int) -> int:
+    """Patient partitions for a run: one per worker at least, more for a large batch so
+    that what one partition holds stays bounded."""
+    return max(workers, -(-input_bytes // PARTITION_BYTES))
+
+
+def plan_units(files: list[FileResult], sizes: list[int], workers: int) -> list:
+    """The read units of a run: a file each, and, when the run has fewer files than twice
+    the workers, each large file split into one part per worker."""
+    from claimscrub.partition.stages import ReadUnit
+
+    split = len(files) < 2 * workers
+    units = []
+    for file, size in zip(files, sizes):
+        parts = min(workers, max(1, size // SPLIT_BYTES)) if split else 1
+        units.extend(ReadUnit(file.index, file.path, file.name, part, parts) for part in range(parts))
+    return units
 
 
 def character_errors(reader: X12Reader, info: TransactionInfo, ts: TransactionSet) -> list[IGError]:

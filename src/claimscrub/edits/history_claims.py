@@ -72,6 +72,8 @@ class ReplacementWithoutOriginal(Rule):
     source = ("ASC X12 005010X222A1 2300 CLM05-3 (7 replacement, 8 void) and REF*F8 payer claim control "
               "number; CARC 129")
     status_code = "A7:464"
+    #: reads ctx.history: a partitioned run runs it where the history is (claimscrub.partition)
+    reads_history = True
 
     def check(self, claim: Claim, ctx: RuleContext) -> Iterable[Finding]:
         history = ctx.history

@@ -1,0 +1,401 @@
+"""The two stage functions a partitioned run hands to its engine, and the spill files
+between them. Both take a :class:`StageContext` first; they run in worker processes (or on
+Dask workers) and return small summaries, the claims themselves going through spills."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import marshal
+import uuid
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Iterator, Optional
+
+from claimscrub.claims import build_claims
+from claimscrub.engine import Engine, RuleContext, Scope
+from claimscrub.errors import InputError
+from claimscrub.grouping import (
+    REPLACEMENT_FREQUENCIES,
+    DayLine,
+    PatientDay,
+    PatientHistory,
+    decode_key,
+    encode_key,
+    line_group_key,
+)
+from claimscrub.pricing import price_claim, unpriced_charges
+from claimscrub.records import dump_claim, dump_finding, dump_ref, load_claim
+from claimscrub.store import ClaimRef
+from claimscrub.x12.envelope import iter_transaction_sets
+from claimscrub.x12.reader import X12Reader
+
+#: A transaction set of at most this many claims is read whole by one part of a split
+#: file (sets dealt round-robin); a larger one is shared by every part, its claims dealt in
+#: chunks of :data:`CLAIM_CHUNK` (in file order).
+WHOLE_SET_CLAIMS = 2048
+CLAIM_CHUNK = 256
+#: Items per batch of a spill file (what a reader holds at a time).
+SPILL_BATCH = 512
+
+
+def partition_of(encoded_patient_key: str, partitions: int) -> int:
+    """The partition of a patient: a stable hash of the patient key (the same in every
+    process and on every machine, unlike Python's ``hash``)."""
+    digest = hashlib.blake2b(encoded_patient_key.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % partitions
+
+
+# -- spills --------------------------------------------------------------------------------
+
+
+class SpillWriter:
+    """Appends items to a file in batches of :data:`SPILL_BATCH`, written with :mod:`marshal`.
+
+    Items are plain values only (tuples, lists, strings, bytes, numbers): claims and
+    findings go in as their compact records (:mod:`claimscrub.records`), never as pickled
+    models. A spill lives only as long as the run that wrote it."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.count = 0
+        self._batch: list = []
+        self._handle = open(path, "wb")
+
+    def add(self, item) -> None:
+        self._batch.append(item)
+        self.count += 1
+        if len(self._batch) >= SPILL_BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._batch:
+            marshal.dump(self._batch, self._handle)
+            self._batch = []
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._flush()
+            self._handle.close()
+            self._handle = None
+
+
+def read_spill(path: str, remove: bool = False) -> Iterator:
+    """The items of a spill file in the order written, a batch in memory at a time."""
+    with open(path, "rb") as handle:
+        while True:
+            try:
+                batch = marshal.load(handle)
+            except EOFError:
+                break
+            yield from batch
+    if remove:
+        try:
+            os.remove(path)
+        except OSError:
+            pass
+
+
+# -- what a worker needs -------------------------------------------------------------------
+
+
+@dataclass
+class StageContext:
+    """The run's settings, as every worker needs them (pickled once per worker)."""
+
+    as_of: date
+    config: object
+    tables: object
+    #: "compiled", "pyx12" or None (no implementation-guide validation)
+    validator: Optional[str]
+    spill_dir: str
+    partitions: int
+    token: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+
+_engines: dict[str, Engine] = {}
+
+
+def stage_engine(ctx: StageContext) -> Engine:
+    """The edit engine of this worker for the run (built once per process). It has no
+    claim history: the parent runs the edits that read the history (see
+    :func:`history_rules`) and hands stage 2 the prior lines."""
+    engine = _engines.get(ctx.token)
+    if engine is None:
+        _engines.clear()
+        engine = Engine(RuleContext(tables=ctx.tables, config=ctx.config, as_of=ctx.as_of, history=None))
+        _engines[ctx.token] = engine
+    return engine
+
+
+def history_rules(engine: Engine) -> dict:
+    """The claim- and line-scope edits that read the claim history (``reads_history``):
+    the parent runs them on the replacement and void claims it matched to the history."""
+    return {
+        rule_id: type(rule) for rule_id, rule in engine.rules.items()
+        if getattr(rule, "reads_history", False) and rule.scope in (Scope.CLAIM, Scope.LINE)
+    }
+
+
+def warm(ctx: StageContext, path: str, name: str) -> None:
+    """Load what the edits load on first use (code sets, tables) by checking the first
+    claim of ``path`` here, before the workers are forked, so they share it."""
+    engine = stage_engine(ctx)
+    try:
+        reader = X12Reader(path, name)
+        for ts in iter_transaction_sets(reader):
+            for claim in build_claims(ts, reader.delimiters, name, 0, 0):
+                price_claim(claim, ctx.tables)
+                engine.check_claim(claim)
+                return
+    except Exception:  # noqa: BLE001 - the reading stage reports what is wrong with the file
+        return
+
+
+def _validator(kind: Optional[str]):
+    if kind is None:
+        return None
+    if kind == "compiled":
+        from claimscrub.guide import CompiledValidator
+
+        return CompiledValidator()
+    from claimscrub.validate import Pyx12Validator
+
+    return Pyx12Validator(jobs=1)
+
+
+# -- stage 1: read ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReadUnit:
+    file_index: int
+    path: str
+    name: str
+    part: int
+    parts: int
+
+    def spill(self, ctx: StageContext, what: str) -> str:
+        return os.path.join(ctx.spill_dir, f"f{self.file_index}-u{self.part}-{what}.spill")
+
+
+@dataclass
+class ReadSummary:
+    unit: ReadUnit
+    #: (file, detail, segment) of the InputError that made the file unusable
+    error: Optional[tuple] = None
+    delimiters: object = None
+    size: int = 0
+    fingerprint: Optional[tuple] = None
+    #: every transaction set's TransactionInfo (part 0 only; envelope issues complete)
+    transactions: Optional[list] = None
+    #: ts index -> (ig_errors, ig_transaction_codes, ig_checked) for the sets this part validated
+    validation: dict = field(default_factory=dict)
+    #: ts indexes of the sets holding no claim (part 0 only)
+    empty_sets: list = field(default_factory=list)
+    claim_count: int = 0
+    #: this part's replacement and void claims (matched to the history by the parent)
+    replacements: list = field(default_factory=list)
+    #: partition -> encoded patient keys of this part's dated lines
+    patients: dict = field(default_factory=dict)
+    #: the spill of this part's claims: (ts index, claim, segments, ref, findings)
+    claims_spill: str = ""
+    #: partition -> spill of (claim, day rows) for stage 2
+    partition_spills: dict = field(default_factory=dict)
+
+
+def read_unit(ctx: StageContext, unit: ReadUnit) -> ReadSummary:
+    """Stage 1 of one read unit: what :meth:`claimscrub.scrub.Scrubber._read_file` does for
+    a whole file, for this part's share of the claims and transaction sets."""
+    from claimscrub.scrub import TransactionInfo, _merge_errors, character_errors
+
+    engine = stage_engine(ctx)
+    validator = _validator(ctx.validator)
+    summary = ReadSummary(unit=unit, claims_spill=unit.spill(ctx, "claims"))
+    main = SpillWriter(summary.claims_spill)
+    spills: dict[int, SpillWriter] = {}
+    reader = X12Reader(unit.path, unit.name)
+    infos = []
+    claim_index = 0
+    try:
+        for ts in iter_transaction_sets(reader):
+            summary.delimiters = delimiters = reader.delimiters
+            info = TransactionInfo(
+                index=ts.index,
+                control_number=ts.control_number,
+                version=ts.version,
+                st_pos=ts.segments[0].pos,
+                se_pos=ts.segments[-1].pos,
+                segment_count=len(ts.segments),
+                group=ts.group,
+                issues=ts.issues,
+                file_index=unit.file_index,
+            )
+            info.ig_errors = character_errors(reader, info, ts)
+            infos.append(info)
+            first_pos = ts.segments[0].pos
+            before = claim_index
+            own_set = ts.index % unit.parts == unit.part
+            in_set = sum(1 for s in ts.segments if s.id == "CLM")  # build_claims yields one per CLM
+            shared = in_set > WHOLE_SET_CLAIMS
+            if not (own_set or shared):
+                claim_index += in_set
+            for claim in (build_claims(ts, delimiters, unit.name, claim_index, unit.file_index)
+                          if own_set or shared else ()):
+                mine = (claim_index // CLAIM_CHUNK) % unit.parts == unit.part if shared else True
+                claim_index += 1
+                if not mine:
+                    continue
+                segments = [
+                    s.text(delimiters) for s in ts.segments[claim.pos - first_pos: claim.last_pos - first_pos + 1]
+                ]
+                line_allowed = price_claim(claim, ctx.tables)
+                ref = ClaimRef(
+                    unit.name, claim.index, claim.claim_id, claim.pos, claim.last_pos, claim.charge,
+                    line_allowed=line_allowed, unpriced_charge=unpriced_charges(claim, line_allowed),
+                    file_index=unit.file_index,
+                )
+                # encoded once for both spills (the parent's and the partition's)
+                blob = dump_claim(claim)
+                main.add((ts.index, claim.index, blob, segments, dump_ref(ref),
+                          [dump_finding(f) for f in engine.check_claim(claim)]))
+                if claim.frequency_code.strip() in REPLACEMENT_FREQUENCIES:
+                    summary.replacements.append(claim)
+                rows = []
+                for line_idx, line in enumerate(claim.lines):
+                    key = line_group_key(claim, line)
+                    if key is not None:
+                        patient, day, provider = key
+                        rows.append((encode_key(patient), day.isoformat(), provider,
+                                     unit.file_index, claim.index, line_idx))
+                if rows:
+                    # one patient per claim: every line of the claim goes to one partition
+                    partition = partition_of(rows[0][0], ctx.partitions)
+                    spill = spills.get(partition)
+                    if spill is None:
+                        spill = spills[partition] = SpillWriter(unit.spill(ctx, f"p{partition}"))
+                    spill.add((blob, rows))
+                    summary.patients.setdefault(partition, set()).update(row[0] for row in rows)
+            if claim_index == before:
+                summary.empty_sets.append(ts.index)
+            if own_set:
+                errors, codes, checked = info.ig_errors, [], False
+                if validator is not None:
+                    validator.submit((unit.file_index, ts.index), ts, delimiters)
+                    for _key, found, ts_codes in validator.completed(block=True):
+                        errors, codes, checked = _merge_errors(info.ig_errors, found), ts_codes, True
+                summary.validation[ts.index] = (errors, codes, checked)
+    except InputError as error:
+        summary.error = (error.file, error.detail, error.segment)
+    finally:
+        main.close()
+        for spill in spills.values():
+            spill.close()
+        if validator is not None:
+            validator.close()
+    summary.partition_spills = {p: s.path for p, s in spills.items()}
+    summary.claim_count = claim_index
+    summary.size = reader.size
+    summary.fingerprint = reader.fingerprint
+    if unit.part == 0:
+        summary.transactions = infos
+    return summary
+
+
+# -- stage 2: patient-days and patients ------------------------------------------------------
+
+
+def patient_histories(rows: list[tuple], claims: dict) -> Iterator[PatientHistory]:
+    """Every patient of the partition with their patient-days, in key order: the same
+    histories, in the same order, as :meth:`claimscrub.store.ClaimStore.patients` gives
+    for these patients (rows ordered by patient, day, provider, file, claim, line)."""
+    rows.sort()
+    history: Optional[PatientHistory] = None
+    current_patient = ""
+    current_day: Optional[PatientDay] = None
+    for patient, day, provider, file_idx, claim_idx, line_idx in rows:
+        if history is None or patient != current_patient:
+            if history is not None:
+                yield history
+            history = PatientHistory(decode_key(patient))
+            current_patient = patient
+            current_day = None
+        if current_day is None or current_day.service_date.isoformat() != day or current_day.provider_npi != provider:
+            current_day = PatientDay(history.patient_key, date.fromisoformat(day), provider)
+            history.days.append(current_day)
+        claim = claims[(file_idx, claim_idx)]
+        current_day.entries.append(DayLine(claim, claim.lines[line_idx]))
+    if history is not None:
+        yield history
+
+
+def group_partition(ctx: StageContext, partition: int, sources: list[str],
+                    prior_spill: Optional[str]) -> tuple[str, int]:
+    """Stage 2 of one partition: the patient-day and patient edits of its patients, with
+    the lines earlier runs billed for them (``prior_spill``: patient key -> prior entries,
+    or None without a claim history). Returns the spill of its findings and their count."""
+    from claimscrub.history.prior import with_prior
+
+    engine = stage_engine(ctx)
+    claims: dict[tuple[int, int], object] = {}
+    rows: list[tuple] = []
+    for source in sources:
+        for blob, claim_rows in read_spill(source, remove=True):
+            claim = load_claim(blob)
+            claims[(claim.file_index, claim.index)] = claim
+            rows.extend(claim_rows)
+    priors: Optional[dict] = None
+    if prior_spill is not None:
+        priors = {tuple(key): decode_entries(data) for key, data in read_spill(prior_spill, remove=True)}
+    out = SpillWriter(os.path.join(ctx.spill_dir, f"p{partition}-findings.spill"))
+    try:
+        if engine.by_scope[Scope.PATIENT_DAY] or engine.by_scope[Scope.PATIENT]:
+            for history in patient_histories(rows, claims):
+                if priors is not None:
+                    history = with_prior(history, priors.pop(history.patient_key, None) or [])
+                produced = []
+                for day in history.days:
+                    if day.has_own_entries:
+                        produced.extend(engine.check_patient_day(day))
+                produced.extend(engine.check_patient(history))
+                if produced:
+                    out.add([dump_finding(f) for f in produced])
+    finally:
+        out.close()
+    return out.path, out.count
+
+
+# -- earlier nights' lines in a spill --------------------------------------------------------
+
+
+def encode_entries(entries: list[DayLine]) -> tuple:
+    """Prior entries (lines billed on earlier nights) as plain values: each claim's record
+    once, then (claim, line, run id, run date, file) per entry."""
+    from claimscrub.grouping import PriorClaim  # noqa: F401 - the type decode_entries builds
+
+    claims: dict[int, int] = {}
+    blobs: list[bytes] = []
+    rows = []
+    for entry in entries:
+        slot = claims.get(id(entry.claim))
+        if slot is None:
+            slot = claims[id(entry.claim)] = len(blobs)
+            blobs.append(dump_claim(entry.claim))
+        prior = entry.prior
+        rows.append((slot, entry.claim.lines.index(entry.line),
+                     prior.run_id if prior else None, prior.run_date.toordinal() if prior else None,
+                     prior.file_name if prior else None))
+    return tuple(blobs), tuple(rows)
+
+
+def decode_entries(data: tuple) -> list[DayLine]:
+    from claimscrub.grouping import PriorClaim
+
+    blobs, rows = data
+    claims = [load_claim(blob) for blob in blobs]
+    out = []
+    for slot, line_idx, run_id, run_date, file_name in rows:
+        claim = claims[slot]
+        prior = PriorClaim(run_id, date.fromordinal(run_date), file_name) if run_id is not None else None
+        out.append(DayLine(claim, claim.lines[line_idx], prior))
+    return out

@@ -1,0 +1,241 @@
+"""A run partitioned by patient (--jobs N, --engine dask) writes what a run in one process
+writes, byte for byte: every report, acknowledgment and accepted-claims 837 of the corpus,
+the fixtures and synthetic batches (claims of one patient spread over files, transaction
+sets and read units; replacements, duplicates, a set larger than a read unit)."""
+
+from __future__ import annotations
+
+import filecmp
+import os
+import random
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from claimscrub.synth import write_837
+from conftest import AS_OF, FIXTURES, corpus_files, run_claimscrub
+
+KEY = "test-partition-history-key-0123456789"
+#: The corpus's two files of several hundred claims take most of a corpus run's time; the
+#: suite compares the rest, ``CLAIMSCRUB_PARTITION_FULL=1`` (make partitiontest) all of it.
+FULL = bool(os.environ.get("CLAIMSCRUB_PARTITION_FULL"))
+
+
+def _corpus() -> list[Path]:
+    return [p for p in corpus_files() if FULL or p.stat().st_size < 100_000]
+
+
+def _batch(count: int, seed: int, members: int, control: int = 1, per_set=None) -> str:
+    """Claims of a few members over a few days, so patient-days span claims, sets and
+    files: add-on codes, fluoroscopy, E/M with and without 25, repeats and replacements."""
+    rng = random.Random(seed)
+    kinds = [
+        [{"code": "62323", "charge": 650}],
+        [{"code": "99214", "modifiers": ["25"], "charge": 180, "pointers": [1]}, {"code": "62323", "charge": 650}],
+        [{"code": "64483", "modifiers": ["RT"], "charge": 700}, {"code": "64484", "modifiers": ["RT"], "charge": 300}],
+        [{"code": "62322", "charge": 500}, {"code": "77003", "charge": 120}],
+        [{"code": "99213", "charge": 120}],
+        [{"code": "64484", "charge": 300}],
+        [{"code": "62323", "units": 3, "charge": 1900}],
+    ]
+    claims = []
+    for i in range(count):
+        claim = {
+            "id": f"S{seed}X{i:05d}",
+            "member": f"M{rng.randrange(members):05d}",
+            "date": f"2025-03-{rng.randrange(1, 4):02d}",
+            "dx": [rng.choice(["M5416", "M5417", "M545", "M4807"])],
+            "lines": rng.choice(kinds),
+        }
+        if rng.random() < 0.05:
+            claim["frequency"] = rng.choice(["7", "8"])
+            claim["payer_claim_control_number"] = f"S{seed}X{rng.randrange(count):05d}"
+        if rng.random() < 0.2:
+            claim["patient"] = {"dependent": True, "first": f"DEP{rng.randrange(2)}"}
+        claims.append(claim)
+    return write_837(claims, control=control, claims_per_transaction=per_set)
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _assert_same(one: Path, two: Path) -> None:
+    first, second = _tree(one), _tree(two)
+    assert first, f"nothing written in {one}"
+    assert sorted(first) == sorted(second)
+    different = [name for name in first if first[name] != second[name]]
+    assert not different, f"outputs differ: {different[:5]}"
+
+
+def _inputs(tmp_path: Path) -> list[Path]:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "synthetic-a.837").write_text(_batch(160, 1, 25, control=1, per_set=7))
+    (folder / "synthetic-b.837").write_text(_batch(90, 2, 25, control=2))  # one set
+    return [folder, FIXTURES, *_corpus()]
+
+
+# -- the local engine, through the command -------------------------------------------------
+
+
+def test_jobs_2_writes_what_jobs_1_writes(tmp_path):
+    inputs = _inputs(tmp_path)
+    runs = {}
+    for jobs in ("1", "2"):
+        out, accepted = tmp_path / f"out{jobs}", tmp_path / f"acc{jobs}"
+        runs[jobs] = run_claimscrub("scrub", *map(str, inputs), "--out", str(out), "--accepted-out",
+                                    str(accepted), "--as-of", AS_OF, "--jobs", jobs)
+    assert runs["1"].returncode == runs["2"].returncode, runs["2"].stderr
+    assert runs["1"].stderr == runs["2"].stderr
+    _assert_same(tmp_path / "out1", tmp_path / "out2")
+    _assert_same(tmp_path / "acc1", tmp_path / "acc2")
+
+
+# -- read units split finely, through the API ----------------------------------------------
+
+
+def _scrub_api(inputs: list[Path], out: Path, engine=None, validator="compiled", history=None) -> None:
+    from claimscrub.cli import _write_accepted, _write_outputs
+    from claimscrub.guide import CompiledValidator
+    from claimscrub.scrub import ScrubOptions, Scrubber, expand_inputs
+    from claimscrub.validate import Pyx12Validator
+
+    chosen = {"compiled": CompiledValidator, "pyx12": lambda: Pyx12Validator(jobs=1), None: lambda: None}
+    options = ScrubOptions(as_of=date.fromisoformat(AS_OF), validator=chosen[validator](), engine=engine,
+                           history=history)
+    run = Scrubber(options).run(expand_inputs(map(str, inputs)))
+    try:
+        _write_outputs(run, str(out), 1)
+        _write_accepted(run, str(out / "accepted"))
+    finally:
+        run.close()
+
+
+@pytest.fixture
+def fine_split(monkeypatch):
+    """Read units and partitions as small as they go: every file of more than a few
+    hundred bytes split between the workers, sets of more than three claims shared claim
+    by claim in pairs, and a partition per 2 KiB of input."""
+    import claimscrub.partition.stages as stages
+    import claimscrub.scrub as scrub
+
+    monkeypatch.setattr(scrub, "SPLIT_BYTES", 256)
+    monkeypatch.setattr(scrub, "PARTITION_BYTES", 2048)
+    monkeypatch.setattr(stages, "WHOLE_SET_CLAIMS", 3)
+    monkeypatch.setattr(stages, "CLAIM_CHUNK", 2)
+
+
+@pytest.mark.parametrize("validator", ["compiled", "pyx12"])
+def test_finely_split_run_writes_what_one_process_writes(tmp_path, fine_split, validator):
+    from claimscrub.partition.local import LocalEngine
+
+    inputs = _inputs(tmp_path)
+    if validator == "pyx12":  # pyx12 is slow: the synthetic batches and a few corpus files
+        inputs = inputs[:1] + _corpus()[:3]
+    _scrub_api(inputs, tmp_path / "one", validator=validator)
+    _scrub_api(inputs, tmp_path / "three", engine=LocalEngine(3), validator=validator)
+    _assert_same(tmp_path / "one", tmp_path / "three")
+
+
+# -- the claim history ---------------------------------------------------------------------
+
+
+def _night(url: str, out: Path, path: Path, jobs: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "CLAIMSCRUB_HISTORY_KEY": KEY}
+    return subprocess.run([sys.executable, "-m", "claimscrub", "scrub", str(path), "--out", str(out),
+                           "--as-of", AS_OF, "--history", url, "--jobs", jobs],
+                          capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_history_nights_with_jobs_2_as_with_jobs_1(tmp_path):
+    """Three nights against a claim history: cross-night duplicates, frequency and the
+    replacements and voids of earlier nights' claims judge the same with two workers."""
+    nights = []
+    for n in range(3):
+        path = tmp_path / f"night{n}.837"
+        path.write_text(_batch(70, 10 + n, 12, control=n + 1, per_set=9).replace(f"S{10 + n}X", "S10X"))
+        nights.append(path)
+    for jobs in ("1", "2"):
+        url = f"sqlite:///{tmp_path / f'history{jobs}.sqlite'}"
+        for n, path in enumerate(nights):
+            result = _night(url, tmp_path / f"out{jobs}" / str(n), path, jobs)
+            assert result.returncode in (0, 1), result.stderr
+    for n in range(3):
+        _assert_same(tmp_path / "out1" / str(n), tmp_path / "out2" / str(n))
+    cross = (tmp_path / "out2" / "2" / "night2.837.json").read_text()
+    assert "billed in the run of" in cross  # the history was used, not only compared
+
+
+# -- the Dask engine -----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def dask_cluster():
+    distributed = pytest.importorskip("distributed", reason="the claimscrub[dask] extra is not installed")
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                       dashboard_address=None, silence_logs=40)
+    client = distributed.Client(cluster)
+    yield cluster, client
+    client.close()
+    cluster.close()
+
+
+def test_dask_engine_writes_what_the_local_engine_writes(tmp_path, dask_cluster, fine_split):
+    from claimscrub.partition.dask_engine import DaskEngine
+    from claimscrub.partition.local import LocalEngine
+
+    _cluster, client = dask_cluster
+    inputs = _inputs(tmp_path)
+    _scrub_api(inputs, tmp_path / "local", engine=LocalEngine(2))
+    _scrub_api(inputs, tmp_path / "dask", engine=DaskEngine(client=client))
+    _assert_same(tmp_path / "local", tmp_path / "dask")
+
+
+def test_dask_engine_through_the_command(tmp_path, dask_cluster):
+    cluster, _client = dask_cluster
+    batch = tmp_path / "batch.837"
+    batch.write_text(_batch(120, 5, 20, per_set=30))
+    local = run_claimscrub("scrub", str(batch), "--out", str(tmp_path / "local"), "--as-of", AS_OF,
+                           "--jobs", "2")
+    dask = run_claimscrub("scrub", str(batch), "--out", str(tmp_path / "dask"), "--as-of", AS_OF,
+                          "--engine", "dask", "--scheduler", cluster.scheduler_address,
+                          "--work-dir", str(tmp_path))
+    assert dask.returncode == local.returncode == 1, dask.stderr
+    _assert_same(tmp_path / "local", tmp_path / "dask")
+    assert not list(tmp_path.glob("claimscrub-run-*"))  # the run's folder and spills are gone
+
+
+def test_dask_engine_without_the_extra_is_one_line_exit_3(tmp_path):
+    blocker = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('dask', 'distributed'):\n"
+        "            raise ImportError(name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "from claimscrub.cli import main\n"
+        "sys.argv[0] = 'claimscrub'\n"
+        "main()\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", blocker, "scrub", str(FIXTURES / "demo"), "--out", str(tmp_path / "out"),
+         "--as-of", AS_OF, "--engine", "dask", "--scheduler", "tcp://127.0.0.1:1"],
+        capture_output=True, text=True, timeout=120)
+    assert result.returncode == 3
+    assert result.stderr.strip().splitlines() == [
+        "claimscrub: --engine dask needs the Dask extra: pip install 'claimscrub[dask]' (dask[distributed]) "
+        "on this machine and on every worker"]
+    assert not (tmp_path / "out").exists()
+
+
+def test_scheduler_is_for_dask_and_dask_needs_one(tmp_path):
+    without = run_claimscrub("scrub", str(FIXTURES / "demo"), "--out", str(tmp_path / "o"), "--as-of", AS_OF,
+                             "--engine", "dask")
+    assert without.returncode == 3 and "--engine dask needs --scheduler" in without.stderr
+    stray = run_claimscrub("scrub", str(FIXTURES / "demo"), "--out", str(tmp_path / "o"), "--as-of", AS_OF,
+                           "--scheduler", "tcp://127.0.0.1:1")
+    assert stray.returncode == 3 and "--scheduler is for --engine dask" in stray.stderr
