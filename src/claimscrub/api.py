@@ -489,11 +489,11 @@ def resolve_settings(
         loaded = (loaded or Config()).with_command_line(select, ignore, extend_select)
     if validator not in VALIDATORS:
         raise ConfigError(f"validator must be one of {', '.join(VALIDATORS)}")
-    if engine not in ENGINES:
+    if isinstance(engine, str) and engine not in ENGINES:
         raise ConfigError(f"engine must be one of {', '.join(ENGINES)}")
     if engine == "dask" and not scheduler:
         raise ConfigError("--engine dask needs --scheduler ADDRESS (the Dask scheduler, tcp://HOST:8786)")
-    if scheduler and engine != "dask":
+    if scheduler and engine != "dask" and isinstance(engine, str):
         raise ConfigError("--scheduler is for --engine dask")
     if jobs is not None and int(jobs) < 1:
         raise ConfigError("--jobs must be at least 1")
@@ -564,6 +564,8 @@ def _jobs(settings: Settings, input_bytes: int) -> int:
 
 def _engine(settings: Settings, input_bytes: int):
     """Where the partitioned stages run (claimscrub.partition), or None for one process."""
+    if not isinstance(settings.engine, str):
+        return settings.engine  # an engine object of the caller's (a DaskEngine on its client)
     if settings.engine == "dask":
         from claimscrub.partition.dask_engine import DaskEngine
 
@@ -813,7 +815,9 @@ def scrub(
     - ``jobs``: worker processes, the claims read, validated and edited in partitions by
       patient (default one per CPU, one for inputs under 1 MiB); ``engine="dask"`` with
       ``scheduler="tcp://HOST:8786"`` runs the partitions on a Dask cluster instead
-      (the ``claimscrub[dask]`` extra);
+      (the ``claimscrub[dask]`` extra), and an engine object runs them there
+      (``DaskEngine(client=client)`` of :mod:`claimscrub.partition.dask_engine` on a
+      ``distributed.Client`` of the caller's);
     - ``history``: the claim history URL (``--history``; needs ``CLAIMSCRUB_HISTORY_KEY``);
       with a history the run is recorded when its outputs are written (``out``) or, without
       ``out``, at once;

@@ -33,6 +33,7 @@ from claimscrub.pricing import (
 )
 from claimscrub.store import ClaimRef, ClaimStore, FindingStore
 from claimscrub.partition.stages import read_spill
+from claimscrub.grouping import REPLACEMENT_FREQUENCIES
 from claimscrub.records import load_claim, load_finding, load_ref
 from claimscrub.textsafe import visible
 from claimscrub.x12.envelope import EnvelopeIssue, FunctionalGroup, TransactionSet, iter_transaction_sets
@@ -433,8 +434,13 @@ class Scrubber:
                 by_file[summary.unit.file_index].append(summary)
             for file in files:
                 self._assemble(file, by_file[file.index], store)
-            # the claim history: replacements and voids matched, priors of each partition
-            extra = self._history_claim_findings(files, by_file)
+            # With a claim history the claims go into the store first: each is observed in
+            # input order (its record spooled, a replacement or void matched), as the run in
+            # one process does while reading, and the priors of each partition are read for
+            # the run's patients and dates. Without one, stage 2 runs while they go in.
+            checker = self._history_checker()
+            if run_history is not None:
+                self._ingest_all(files, by_file, store, findings, checker)
             tasks = []
             grouped = self.engine.by_scope[Scope.PATIENT_DAY] or self.engine.by_scope[Scope.PATIENT]
             if grouped:
@@ -452,10 +458,8 @@ class Scrubber:
                     tasks.append(engine.submit(group_partition, partition, sources[partition], prior))
             if progress is not None:
                 progress.stage("edit", total=sum(f.claim_count for f in files))
-            # stage 2 runs on the workers while the claims go into the store here
-            for file in files:
-                if file.usable:
-                    self._ingest(file, by_file[file.index], store, findings, extra)
+            if run_history is None:
+                self._ingest_all(files, by_file, store, findings, checker)
             for file in files:
                 if file.usable:
                     self._envelope_findings(file, findings)
@@ -506,26 +510,21 @@ class Scrubber:
         file.empty_sets = [infos[i] for i in first.empty_sets]
         file.claim_count = first.claim_count
 
-    def _history_claim_findings(self, files: list[FileResult], by_file: dict) -> dict:
-        """Match the run's replacement and void claims to the history (as the one-process
-        run does while reading) and run the claim edits that read it on them."""
+    def _history_checker(self) -> Optional[Engine]:
+        """The claim edits that read the claim history, run here on the replacement and void
+        claims (the workers' engines have no history), or None."""
         from claimscrub.partition.stages import history_rules
 
-        run_history = self.options.history
-        extra: dict[tuple[int, int], list[Finding]] = {}
-        if run_history is None:
-            return extra
+        if self.options.history is None:
+            return None
         rules = history_rules(self.engine)
-        checker = Engine(self.engine.ctx, rules=rules) if rules else None
+        return Engine(self.engine.ctx, rules=rules) if rules else None
+
+    def _ingest_all(self, files: list[FileResult], by_file: dict, store: ClaimStore, findings: FindingStore,
+                    checker: Optional[Engine]) -> None:
         for file in files:
-            claims = sorted((c for s in by_file[file.index] for c in s.replacements), key=lambda c: c.index)
-            for claim in claims:
-                run_history.observe(claim)
-                if checker is not None and file.usable:
-                    found = checker.check_claim(claim)
-                    if found:
-                        extra[(file.index, claim.index)] = found
-        return extra
+            if file.usable:
+                self._ingest(file, by_file[file.index], store, findings, checker)
 
     def _prior_spill(self, ctx, partition: int, patients: set) -> Optional[str]:
         """The lines earlier runs billed for the partition's patients, spilled for its
@@ -548,17 +547,22 @@ class Scrubber:
         return spill.path
 
     def _ingest(self, file: FileResult, summaries: list, store: ClaimStore, findings: FindingStore,
-                extra: dict) -> None:
+                checker: Optional[Engine]) -> None:
         """The claims of a file into the store in file order, merged from its read units,
-        with their claim and line findings."""
+        with their claim and line findings; with a claim history each claim is observed (in
+        input order, as in one process) and the edits that read the history run on the
+        replacement and void claims."""
+        run_history = self.options.history
         streams = [read_spill(summary.claims_spill, remove=True) for summary in summaries]
         for ts_idx, _index, blob, segments, ref, claim_findings in heapq.merge(*streams, key=lambda item: item[1]):
             claim = load_claim(blob)
             store.add(file.index, ts_idx, claim, segments, load_ref(ref))
             key = (file.index, claim.index)
             findings.add(key, [load_finding(f) for f in claim_findings])
-            if key in extra:
-                findings.add(key, extra[key])
+            if run_history is not None:
+                run_history.observe(claim)
+                if checker is not None and claim.frequency_code.strip() in REPLACEMENT_FREQUENCIES:
+                    findings.add(key, checker.check_claim(claim))
 
     # -- stage 1: read ----------------------------------------------------------------
     def _read_file(self, file: FileResult, store: ClaimStore, findings: FindingStore) -> None:

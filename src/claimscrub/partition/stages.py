@@ -16,7 +16,6 @@ from claimscrub.claims import build_claims
 from claimscrub.engine import Engine, RuleContext, Scope
 from claimscrub.errors import InputError
 from claimscrub.grouping import (
-    REPLACEMENT_FREQUENCIES,
     DayLine,
     PatientDay,
     PatientHistory,
@@ -194,8 +193,6 @@ class ReadSummary:
     #: ts indexes of the sets holding no claim (part 0 only)
     empty_sets: list = field(default_factory=list)
     claim_count: int = 0
-    #: this part's replacement and void claims (matched to the history by the parent)
-    replacements: list = field(default_factory=list)
     #: partition -> encoded patient keys of this part's dated lines
     patients: dict = field(default_factory=dict)
     #: the spill of this part's claims: (ts index, claim, segments, ref, findings)
@@ -259,8 +256,6 @@ def read_unit(ctx: StageContext, unit: ReadUnit) -> ReadSummary:
                 blob = dump_claim(claim)
                 main.add((ts.index, claim.index, blob, segments, dump_ref(ref),
                           [dump_finding(f) for f in engine.check_claim(claim)]))
-                if claim.frequency_code.strip() in REPLACEMENT_FREQUENCIES:
-                    summary.replacements.append(claim)
                 rows = []
                 for line_idx, line in enumerate(claim.lines):
                     key = line_group_key(claim, line)
