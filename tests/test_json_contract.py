@@ -176,3 +176,27 @@ def test_a_duplicate_of_an_earlier_night_names_that_run(tmp_path):
     (related,) = finding["related"]
     assert (related["claim_id"], related["file"], related["line"]) == ("FIRST", "night1.837", "1")
     assert related["billed_on"] is not None and related["billed_on"] in finding["message"]
+
+
+def test_jsonl_lines_are_versioned_claims_valid_against_their_schema(tmp_path):
+    """`--format jsonl` streams the report's claims, one a line, each with the document's
+    schema_version and input, and `claimscrub schema --for jsonl` describes a line."""
+    from jsonschema import Draft202012Validator
+
+    source = FIXTURES / "edits" / "EPI-DUP-001.837"
+    out = tmp_path / "out"
+    done = run_claimscrub("scrub", str(source), "--out", str(out), "--format", "jsonl", "--as-of", AS_OF)
+    assert done.returncode == 1, done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    schema = json.loads(run_claimscrub("schema", "--for", "jsonl").stdout)
+    assert schema["$id"].endswith(":1.0.0")
+    line_validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    report = json.loads((out / f"{source.name}.json").read_text())
+    assert len(lines) == len(report["claims"]) == 2
+    for line, claim in zip(lines, report["claims"]):
+        assert not list(line_validator.iter_errors(line))
+        assert line["schema_version"] == report["schema_version"] and line["input"] == report["input"]
+        assert {k: v for k, v in line.items() if k not in ("schema_version", "input")} == claim
+    # a line missing its version is not a valid line
+    broken = {k: v for k, v in lines[0].items() if k != "schema_version"}
+    assert any("schema_version" in e.message for e in line_validator.iter_errors(broken))

@@ -425,13 +425,15 @@ def rules_command(output_format: str) -> None:
 
 
 @main.command("schema")
-def schema_command() -> None:
+@click.option("--for", "kind", type=click.Choice(("json", "jsonl")), default="json", show_default=True,
+              help="json: the JSON report (NAME.json, --format json); jsonl: one line of --format jsonl.")
+def schema_command(kind: str) -> None:
     """Print the JSON Schema of the JSON report (NAME.json), whose schema_version it gives."""
     import json
 
     from claimscrub.report.schema import json_schema
 
-    click.echo(json.dumps(json_schema(), indent=2))
+    click.echo(json.dumps(json_schema(kind), indent=2))
 
 
 @main.command()

@@ -60,13 +60,15 @@ def write_json(result, out: IO[str]) -> None:
 
 def write_jsonl(result, out: IO[str]) -> None:
     from claimscrub.report.json_report import claim_document
+    from claimscrub.report.schema import SCHEMA_VERSION
 
     run = result.run
     for report in result.files:
         if not report.usable:
             continue
         for claim_result in run.claim_results(report.file_result):
-            document = {"input": report.name, **claim_document(claim_result, report.file_result)}
+            document = {"schema_version": SCHEMA_VERSION, "input": report.name,
+                        **claim_document(claim_result, report.file_result)}
             out.write(json.dumps(document) + "\n")
             out.flush()
 

@@ -205,7 +205,23 @@ class ReportDoc(_Doc):
     claims: list[ClaimDoc]
 
 
-def json_schema() -> dict:
-    """The JSON Schema of the report document (JSON Schema 2020-12)."""
-    schema = ReportDoc.model_json_schema()
-    return {"$schema": DIALECT, "$id": f"urn:claimscrub:report:{SCHEMA_VERSION}", **schema}
+class ClaimLineDoc(ClaimDoc):
+    """One line of ``--format jsonl``: a claim of the report, with its document's version and
+    the input it comes from."""
+
+    model_config = ConfigDict(extra="forbid", title="claimscrub report line (jsonl)")
+
+    schema_version: str = Field(pattern=r"^1\.[0-9]+\.[0-9]+$", examples=[SCHEMA_VERSION],
+                                description="Version of the document's shape, as in the JSON report.")
+    input: str = Field(description="The input file's name as the JSON report's input gives it.")
+
+
+#: What ``claimscrub schema --for KIND`` describes.
+SCHEMAS = {"json": ReportDoc, "jsonl": ClaimLineDoc}
+
+
+def json_schema(kind: str = "json") -> dict:
+    """The JSON Schema (2020-12) of the JSON report, or of one line of ``--format jsonl``."""
+    model = SCHEMAS[kind]
+    name = "report" if kind == "json" else "report-line"
+    return {"$schema": DIALECT, "$id": f"urn:claimscrub:{name}:{SCHEMA_VERSION}", **model.model_json_schema()}
