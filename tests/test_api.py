@@ -105,7 +105,7 @@ def test_a_run_never_touches_its_input(tmp_path):
         assert result.files[0].path == str(path)
     assert (hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns) == before
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == [
-        "in.837.277", "in.837.999", "in.837.html", "in.837.json"]
+        "in.837.277", "in.837.999", "in.837.html", "in.837.json", "index.html"]
     assert (tmp_path / "acc" / "in.837").exists()
 
 

@@ -364,6 +364,13 @@ class ScrubResult:
                         on_written(path)
                 if progress is not None:  # the claims are counted once, the bar per output
                     progress.advance(file.claim_count, claims=file.claim_count if kind == emit[0] else 0)
+        if "html" in emit and written:  # the run's index.html, beside the reports it links
+            from claimscrub.report.html_report import write_index
+
+            path = write_index(run, _need(out_dir, "html"))
+            written.append(path)
+            if on_written is not None:
+                on_written(path)
         return written
 
     # -- lifetime -----------------------------------------------------------------------

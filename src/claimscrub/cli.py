@@ -417,6 +417,16 @@ def rules_command(output_format: str) -> None:
         )
 
 
+@main.command("schema")
+def schema_command() -> None:
+    """Print the JSON Schema of the JSON report (NAME.json), whose schema_version it gives."""
+    import json
+
+    from claimscrub.report.schema import json_schema
+
+    click.echo(json.dumps(json_schema(), indent=2))
+
+
 @main.command()
 @click.argument("rule_id")
 def explain(rule_id: str) -> None:
