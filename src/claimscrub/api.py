@@ -444,7 +444,6 @@ class Settings:
     history_store: object = None
     run_history: object = None
     progress: object = None
-    extra: dict = field(default_factory=dict)
 
 
 def resolve_settings(
