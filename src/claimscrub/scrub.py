@@ -349,16 +349,8 @@ class Scrubber:
         what their outputs are called."""
         if self.options.engine is not None:
             return self._run_partitioned(paths, names, out_names)
-        store = ClaimStore(self.options.work_dir)
-        findings = FindingStore(store)
-        names = names or input_names(paths)
-        files = [
-            FileResult(index=i, path=p, name=visible(n), out_name=o)
-            for i, (p, n, o) in enumerate(zip(paths, names, out_names or names))
-        ]
+        store, findings, files = self._start(paths, names, out_names)
         progress = self.options.progress
-        if progress is not None:
-            progress.stage("read", total=sum(_file_size(p) for p in paths), unit="bytes")
         if self.options.history is not None:
             self.options.history.begin(paths)
         try:
@@ -384,6 +376,19 @@ class Scrubber:
             self._tally(file, findings)
         return RunResult(store, files, findings, self.engine)
 
+    def _start(self, paths: list[str], names: Optional[list[str]],
+               out_names: Optional[list[str]]) -> tuple[ClaimStore, FindingStore, list[FileResult]]:
+        """The run's store and its files (named as :meth:`run` says); the read stage begins."""
+        store = ClaimStore(self.options.work_dir)
+        names = names or input_names(paths)
+        files = [
+            FileResult(index=i, path=p, name=visible(n), out_name=o)
+            for i, (p, n, o) in enumerate(zip(paths, names, out_names or names))
+        ]
+        if self.options.progress is not None:
+            self.options.progress.stage("read", total=sum(_file_size(p) for p in paths), unit="bytes")
+        return store, FindingStore(store), files
+
     # -- a partitioned run (claimscrub.partition) ---------------------------------------
     def _run_partitioned(self, paths: list[str], names: Optional[list[str]] = None,
                          out_names: Optional[list[str]] = None) -> RunResult:
@@ -401,16 +406,8 @@ class Scrubber:
                 return self.run(paths, names, out_names)
             finally:
                 self.options.engine = engine
-        store = ClaimStore(self.options.work_dir)
-        findings = FindingStore(store)
-        names = names or input_names(paths)
-        files = [
-            FileResult(index=i, path=p, name=visible(n), out_name=o)
-            for i, (p, n, o) in enumerate(zip(paths, names, out_names or names))
-        ]
+        store, findings, files = self._start(paths, names, out_names)
         progress = self.options.progress
-        if progress is not None:
-            progress.stage("read", total=sum(_file_size(p) for p in paths), unit="bytes")
         run_history = self.options.history
         if run_history is not None:
             run_history.begin(paths)
