@@ -239,3 +239,32 @@ def test_scheduler_is_for_dask_and_dask_needs_one(tmp_path):
     stray = run_claimscrub("scrub", str(FIXTURES / "demo"), "--out", str(tmp_path / "o"), "--as-of", AS_OF,
                            "--scheduler", "tcp://127.0.0.1:1")
     assert stray.returncode == 3 and "--scheduler is for --engine dask" in stray.stderr
+
+
+# -- a worker that dies ----------------------------------------------------------------------
+
+_PARENT = os.getpid()
+
+
+def _read_unit_then_die(ctx, unit):
+    """Stage 1 that kills its worker (as the kernel's out-of-memory killer would) halfway
+    through the second read unit; in the run's own process it reads normally."""
+    import signal
+
+    from claimscrub.partition import stages
+
+    if unit.part == 1 and os.getpid() != _PARENT:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return stages._real_read_unit(ctx, unit)
+
+
+def test_a_worker_killed_during_the_run_loses_nothing(tmp_path, fine_split, monkeypatch):
+    from claimscrub.partition import stages
+    from claimscrub.partition.local import LocalEngine
+
+    inputs = _inputs(tmp_path)[:2]
+    _scrub_api(inputs, tmp_path / "one")
+    monkeypatch.setattr(stages, "_real_read_unit", stages.read_unit, raising=False)
+    monkeypatch.setattr(stages, "read_unit", _read_unit_then_die)
+    _scrub_api(inputs, tmp_path / "killed", engine=LocalEngine(2))
+    _assert_same(tmp_path / "one", tmp_path / "killed")
