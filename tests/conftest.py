@@ -35,3 +35,60 @@ def run_claimscrub(*args: str, cwd: Path | None = None) -> subprocess.CompletedP
 @pytest.fixture
 def cli():
     return run_claimscrub
+
+
+def report_validator():
+    """A JSON Schema validator of the JSON report, from ``claimscrub schema`` (as a pipeline
+    would get it), with format checks (dates)."""
+    import json
+
+    from jsonschema import Draft202012Validator
+
+    done = run_claimscrub("schema")
+    assert done.returncode == 0, done.stderr
+    schema = json.loads(done.stdout)
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def is_report(document) -> bool:
+    """A claimscrub JSON report (by its shape, so a report that lost its version is caught)."""
+    return isinstance(document, dict) and {"summary", "claims"} <= document.keys()
+
+
+#: Claims of one report checked in full; past it, an even sample of this many (every claim is
+#: written by the same function, and the schema check costs about 1 ms a claim).
+SCHEMA_SAMPLE = 400
+
+
+def schema_errors(validator, path: Path) -> list[str]:
+    import json
+
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, OSError):
+        return []
+    if not is_report(document):
+        return []
+    claims = document.get("claims")
+    if isinstance(claims, list) and len(claims) > SCHEMA_SAMPLE:
+        step = len(claims) / SCHEMA_SAMPLE
+        document["claims"] = [claims[int(i * step)] for i in range(SCHEMA_SAMPLE)] + [claims[-1]]
+    return [
+        f"{path}: {'/'.join(str(p) for p in error.absolute_path)}: {error.message}"
+        for error in validator.iter_errors(document)
+    ][:5]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def every_json_report_matches_the_schema(tmp_path_factory):
+    """After the session: every JSON report the tests wrote under their temporary folders
+    (CLI runs and API runs alike) is valid against the schema `claimscrub schema` prints."""
+    yield
+    base = tmp_path_factory.getbasetemp()
+    reports = [p for p in base.rglob("*.json") if p.is_file()]
+    if not reports:
+        return
+    validator = report_validator()
+    errors = [e for p in reports for e in schema_errors(validator, p)]
+    assert not errors, "JSON reports not valid against `claimscrub schema`:\n" + "\n".join(errors[:20])

@@ -132,7 +132,7 @@ def test_input_name_of_255_bytes(tmp_path):
     result, out = scrub(tmp_path, tmp_path / name, extra=("--accepted-out", str(tmp_path / "acc")))
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "acc" / name).is_file()
-    assert len(list(out.glob("n*~*.json"))) == 1 and len(list(out.iterdir())) == 4
+    assert len(list(out.glob("n*~*.json"))) == 1 and len(list(out.iterdir())) == 5  # and index.html
     assert not list(tmp_path.glob("out/.*"))  # no temporary left behind
 
 
@@ -232,7 +232,7 @@ def test_out_inside_the_input_folder_is_not_scrubbed_next_time(tmp_path):
         assert result.returncode == 0, result.stderr
         assert result.stderr.count("x.837: ") == 1, result.stderr
     assert sorted(p.name for p in (inputs / "reports").iterdir()) == [
-        "x.837.277", "x.837.999", "x.837.html", "x.837.json"]
+        "index.html", "x.837.277", "x.837.999", "x.837.html", "x.837.json"]
 
 
 def test_accepted_837_is_not_written_from_a_changed_input(tmp_path, monkeypatch):
@@ -244,13 +244,15 @@ def test_accepted_837_is_not_written_from_a_changed_input(tmp_path, monkeypatch)
 
     path = tmp_path / "x.837"
     path.write_text(good_text())
-    real_write = cli._write_outputs
+    import claimscrub.report.accepted837 as accepted837
 
-    def replace_input_then_write(run, out_dir, ack_control):
-        real_write(run, out_dir, ack_control)
+    real_write = accepted837.write_accepted_837
+
+    def replace_input_then_write(run, file, out_dir):
         path.write_text(write_837(CLAIMS[:1]).replace("PCN1", "ZZZ9"))  # never scrubbed
+        return real_write(run, file, out_dir)
 
-    monkeypatch.setattr(cli, "_write_outputs", replace_input_then_write)
+    monkeypatch.setattr(accepted837, "write_accepted_837", replace_input_then_write)
     result = CliRunner().invoke(cli.main, ["scrub", str(path), "--out", str(tmp_path / "out"),
                                            "--accepted-out", str(tmp_path / "acc"), "--as-of", AS_OF,
                                            "--no-validate"])
@@ -446,7 +448,7 @@ def test_full_output_disk_is_one_line_exit_4(tmp_path):
         for i in range(300)]))
 
     def small_files() -> None:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (300_000, 300_000))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (600_000, 600_000))  # the JSON fits (about 400 kB)
 
     result = subprocess.run(
         [sys.executable, "-m", "claimscrub", "scrub", str(batch), "--out", str(tmp_path / "out"),
@@ -503,7 +505,7 @@ def test_selecting_other_rules_keeps_the_syntax_rules(tmp_path):
     assert result.returncode == 1, result.stderr
     assert f"configuration: {config}" in result.stderr.splitlines()
     report = json.loads((out / "x.837.json").read_text())
-    assert report["config"] == str(config)
+    assert report["config_file"] == str(config)
     assert all(c["status"] == "rejected" for c in report["claims"])
     assert all(any(f["rule"] == "X12-ENV-001" for f in c["findings"]) for c in report["claims"])
 

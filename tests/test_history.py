@@ -303,3 +303,190 @@ def test_history_from_the_configuration_with_a_key_file(history_url, tmp_path):
     assert "history: run 1 recorded" in night.stderr
     listed = claimscrub("history", "stats", key=None, cwd=tmp_path)
     assert listed.returncode == 0 and count(listed.stdout, "runs") == 1
+
+
+def test_a_pair_across_nights_lands_on_tonights_claim(history_url, tmp_path):
+    """One side of a patient-day pair billed on an earlier night, the other tonight: the
+    finding the edit gives the earlier line goes on tonight's line of the pair (the claim
+    that can still be held back), naming the earlier claim, its file and the run."""
+    day = "2025-03-03"
+    sent = _file(tmp_path, "sent.837", [
+        {"id": "S1", "member": "MBR0001", "date": day, "lines": [{"code": "77003", "charge": 120}]},
+        {"id": "S2", "member": "MBR0002", "date": day, "lines": [{"code": "20552", "charge": 90}]},
+        {"id": "S3", "member": "MBR0003", "date": day, "lines": [{"code": "20552", "units": 2, "charge": 90}]},
+        {"id": "S4", "member": "MBR0004", "date": day, "lines": [{"code": "64483", "charge": 600}]},
+        {"id": "S5", "member": "MBR0005", "date": day, "lines": [{"code": "64484", "charge": 300}]},
+    ], 41)
+    imported = claimscrub("history", "import", sent, "--history", history_url)
+    assert imported.returncode == 0, imported.stderr
+    tonight = _file(tmp_path, "tonight.837", [
+        {"id": "T1", "member": "MBR0001", "date": day, "lines": [{"code": "64483", "charge": 600}]},
+        {"id": "T2", "member": "MBR0002", "date": day, "lines": [{"code": "20553", "charge": 110}]},
+        {"id": "T3", "member": "MBR0003", "date": day,
+         "lines": [{"code": "99213", "charge": 90}, {"code": "20552", "modifiers": ["76"], "charge": 90}]},
+        {"id": "T4", "member": "MBR0004", "date": day, "lines": [{"code": "64484", "charge": 300}]},
+        {"id": "T5", "member": "MBR0005", "date": day, "lines": [{"code": "64483", "charge": 600}]},
+    ], 42)
+    result = scrub(history_url, tmp_path / "out", tonight)
+    report = json.loads((tmp_path / "out" / "tonight.837.json").read_text())
+    by_claim = {c["claim_id"]: c for c in report["claims"]}
+    earlier = "(file sent.837, billed in the run of "
+
+    def one(claim_id: str, rule: str) -> dict:
+        found = [f for f in by_claim[claim_id]["findings"] if f["rule"] == rule]
+        assert len(found) == 1, (claim_id, rule, by_claim[claim_id]["findings"])
+        return found[0]
+
+    # imaging: last night's 77003 is unbundled from tonight's 64483
+    img = one("T1", "EPI-IMG-001")
+    assert img["line"] == "1" and img["severity"] == "error"
+    assert img["message"].startswith(f"77003 on claim S1 line 1 {earlier}")
+    assert "imaging guidance is part of the descriptor of 64483" in img["message"]
+    assert "Claim S1 was already sent: correct it first" in img["fix"] and "Remove the 77003 line" in img["fix"]
+    # NCCI PTP: last night's 20552 (column 2) and tonight's 20553 (column 1)
+    ptp = one("T2", "EPI-PTP-001")
+    assert ptp["line"] == "1" and ptp["message"].startswith(f"20552 on claim S2 line 1 {earlier}")
+    assert "20552 (column 2) is paired with 20553 (column 1" in ptp["message"]
+    assert "modifier indicator 0" in ptp["message"] and "Claim S2 was already sent" in ptp["fix"]
+    # MUE per day (MAI 2): last night's 2 units of 20552 already passed the limit of 1
+    mue = one("T3", "EPI-MUE-001")
+    assert mue["line"] == "2" and f"20552 on claim S3 line 1 {earlier}" in mue["message"]
+    assert "3 units of 20552 on 2025-03-03" in mue["message"]
+    assert by_claim["T3"]["status"] == "rejected"
+    # add-on and primary on different nights make a whole day: no add-on finding either way
+    for claim_id in ("T4", "T5"):
+        assert "EPI-ADD-001" not in {f["rule"] for f in by_claim[claim_id]["findings"]}
+    assert result.returncode == 1, result.stderr
+    # alone, tonight's file sees none of these
+    alone = claimscrub("scrub", tonight, "--out", tmp_path / "alone", "--as-of", AS_OF, "--no-validate")
+    assert alone.returncode in (0, 1), alone.stderr
+    alone_rules = {(c, r) for c, r, _ in findings(tmp_path / "alone", "tonight.837")}
+    assert not alone_rules & {("T1", "EPI-IMG-001"), ("T2", "EPI-PTP-001"), ("T3", "EPI-MUE-001")}
+
+
+def test_a_session_billed_out_of_order_counts_against_later_sessions(history_url, tmp_path):
+    """EPI-LCD-001 with tonight's date of service before sessions billed on earlier nights:
+    the 12-month windows ending on those later sessions count tonight's session, and the
+    finding goes on tonight's claim; a session more than a year later does not count."""
+    def session(claim_id: str, member: str, day: str) -> dict:
+        return {"id": claim_id, "member": member, "date": day, "lines": [{"code": "62323", "charge": 500}]}
+
+    night1 = _file(tmp_path, "night1.837", [
+        session("A1", "MBR0001", "2025-02-03"), session("A2", "MBR0001", "2025-04-07"),
+        session("A3", "MBR0001", "2025-06-02"), session("A4", "MBR0001", "2025-08-04"),
+        session("B1", "MBR0002", "2025-02-03"), session("B2", "MBR0002", "2025-04-07"),
+        session("B3", "MBR0002", "2025-06-02"), session("B4", "MBR0002", "2026-02-02"),
+    ], 51)
+    first = scrub(history_url, tmp_path / "o1", night1)
+    assert first.returncode == 0, first.stderr
+    assert "EPI-LCD-001" not in {r for _, r, _ in findings(tmp_path / "o1", "night1.837")}
+    night2 = _file(tmp_path, "night2.837", [
+        session("A0", "MBR0001", "2025-01-13"), session("A5", "MBR0001", "2025-10-06"),
+        session("B0", "MBR0002", "2025-01-13"),
+    ], 52)
+    second = scrub(history_url, tmp_path / "o2", night2)
+    found = {c: m for c, r, m in findings(tmp_path / "o2", "night2.837") if r == "EPI-LCD-001"}
+    assert set(found) == {"A0", "A5"}, found
+    late = found["A0"]
+    assert late.startswith("This lumbar/sacral ESI session of 2025-01-13 is billed after later sessions already "
+                           "were: with it, this patient has 5 sessions in the 12 months ending 2025-08-04")
+    for day, claim in (("2025-02-03", "A1"), ("2025-04-07", "A2"), ("2025-06-02", "A3"), ("2025-08-04", "A4")):
+        assert f"{day} (62323, claim {claim} billed in the run of " in late
+    # tonight's later session is the 6th of the 12 months ending on its date, counting tonight's early one
+    assert found["A5"].startswith("This is the 6th lumbar/sacral ESI session for this patient in the 12 months "
+                                  "ending 2025-10-06 (earlier sessions: 2025-01-13 (62323, claim A0)")
+    assert second.returncode == 0, second.stderr  # a warning: the claims are forwarded
+
+
+def _store_at_first_revision(url: str, path: Path) -> None:
+    """A history as release 0001 of the schema left it, holding one billed claim of ``path``
+    (written with that revision's columns only)."""
+    from alembic import command
+    from alembic.config import Config
+
+    from claimscrub.history.importer import read_file_record
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).resolve().parents[1] / "src" / "claimscrub"
+                                                  / "history" / "alembic"))
+    engine = engine_for(url)
+    (record,) = read_file_record(KEY.encode(), str(path)).claims()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0001")
+        conn.execute(text("INSERT INTO run (id, kind, started_at, completed_at, claimscrub_version, table_versions) "
+                          "VALUES (1, 'import', :t, :t, '0.old', '[]')"), {"t": "2025-03-04 01:00:00+00:00"})
+        conn.execute(text("INSERT INTO file (id, run_id, name, content_hash, control_numbers, identity, claims) "
+                          "VALUES (1, 1, 'old.837', :h, '', :h, 1)"), {"h": "a" * 64})
+        conn.execute(text(
+            "INSERT INTO claim (id, run_id, file_id, claim_id, patient, frequency_code, disposition, status, "
+            "payer_claim_control_number, filing_indicator, payer_id, place_of_service, charge, first_service_date) "
+            "VALUES (1, 1, 1, :c, :p, '1', 'billed', 'active', '', 'MB', '00435', '11', 500, '2025-03-03')"),
+            {"c": record.claim_id, "p": record.patient})
+        line = record.lines[0]
+        conn.execute(text(
+            "INSERT INTO line (claim_pk, patient, service_date, provider_npi, active, line_number, code, modifiers, "
+            "units, charge, rendering_taxonomy, billing_npi, billing_tax_id, payer_id) VALUES (1, :p, '2025-03-03', "
+            ":npi, :a, '1', :code, '', 1, 500, '', :bnpi, :tax, '00435')"),
+            {"p": record.patient, "npi": line.provider_npi, "a": True, "code": line.code, "bnpi": line.billing_npi,
+             "tax": line.billing_tax_id})
+        # the sequence of identity columns moves on past the rows written with explicit ids
+        if url.startswith("postgresql"):
+            for table in ("run", "file", "claim"):
+                conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), 1)"))
+    engine.dispose()
+
+
+def test_diagnoses_and_table_versions_after_upgrading_a_first_revision_store(history_url, tmp_path):
+    """A history created at revision 0001 is upgraded in place when opened: its claims stay
+    and still count as billed, new claims record their diagnoses (claim HI codes, and per
+    line the codes its pointers name), and an import records the rule table versions."""
+    old = _file(tmp_path, "old.837", [{"id": "OLD1", "member": "MBR0001", "date": "2025-03-03",
+                                       "lines": [{"code": "62323", "charge": 500}]}], 61)
+    _store_at_first_revision(history_url, old)
+    sent = _file(tmp_path, "sent.837", [{
+        "id": "N1", "member": "MBR0002", "date": "2025-03-03", "dx": ["M5416", "M25561", "M545"],
+        "lines": [{"code": "64483", "charge": 600, "pointers": [1, 3]}, {"code": "99213", "pointers": [2], "charge": 90}],
+    }], 62)
+    imported = claimscrub("history", "import", sent, "--history", history_url)
+    assert imported.returncode == 0, imported.stderr
+    engine = engine_for(history_url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
+        claims = dict(conn.execute(text("SELECT claim_id, diagnoses FROM claim")).all())
+        lines = sorted(conn.execute(text("SELECT l.line_number, l.code, l.diagnoses FROM line l JOIN claim c "
+                                         "ON c.id = l.claim_pk WHERE c.claim_id = 'N1'")).all())
+        versions = conn.execute(text("SELECT kind, table_versions FROM run ORDER BY id")).all()
+    engine.dispose()
+    assert claims == {"OLD1": "", "N1": "M5416,M25561,M545"}
+    assert [tuple(r) for r in lines] == [("1", "64483", "M5416,M545"), ("2", "99213", "M25561")]
+    assert versions[0] == ("import", "[]")
+    tables = {v["table"] for v in json.loads(versions[1][1])}
+    assert {"ptp", "mue", "procedure_codes"} <= tables, tables
+    # the claim recorded at the first revision is still a billed service: resent, it is a duplicate
+    again = _file(tmp_path, "again.837", [{"id": "R1", "member": "MBR0001", "date": "2025-03-03",
+                                           "lines": [{"code": "62323", "charge": 500}]}], 63)
+    resent = scrub(history_url, tmp_path / "o", again)
+    assert resent.returncode == 1, resent.stderr
+    (dup,) = [m for c, r, m in findings(tmp_path / "o", "again.837") if r == "EPI-DUP-001"]
+    assert "claim OLD1 line 1 (file old.837, billed in the run of 2025-03-04)" in dup
+    # a scrub run records diagnoses and table versions the same way
+    engine = engine_for(history_url)
+    with engine.connect() as conn:
+        scrubbed = conn.execute(text("SELECT c.diagnoses, r.table_versions FROM claim c JOIN run r ON r.id = c.run_id "
+                                     "WHERE c.claim_id = 'R1'")).one()
+    engine.dispose()
+    assert scrubbed[0] == "M5416" and json.loads(scrubbed[1])
+
+
+def test_the_schema_head_constant_is_alembics_head():
+    """A history at SCHEMA_HEAD is opened without running Alembic: the constant must name
+    the newest migration, or a new revision would never be applied."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from claimscrub.history import schema
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(schema.__file__).with_name("alembic")))
+    assert ScriptDirectory.from_config(config).get_heads() == [schema.SCHEMA_HEAD]

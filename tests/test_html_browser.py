@@ -38,11 +38,14 @@ pytestmark = pytest.mark.skipif(
     reason="chromium is not installed (`make test` installs the Debian package `chromium`)",
 )
 
+OTHER_NPI = "1902000003"
 CLAIMS = [
     {"id": "CLEAN1", "lines": [{"code": "62323", "charge": 500}]},
-    {"id": "BAL1", "charge": 999, "lines": [{"code": "62323", "charge": 500}, {"code": "99214", "charge": 100}]},
-    {"id": "UNITS0", "lines": [{"code": "62323", "charge": 500, "units": 0}]},
-    {"id": "PTR5", "lines": [{"code": "62321", "charge": 400, "pointers": [5]}]},
+    # payer, provider and date differ between claims, for the search
+    {"id": "BAL1", "charge": 999, "payer": "ACME HEALTH", "payer_id": "60054", "filing": "CI",
+     "lines": [{"code": "62323", "charge": 500}, {"code": "99214", "charge": 100}]},
+    {"id": "UNITS0", "rendering_npi": OTHER_NPI, "lines": [{"code": "62323", "charge": 500, "units": 0}]},
+    {"id": "PTR5", "date": "2025-04-15", "lines": [{"code": "62321", "charge": 400, "pointers": [5]}]},
     {"id": "DATE1", "charge": 1, "lines": [{"code": "99214", "charge": 150, "date": "2025-02-30"}]},
     {"id": "BOTH", "charge": 2, "lines": [{"code": "62323", "charge": 500, "units": 0}]},
 ]
@@ -96,6 +99,8 @@ def report(tmp_path_factory):
     served = html.fromstring(page.read_bytes())
     return {
         "url": page.resolve().as_uri(),
+        "out": tmp / "out",
+        "charges": {a.get("data-claim"): float(a.get("data-charge") or 0) for a in served.xpath("//article")},
         "profile": tmp / "profile",
         "claims": {
             a.get("data-claim"): {
@@ -173,3 +178,71 @@ def test_severity_filter_and_combined_filter(report):
     assert doc.xpath('//*[@id="filter-status"]')[0].get("data-shown") == "0"
     # an unknown rule in a link falls back to every rule
     assert _visible(_dump(report, "#rule=NOPE-999")) == report["claims"]
+
+
+def _shown(doc) -> list[str]:
+    """Claim ids left visible by the script, in page order."""
+    return [a.get("data-claim") for a in doc.xpath("//article") if a.get("hidden") is None]
+
+
+def _counts(doc) -> tuple[int, dict[str, str]]:
+    status = doc.xpath('//*[@id="filter-status"]')[0]
+    groups = {s.getparent().getparent().get("id"): s.text_content()
+              for s in doc.xpath('//span[contains(@class, "group-count")]')}
+    return int(status.get("data-shown")), groups
+
+
+@pytest.mark.parametrize("fragment, expected", [
+    ("#claim=bal", {"BAL1"}),                       # claim id, any case, part of it
+    ("#payer=00435", {"UNITS0", "PTR5", "DATE1", "BOTH"}),  # payer id (ACME's is 60054)
+    (f"#provider={OTHER_NPI}", {"UNITS0"}),         # rendering NPI
+    ("#from=2025-03-01&to=2025-03-31&payer=medicare", {"UNITS0", "BOTH"}),  # dates and payer name
+])
+def test_search_by_claim_payer_provider_and_date_and_counts_follow(report, fragment, expected):
+    doc = _dump(report, fragment)
+    shown = set(_shown(doc))
+    assert shown == expected
+    # the hidden claims really are the ones that do not match, and the counts say so
+    count, groups = _counts(doc)
+    assert count == len(expected)
+    rejected = [a for a in doc.xpath('//section[@id="group-rejected"]//article') if a.get("hidden") is None]
+    total = doc.xpath('//section[@id="group-rejected"]//span[contains(@class, "group-count")]')[0].get("data-total")
+    assert groups["group-rejected"] == f"({len(rejected)} of {total})"
+    assert doc.xpath('//*[@id="filter-status"]')[0].text_content() == (
+        f"Filtered: {len(expected)} of {len(report['claims'])} claims shown")
+    findings = sum(1 for a in doc.xpath("//article") if a.get("hidden") is None
+                   for f in a.xpath('.//div[contains(@class, "finding")]') if f.get("hidden") is None)
+    assert doc.xpath('//*[@id="findings-status"]')[0].get("data-shown") == str(findings)
+
+
+def test_sort_orders_the_claims_and_keeps_the_filters(report):
+    doc = _dump(report, "#sort=charge")
+    for group in doc.xpath('//section[contains(@class, "group")]'):
+        ids = [a.get("data-claim") for a in group.xpath(".//article")]
+        charges = [report["charges"][i] for i in ids]
+        assert charges == sorted(charges, reverse=True), ids
+    # by claim id, with a filter on: the order applies, the filter still hides
+    doc = _dump(report, "#sort=claim&severity=error")
+    for group in doc.xpath('//section[contains(@class, "group")]'):
+        ids = [a.get("data-claim") for a in group.xpath(".//article")]
+        assert ids == sorted(ids, key=str.lower)
+    errors = {c for c, findings in report["claims"].items() if any(f[1] == "error" for f in findings)}
+    assert set(_shown(doc)) == errors and "UNITS0" not in errors
+
+
+def test_index_links_each_report_with_its_totals(report):
+    index = report["out"] / "index.html"
+    done = _browse(report["profile"], index.resolve().as_uri(), "--dump-dom")
+    assert done.returncode == 0, done.stderr[-2000:]
+    doc = html.fromstring(done.stdout)
+    links = doc.xpath('//table[@id="files"]//a')
+    assert [a.text_content() for a in links] == ["batch.837"]
+    target = (index.parent / links[0].get("href")).resolve()
+    assert target == (report["out"] / "batch.837.html").resolve()
+    row = doc.xpath('//tr[@data-file="batch.837"]')[0]
+    cell = {td.get("data-key"): td.text_content() for td in row.xpath("./td[@data-key]")}
+    assert cell["claims"] == str(len(CLAIMS))
+    assert int(cell["rejected"]) + int(cell["accepted"]) == len(CLAIMS)
+    # the link opens the report in the browser
+    page = _browse(report["profile"], target.as_uri(), "--dump-dom")
+    assert "Claim scrub report" in page.stdout

@@ -10,7 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from lxml import html
+from lxml import etree, html
 
 from claimscrub.config import parse_config
 from claimscrub.engine import load_rules
@@ -18,7 +18,7 @@ from claimscrub.report.html_report import MASK, write_html
 from claimscrub.scrub import ScrubOptions, Scrubber
 from claimscrub.synth import write_837
 
-from conftest import AS_OF, corpus_files, run_claimscrub
+from conftest import AS_OF, FIXTURES, corpus_files, run_claimscrub
 
 # Distinctive person data that must never reach the page.
 MEMBER_ID = "ZQX98765432"
@@ -152,7 +152,7 @@ def test_summary_numbers_match_the_json_report(report):
     assert card("accepted_charge") == _money(summary["accepted_charge"])
     assert card("rejected_charge") == _money(summary["rejected_charge"])
     at_risk = summary.get("amount_at_risk") or sum(
-        (Decimal(f["amount_at_risk"]) for c in report["json"]["claims"] for f in c["findings"] if "amount_at_risk" in f),
+        (Decimal(f["amount_at_risk"]) for c in report["json"]["claims"] for f in c["findings"] if f["amount_at_risk"] is not None),
         Decimal(0),
     )
     assert card("at_risk") == _money(str(at_risk))
@@ -367,3 +367,82 @@ def test_corpus_reports_render_and_mask_person_segments(path, tmp_path):
             assert all(p in ("", MASK) for i, p in enumerate(parts) if i in (3, 4, 5, 7, 9)), parts
         if parts[0] == "DMG":
             assert all(p in ("", MASK) for p in parts[2:]), parts
+
+
+def test_claims_carry_what_the_search_and_sort_read(report):
+    """Each flagged claim's data attributes hold its payer, providers, dates and amounts, as
+    the JSON report gives them (what the page's search and sort work on)."""
+    claims = {c["claim_id"]: c for c in report["json"]["claims"]}
+    articles = report["doc"].xpath("//article")
+    assert articles
+    for article in articles:
+        claim = claims[article.get("data-claim")]
+        assert claim["payer"]["id"] in article.get("data-payer").split()
+        assert claim["payer"]["name"] in article.get("data-payer")
+        providers = article.get("data-provider").split()
+        assert claim["billing_npi"] in providers
+        assert {line["rendering_npi"] for line in claim["lines"]} <= set(providers)
+        dates = sorted({line["date_of_service"] for line in claim["lines"] if line["date_of_service"]})
+        assert article.get("data-dates").split() == dates
+        if claim["charge"] is not None:
+            assert Decimal(article.get("data-charge")) == Decimal(claim["charge"])
+        assert Decimal(article.get("data-risk")) == Decimal(claim["amount_at_risk"])
+        assert MEMBER_ID not in " ".join(article.attrib.values())
+
+
+def test_rule_documentation_renders_without_markup_marks(tmp_path):
+    source = FIXTURES / "edits" / "EPI-MOD-010.837"
+    out = tmp_path / "out"
+    done = run_claimscrub("scrub", str(source), "--out", str(out), "--as-of", AS_OF)
+    assert done.returncode == 1, done.stderr
+    doc = html.fromstring((out / "EPI-MOD-010.837.html").read_bytes())
+    rules = doc.xpath('//section[@id="rules"]')[0]
+    assert "`" not in rules.text_content()
+    entry = rules.xpath('.//*[@id="rule-EPI-MOD-010"]')[0]
+    assert "edits/modifiers.csv" in [c.text_content() for c in entry.xpath(".//p//code | .//li//code")]
+    assert len(entry.xpath(".//ul/li")) == 3  # its bullet list, as a list
+    example = entry.xpath('.//h5[text()="Failing example"]/following-sibling::pre')[0].text_content()
+    assert example.startswith("claims:\n  - {id: C1")  # line breaks kept, not shown as \x0a
+    # every rule's documentation, rendered the same way, leaves no mark behind
+    from claimscrub.report.doctext import render
+
+    for rule_id, rule in load_rules().items():
+        for heading, text in rule.documentation().items():
+            if "example" in heading.lower():
+                continue
+            rendered = "".join(etree.tostring(e, method="text", encoding="unicode") for e in render(text))
+            assert "`" not in rendered, (rule_id, heading)
+            assert rendered.split() == [w for w in rendered.split() if w not in ("*", "```")]
+
+
+def test_index_links_every_input_with_its_totals(tmp_path):
+    inputs = tmp_path / "in"
+    (inputs / "more").mkdir(parents=True)
+    (inputs / "a.837").write_text(write_837(CLAIMS[:3]))
+    (inputs / "more" / "a.837").write_text(write_837([CLAIMS[0]], control=2))  # same base name
+    (inputs / "broken.837").write_bytes(b"ISA*00*  *00\n")
+    out = tmp_path / "out"
+    done = run_claimscrub("scrub", str(inputs), "--out", str(out), "--as-of", AS_OF)
+    assert done.returncode == 2, done.stderr  # one input unusable
+    doc = html.fromstring((out / "index.html").read_bytes())
+    rows = {row.get("data-file"): row for row in doc.xpath('//table[@id="files"]//tr[@data-file]')}
+    assert len(rows) == 3 and "broken.837" in rows
+    assert not rows["broken.837"].xpath(".//a") and "not usable" in rows["broken.837"].text_content()
+    usable = [name for name in rows if name != "broken.837"]
+    assert any("/" in name for name in usable)  # one report sits in a subfolder of --out
+    totals = {"claims": 0, "rejected": 0}
+    for name in usable:
+        link = rows[name].xpath(".//a")[0]
+        target = out / link.get("href")
+        assert target.is_file() and target.suffix == ".html", link.get("href")
+        report = json.loads(target.with_suffix(".json").read_text())
+        assert report["input"] == name
+        cells = {td.get("data-key"): td.text_content() for td in rows[name].xpath("./td[@data-key]")}
+        summary = report["summary"]
+        assert (int(cells["claims"]), int(cells["accepted"]), int(cells["rejected"])) == (
+            summary["claims"], summary["accepted"], summary["rejected"])
+        assert cells["at_risk"].startswith(_money(summary["amount_at_risk"])) or "not priced" in cells["at_risk"]
+        totals["claims"] += summary["claims"]
+        totals["rejected"] += summary["rejected"]
+    total = {th.get("data-key"): th.text_content() for th in doc.xpath('//tr[@id="total"]/th[@data-key]')}
+    assert (int(total["claims"]), int(total["rejected"])) == (totals["claims"], totals["rejected"])

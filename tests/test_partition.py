@@ -6,6 +6,7 @@ sets and read units; replacements, duplicates, a set larger than a read unit).""
 from __future__ import annotations
 
 import filecmp
+import importlib
 import os
 import random
 import subprocess
@@ -98,21 +99,16 @@ def test_jobs_2_writes_what_jobs_1_writes(tmp_path):
 # -- read units split finely, through the API ----------------------------------------------
 
 
-def _scrub_api(inputs: list[Path], out: Path, engine=None, validator="compiled", history=None) -> None:
-    from claimscrub.cli import _write_accepted, _write_outputs
-    from claimscrub.guide import CompiledValidator
-    from claimscrub.scrub import ScrubOptions, Scrubber, expand_inputs
-    from claimscrub.validate import Pyx12Validator
+def _scrub_api(inputs: list[Path], out: Path, engine=None, validator="compiled") -> None:
+    """A run through the Python API, writing what the CLI writes; ``engine`` an engine
+    object (LocalEngine, DaskEngine) or None for one process."""
+    import claimscrub
 
-    chosen = {"compiled": CompiledValidator, "pyx12": lambda: Pyx12Validator(jobs=1), None: lambda: None}
-    options = ScrubOptions(as_of=date.fromisoformat(AS_OF), validator=chosen[validator](), engine=engine,
-                           history=history)
-    run = Scrubber(options).run(expand_inputs(map(str, inputs)))
-    try:
-        _write_outputs(run, str(out), 1)
-        _write_accepted(run, str(out / "accepted"))
-    finally:
-        run.close()
+    with claimscrub.scrub([str(p) for p in inputs], as_of=AS_OF, config=False, validate=validator is not None,
+                          validator=validator or "compiled", jobs=1, engine=engine or "local",
+                          out=str(out), accepted_out=str(out / "accepted"),
+                          ack_control_number=1):
+        pass
 
 
 @pytest.fixture
@@ -121,7 +117,7 @@ def fine_split(monkeypatch):
     hundred bytes split between the workers, sets of more than three claims shared claim
     by claim in pairs, and a partition per 2 KiB of input."""
     import claimscrub.partition.stages as stages
-    import claimscrub.scrub as scrub
+    scrub = importlib.import_module("claimscrub.scrub")  # the package's scrub is the API function
 
     monkeypatch.setattr(scrub, "SPLIT_BYTES", 256)
     monkeypatch.setattr(scrub, "PARTITION_BYTES", 2048)

@@ -143,9 +143,9 @@ def test_a_rejected_claim_of_unpriced_lines_shows_their_billed_charges_at_risk_n
     report = json.loads((out / "batch.837.json").read_text())
     claims = {c["claim_id"]: c for c in report["claims"]}
     assert claims["DELETED"]["status"] == "rejected"
-    assert claims["DELETED"]["amount_at_risk"] == "0"  # no expected allowed amount: not priced
+    assert claims["DELETED"]["amount_at_risk"] == "0.00"  # no expected allowed amount: not priced
     assert claims["DELETED"]["unpriced_lines_at_risk"] == 1
-    assert claims["DELETED"]["unpriced_charge_at_risk"] == "400"
+    assert claims["DELETED"]["unpriced_charge_at_risk"] == "400.00"
     assert claims["CLEAN"]["unpriced_lines_at_risk"] == 0
     summary = report["summary"]
     assert (summary["unpriced_lines_at_risk"], Decimal(summary["unpriced_charge_at_risk"])) == (1, Decimal("400"))
@@ -177,5 +177,5 @@ def test_priced_and_unpriced_amounts_at_risk_are_reported_apart(tmp_path):
     assert claim["status"] == "rejected"
     assert {f["line"] for f in claim["findings"] if f["severity"] == "error"} == {"1", "2"}
     assert Decimal(claim["amount_at_risk"]) == Decimal("273.22")  # 62323 office 2026: 8.18 x 33.4009
-    assert (claim["unpriced_lines_at_risk"], claim["unpriced_charge_at_risk"]) == (1, "400")
+    assert (claim["unpriced_lines_at_risk"], claim["unpriced_charge_at_risk"]) == (1, "400.00")
     assert Decimal(report["summary"]["amount_at_risk"]) == Decimal("273.22")

@@ -53,3 +53,12 @@ def remove_temporaries() -> None:
     for tmp in list(_live_temporaries):
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+
+
+def track_temporary(path: str) -> None:
+    """Have :func:`remove_temporaries` remove ``path`` too (a spooled standard input)."""
+    _live_temporaries.add(path)
+
+
+def untrack_temporary(path: str) -> None:
+    _live_temporaries.discard(path)

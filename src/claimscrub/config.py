@@ -7,6 +7,11 @@ Read from ``claimscrub.toml`` or the ``[tool.claimscrub]`` table of ``pyproject.
     rules = "path/to/tables"         # rule tables to load instead of / on top of edits/
     history = "sqlite:///claimscrub-history.sqlite"   # claim history across runs (or postgresql://...)
     history_key_file = "/etc/claimscrub/history.key"  # key of the patient hashes (else $CLAIMSCRUB_HISTORY_KEY)
+    extend-select = ["EPI-LCD-002"]  # rule ids or prefixes run on top of select
+
+    [ack]                            # the 999's and 277CA's interchange and group ids
+    sender = "ZZ:CLEARINGHOUSE1"     # ISA05:ISA06 and GS02 (default: the input's receiver)
+    receiver = "ZZ:PRACTICE01"       # ISA07:ISA08 and GS03 (default: the input's sender)
 
     [severity]
     "EPI-MOD-004" = "error"
@@ -18,8 +23,17 @@ Read from ``claimscrub.toml`` or the ``[tool.claimscrub]`` table of ``pyproject.
 
 Selection and ignores match a rule id exactly or by prefix (``EPI-IMG`` matches
 ``EPI-IMG-001``); the most specific (longest) match wins, and ``ignore`` wins a tie.
-A payer section applies on top of the global settings for claims of that payer.
-Unknown keys, unknown severities and patterns that match no rule are errors.
+Selections are layered as ruff layers them: the global settings, then the payer's section
+for claims of that payer, then ``--select``/``--ignore``/``--extend-select`` of the command
+line. A layer with ``select`` starts afresh (only what it selects runs); a layer without
+one keeps what the layers under it decided, adding ``extend-select`` and removing
+``ignore``. So a payer-level ``select`` runs only those edits for that payer's claims.
+Unknown keys, a string where a list belongs, unknown severities and patterns that match no
+rule are errors (exit 3, one line naming the file and the key).
+
+The file is found as ruff finds its own: ``--config``, else ``$CLAIMSCRUB_CONFIG``, else
+the first ``claimscrub.toml`` or ``pyproject.toml`` with ``[tool.claimscrub]`` in the
+working folder or one of its parents (:func:`discover_config`).
 """
 
 from __future__ import annotations
@@ -29,6 +43,8 @@ import sys
 from dataclasses import dataclass, field
 from typing import Iterable, Optional
 
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
+
 from claimscrub.errors import ConfigError
 from claimscrub.findings import Severity
 
@@ -37,12 +53,13 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-_TOP_KEYS = {"select", "ignore", "severity", "payer", "rules", "history", "history_key_file"}
 #: A configuration is a few lines; anything larger is refused before it is parsed.
 MAX_CONFIG_BYTES = 1 << 20
 #: The syntax rules: a transaction set the 999 rejects has every claim rejected, whatever
 #: the configuration selects, so no configuration can turn a broken file into exit 0.
 ALWAYS_ON = ("X12-ENV", "X12-IG")
+#: The environment variable naming the configuration file (after ``--config``).
+CONFIG_ENV = "CLAIMSCRUB_CONFIG"
 
 
 def _show(value: object, limit: int = 60) -> str:
@@ -54,25 +71,34 @@ def _show(value: object, limit: int = 60) -> str:
 
 def always_on(rule_id: str) -> bool:
     return any(_matches(prefix, rule_id) for prefix in ALWAYS_ON)
-_PAYER_KEYS = {"select", "ignore", "severity"}
 
 
 @dataclass
 class Selection:
+    """One layer of rule selection (the global settings, a payer's section, the command line)."""
+
     select: list[str] = field(default_factory=list)
     ignore: list[str] = field(default_factory=list)
     severity: dict[str, Severity] = field(default_factory=dict)
+    extend_select: list[str] = field(default_factory=list)
 
     def decision(self, rule_id: str) -> Optional[tuple[int, bool]]:
         """(specificity, enabled) of the most specific pattern matching ``rule_id``."""
         best: Optional[tuple[int, bool]] = None
-        for patterns, enabled in ((self.select, True), (self.ignore, False)):
+        for patterns, enabled in ((self.select, True), (self.extend_select, True), (self.ignore, False)):
             for pattern in patterns:
                 if _matches(pattern, rule_id):
                     candidate = (len(pattern), enabled)
                     if best is None or candidate[0] > best[0] or (candidate[0] == best[0] and not enabled):
                         best = candidate
         return best
+
+    def apply(self, rule_id: str, enabled: bool) -> bool:
+        """Whether ``rule_id`` runs after this layer, given what the layers under it decided."""
+        decision = self.decision(rule_id)
+        if decision is not None:
+            return decision[1]
+        return False if self.select else enabled
 
     def severity_for(self, rule_id: str) -> Optional[Severity]:
         best: Optional[tuple[int, Severity]] = None
@@ -91,25 +117,37 @@ class Config:
     default: Selection = field(default_factory=Selection)
     payers: dict[str, Selection] = field(default_factory=dict)
     rules_dir: Optional[str] = None
+    #: the file as reports and error lines name it (printable), None without a file
     path: Optional[str] = None
     #: claim history URL or path as written (claimscrub.history.resolve_url), relative paths
     #: from the configuration's folder; the key file likewise
     history: Optional[str] = None
     history_key_file: Optional[str] = None
     base_dir: Optional[str] = None
+    #: the file's absolute path (the JSON's ``config_file``), None without a file
+    file: Optional[str] = None
+    #: the acknowledgments' sender and receiver, "QUAL:ID" as written ([ack])
+    ack_sender: Optional[str] = None
+    ack_receiver: Optional[str] = None
+    #: ``--select``/``--ignore``/``--extend-select`` of the command line: the top layer
+    command_line: Optional[Selection] = None
+
+    def layers(self, payer_id: str = "") -> list[Selection]:
+        layers = [self.default]
+        payer = self.payers.get(payer_id) if payer_id else None
+        if payer is not None:
+            layers.append(payer)
+        if self.command_line is not None:
+            layers.append(self.command_line)
+        return layers
 
     def is_enabled(self, rule_id: str, payer_id: str = "") -> bool:
         if always_on(rule_id):
             return True
-        payer = self.payers.get(payer_id)
-        if payer is not None:
-            decision = payer.decision(rule_id)
-            if decision is not None:
-                return decision[1]
-        decision = self.default.decision(rule_id)
-        if decision is not None:
-            return decision[1]
-        return not self.default.select
+        enabled = True
+        for layer in self.layers(payer_id):
+            enabled = layer.apply(rule_id, enabled)
+        return enabled
 
     def may_run(self, rule_id: str) -> bool:
         """Whether the rule can fire for any payer (so the engine may skip it entirely)."""
@@ -125,88 +163,179 @@ class Config:
                 return override
         return self.default.severity_for(rule_id) or default
 
+    def with_command_line(self, select: Optional[list[str]] = None, ignore: Optional[list[str]] = None,
+                          extend_select: Optional[list[str]] = None) -> "Config":
+        """This configuration under the command line's selection (ruff's precedence: the
+        command line's ``select`` replaces the file's, its ``ignore`` and ``extend-select``
+        apply on top of everything the file decides)."""
+        if not (select or ignore or extend_select):
+            return self
+        from dataclasses import replace
+
+        layer = Selection(select=list(select or []), ignore=list(ignore or []),
+                          extend_select=list(extend_select or []))
+        return replace(self, command_line=layer)
+
     def patterns(self) -> Iterable[tuple[str, str]]:
         """Every (where, pattern) in the configuration, for checking against the registry."""
         for where, selection in [("", self.default)] + [
             (f"payer.{name}.", sel) for name, sel in self.payers.items()
         ]:
-            for key in ("select", "ignore"):
+            for key in ("select", "ignore", "extend_select"):
                 for pattern in getattr(selection, key):
-                    yield f"{where}{key}", pattern
+                    yield f"{where}{key.replace('_', '-')}", pattern
             for pattern in selection.severity:
                 yield f"{where}severity", pattern
 
+    def command_line_patterns(self) -> Iterable[tuple[str, str]]:
+        if self.command_line is None:
+            return
+        for key in ("select", "ignore", "extend_select"):
+            for pattern in getattr(self.command_line, key):
+                yield f"--{key.replace('_', '-')}", pattern
+
     def check_against(self, rule_ids: Iterable[str]) -> None:
         ids = list(rule_ids)
-        for where, pattern in self.patterns():
-            matched = [rule_id for rule_id in ids if _matches(pattern, rule_id)]
-            if not matched:
-                raise ConfigError(f"{self.path or 'config'}: {where} '{_show(pattern)}' matches no rule")
-            if where.endswith("ignore"):
-                fixed = [rule_id for rule_id in matched if always_on(rule_id)]
-                if fixed:
-                    raise ConfigError(
-                        f"{self.path or 'config'}: {where} '{_show(pattern)}' would ignore "
-                        f"{', '.join(fixed)}, which cannot be ignored: a transaction set with "
-                        "envelope or implementation-guide errors is rejected in the 999, so its "
-                        "claims are rejected whatever the configuration")
+        for source, patterns in ((self.path or "config", self.patterns()),
+                                 ("command line", self.command_line_patterns())):
+            for where, pattern in patterns:
+                matched = [rule_id for rule_id in ids if _matches(pattern, rule_id)]
+                if not matched:
+                    raise ConfigError(f"{source}: {where} '{_show(pattern)}' matches no rule")
+                if where.endswith("ignore"):
+                    fixed = [rule_id for rule_id in matched if always_on(rule_id)]
+                    if fixed:
+                        raise ConfigError(
+                            f"{source}: {where} '{_show(pattern)}' would ignore "
+                            f"{', '.join(fixed)}, which cannot be ignored: a transaction set with "
+                            "envelope or implementation-guide errors is rejected in the 999, so its "
+                            "claims are rejected whatever the configuration")
 
 
-def _selection(data: dict, where: str, allowed: set[str]) -> Selection:
-    unknown = set(data) - allowed
-    if unknown:
-        raise ConfigError(f"{where}: unknown key{'s' if len(unknown) > 1 else ''} "
-                          f"{_show(', '.join(sorted(map(str, unknown))))}")
-    selection = Selection()
-    for key in ("select", "ignore"):
-        value = data.get(key, [])
-        if isinstance(value, str):
-            value = [value]
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"{where}: {key} must be a list of rule ids or prefixes")
-        setattr(selection, key, [v.strip() for v in value])
-    severities = data.get("severity", {})
-    if not isinstance(severities, dict):
-        raise ConfigError(f"{where}: severity must be a table of rule id = severity")
-    for pattern, value in severities.items():
-        try:
-            selection.severity[pattern] = Severity(value)
-        except ValueError:
-            raise ConfigError(
-                f"{where}: severity for '{_show(pattern)}' is '{_show(value)}'; use error, warning or info"
-            ) from None
-    return selection
+# -- the file's shape (pydantic) ----------------------------------------------------------
+
+Patterns = list[StrictStr]
+
+
+class _Section(BaseModel):
+    """What the global settings and a payer's section may hold."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    select: Patterns = Field(default_factory=list)
+    ignore: Patterns = Field(default_factory=list)
+    extend_select: Patterns = Field(default_factory=list, alias="extend-select")
+    severity: dict[str, Severity] = Field(default_factory=dict)
+
+
+class _Ack(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sender: Optional[StrictStr] = None
+    receiver: Optional[StrictStr] = None
+
+
+class _File(_Section):
+    """The whole configuration file (or ``[tool.claimscrub]``)."""
+
+    payer: dict[str, _Section] = Field(default_factory=dict)
+    rules: Optional[StrictStr] = None
+    history: Optional[StrictStr] = Field(default=None, min_length=1)
+    history_key_file: Optional[StrictStr] = Field(default=None, min_length=1)
+    ack: _Ack = Field(default_factory=_Ack)
+
+
+_WHAT = {
+    "select": "a list of rule ids or prefixes",
+    "ignore": "a list of rule ids or prefixes",
+    "extend-select": "a list of rule ids or prefixes",
+    "extend_select": "a list of rule ids or prefixes",
+    "severity": "a table of rule id = severity",
+    "payer": "a table of payer sections",
+    "rules": "a folder path",
+    "history": "a non-empty string",
+    "history_key_file": "a non-empty string",
+    "ack": "a table (sender, receiver)",
+    "sender": 'a string "QUALIFIER:ID"',
+    "receiver": 'a string "QUALIFIER:ID"',
+}
+
+
+def _key_path(loc: tuple) -> str:
+    parts = [str(part) for part in loc if not isinstance(part, int)]
+    return ".".join(parts)
+
+
+def _one_line(error: dict, path: str, data: dict) -> str:
+    """A pydantic error as one line naming the file and the key, values masked to printable."""
+    loc = tuple(error.get("loc", ()))
+    kind = error.get("type", "")
+    key = _key_path(loc)
+    if kind == "extra_forbidden":
+        where = _key_path(loc[:-1])
+        return f"{path}: {where + ': ' if where else ''}unknown key {_show(str(loc[-1]))}"
+    if kind == "enum" and len(loc) >= 2 and loc[-2] == "severity":
+        where = _key_path(loc[:-2])
+        return (f"{path}: {where + ': ' if where else ''}severity for '{_show(str(loc[-1]))}' is "
+                f"'{_show(error.get('input'))}'; use error, warning or info")
+    # the innermost named key: a list item's own error names its list
+    named = [part for part in loc if isinstance(part, str)]
+    last = named[-1] if named else ""
+    if len(loc) >= 2 and loc[-2] in ("severity", "payer") and kind != "model_type":
+        last = str(loc[-2])
+    what = _WHAT.get(last) or _WHAT.get(str(loc[0]) if loc else "", "")
+    given = error.get("input")
+    if isinstance(given, str) and what.startswith("a list"):
+        return (f"{path}: {key} must be {what}, not a string "
+                f"(write {last} = [\"{_show(given, 30)}\"])")
+    if kind == "string_too_short":
+        return f"{path}: {key} must be {what or 'a non-empty string'}"
+    kind_of = type(given).__name__ if given is not None else "nothing"
+    kind_of = {"str": "a string", "int": "a number", "float": "a number", "bool": "true/false",
+               "dict": "a table", "list": "a list"}.get(kind_of, kind_of)
+    if loc and isinstance(loc[-1], int):
+        return f"{path}: {key} must be {what or 'a list of strings'}; item {loc[-1] + 1} is {kind_of}"
+    return f"{path}: {key} must be {what or 'something else'}, not {kind_of}"
 
 
 def parse_config(data: dict, path: str = "config") -> Config:
-    unknown = set(data) - _TOP_KEYS
-    if unknown:
-        raise ConfigError(f"{path}: unknown key{'s' if len(unknown) > 1 else ''} "
-                          f"{_show(', '.join(sorted(map(str, unknown))))}")
+    try:
+        model = _File.model_validate(data)
+    except ValidationError as exc:
+        unknown = [e for e in exc.errors() if e.get("type") == "extra_forbidden"]
+        if len(unknown) > 1 and all(tuple(e["loc"][:-1]) == tuple(unknown[0]["loc"][:-1]) for e in unknown):
+            where = _key_path(tuple(unknown[0]["loc"][:-1]))
+            names = ", ".join(sorted(str(e["loc"][-1]) for e in unknown))
+            raise ConfigError(f"{path}: {where + ': ' if where else ''}unknown keys {_show(names)}") from None
+        raise ConfigError(_one_line(exc.errors()[0], path, data)) from None
     config = Config(path=path)
-    config.default = _selection({k: v for k, v in data.items() if k in _PAYER_KEYS}, path, _PAYER_KEYS)
-    payers = data.get("payer", {})
-    if not isinstance(payers, dict):
-        raise ConfigError(f"{path}: payer must be a table of payer sections")
-    for payer_id, section in payers.items():
-        if not isinstance(section, dict):
-            raise ConfigError(f"{path}: payer.{_show(payer_id)} must be a table")
-        config.payers[str(payer_id)] = _selection(section, f"{path}: payer.{_show(payer_id)}", _PAYER_KEYS)
-    rules = data.get("rules")
-    if rules is not None:
-        if not isinstance(rules, str):
-            raise ConfigError(f"{path}: rules must be a folder path")
-        base = os.path.dirname(os.path.abspath(path)) if os.path.exists(path) else os.getcwd()
-        config.rules_dir = os.path.join(base, rules)
-    config.base_dir = os.path.dirname(os.path.abspath(path)) if os.path.exists(path) else os.getcwd()
-    for key in ("history", "history_key_file"):
-        value = data.get(key)
-        if value is not None and (not isinstance(value, str) or not value.strip()):
-            raise ConfigError(f"{path}: {key} must be a non-empty string")
-    config.history = data.get("history")
-    if data.get("history_key_file"):
-        config.history_key_file = os.path.join(config.base_dir, data["history_key_file"])
+    config.default = _selection(model)
+    config.payers = {str(payer_id): _selection(section) for payer_id, section in model.payer.items()}
+    exists = os.path.exists(path)
+    config.base_dir = os.path.dirname(os.path.abspath(path)) if exists else os.getcwd()
+    config.file = os.path.abspath(path) if exists else None
+    if model.rules is not None:
+        config.rules_dir = os.path.join(config.base_dir, model.rules)
+    config.history = model.history
+    if model.history_key_file:
+        config.history_key_file = os.path.join(config.base_dir, model.history_key_file)
+    for key in ("sender", "receiver"):
+        value = getattr(model.ack, key)
+        if value is not None:
+            from claimscrub.report.x12out import parse_party
+
+            parse_party(value, f"{path}: ack.{key}")  # one line naming the key when wrong
+            setattr(config, f"ack_{key}", value)
     return config
+
+
+def _selection(section: _Section) -> Selection:
+    return Selection(
+        select=[v.strip() for v in section.select],
+        ignore=[v.strip() for v in section.ignore],
+        extend_select=[v.strip() for v in section.extend_select],
+        severity=dict(section.severity),
+    )
 
 
 def _read_toml(path: str) -> dict:
@@ -242,13 +371,13 @@ def load_config(path: str) -> Config:
     return parse_config(data, _show(path, 200))
 
 
-def find_config(start: str = ".") -> Optional[str]:
-    """``claimscrub.toml`` in ``start``, else a ``pyproject.toml`` there with
+def _in_folder(folder: str) -> Optional[str]:
+    """``claimscrub.toml`` in ``folder``, else its ``pyproject.toml`` when it has
     ``[tool.claimscrub]``; ``None`` when neither."""
-    candidate = os.path.join(start, "claimscrub.toml")
+    candidate = os.path.join(folder, "claimscrub.toml")
     if os.path.isfile(candidate):
         return candidate
-    pyproject = os.path.join(start, "pyproject.toml")
+    pyproject = os.path.join(folder, "pyproject.toml")
     if os.path.isfile(pyproject):
         try:
             tool = _read_toml(pyproject).get("tool", {})
@@ -257,3 +386,32 @@ def find_config(start: str = ".") -> Optional[str]:
         if isinstance(tool, dict) and "claimscrub" in tool:
             return pyproject
     return None
+
+
+def find_config(start: str = ".") -> Optional[str]:
+    """The first ``claimscrub.toml`` (or ``pyproject.toml`` with ``[tool.claimscrub]``) in
+    ``start`` or one of its parents, as ruff looks for its own; ``None`` when none has one.
+    A file in ``start`` itself is returned as ``start/NAME`` (relative when ``start`` is)."""
+    found = _in_folder(start)
+    if found is not None:
+        return found
+    folder = os.path.abspath(start)
+    while True:
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return None
+        folder = parent
+        found = _in_folder(folder)
+        if found is not None:
+            return found
+
+
+def discover_config(explicit: Optional[str] = None, start: str = ".") -> Optional[str]:
+    """The configuration file a run uses: ``explicit`` (``--config``), else
+    ``$CLAIMSCRUB_CONFIG``, else :func:`find_config` from ``start``; ``None`` when none."""
+    if explicit:
+        return explicit
+    from_env = os.environ.get(CONFIG_ENV, "").strip()
+    if from_env:
+        return from_env
+    return find_config(start)

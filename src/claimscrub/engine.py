@@ -15,7 +15,8 @@ Scopes:
 
 With a claim history (``--history``), the patient-days also hold lines billed in earlier
 runs as read-only prior entries (``DayLine.prior``, :mod:`claimscrub.history.prior`): they
-can cause findings on the run's claims, and findings on them are dropped here.
+can cause findings on the run's claims; a finding on one moves onto the run's side of its
+pair, or is dropped (:func:`claimscrub.grouping.rehome_prior_findings`).
 * ``transaction-set``: once per transaction set, for envelope and implementation-guide
   errors, which reject every claim of the set.
 """
@@ -33,8 +34,8 @@ from decimal import Decimal
 from enum import Enum
 from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Iterator, Optional
 
-from claimscrub.findings import Category, Finding, Severity
-from claimscrub.grouping import is_prior_finding
+from claimscrub.findings import Category, Finding, RelatedClaim, Severity
+from claimscrub.grouping import rehome_prior_findings
 from claimscrub.model import Claim, ServiceLine
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -75,6 +76,59 @@ class RuleContext:
     #: the claim history of earlier runs (:class:`claimscrub.history.run.RunHistory`), or
     #: None without ``--history``; patient-day edits see its lines as prior entries
     history: Any = None
+    _decisions: Optional["_Decisions"] = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def decisions(self) -> "_Decisions":
+        """The configuration's decisions, resolved once per (rule, payer) and cached."""
+        cache = self._decisions
+        if cache is None or cache.config is not self.config:
+            cache = self._decisions = _Decisions(self.config)
+        return cache
+
+    def is_enabled(self, rule_id: str, payer_id: str = "") -> bool:
+        """Whether the configuration runs ``rule_id`` for ``payer_id`` (always, without one)."""
+        return self.decisions.enabled(rule_id, payer_id)
+
+
+class _Decisions:
+    """What the configuration decides for each (rule, payer), asked of it once.
+
+    The configuration is read through its public methods only (``is_enabled``,
+    ``severity_for``, ``may_run``); a finding's severity is resolved once per (rule, payer,
+    severity the edit gave it), so the configuration is consulted a bounded number of times
+    per run however many findings there are.
+    """
+
+    def __init__(self, config: Optional["Config"]):
+        self.config = config
+        self._enabled: dict[tuple[str, str], bool] = {}
+        self._may_run: dict[str, bool] = {}
+        self._severity: dict[tuple[str, str, Severity], Severity] = {}
+
+    def enabled(self, rule_id: str, payer_id: str = "") -> bool:
+        if self.config is None:
+            return True
+        key = (rule_id, payer_id)
+        found = self._enabled.get(key)
+        if found is None:
+            found = self._enabled[key] = bool(self.config.is_enabled(rule_id, payer_id))
+        return found
+
+    def may_run(self, rule_id: str) -> bool:
+        if self.config is None:
+            return True
+        found = self._may_run.get(rule_id)
+        if found is None:
+            found = self._may_run[rule_id] = bool(self.config.may_run(rule_id))
+        return found
+
+    def severity(self, rule_id: str, payer_id: str, given: Severity) -> Severity:
+        key = (rule_id, payer_id, given)
+        found = self._severity.get(key)
+        if found is None:
+            found = self._severity[key] = Severity(self.config.severity_for(rule_id, payer_id, given))
+        return found
 
 
 class Rule:
@@ -109,6 +163,7 @@ class Rule:
         source: Optional[str] = None,
         amount_at_risk: Optional[Decimal] = None,
         status_code: Optional[str] = None,
+        related: Iterable[RelatedClaim] = (),
     ) -> Finding:
         if segment is None:
             segment = (line.sv1_pos or line.pos) if line is not None else claim.pos
@@ -127,6 +182,7 @@ class Rule:
             segment=segment,
             amount_at_risk=amount_at_risk,
             status_code=status_code or self.status_code or None,
+            related=tuple(dict.fromkeys(related)),
         )
 
     @classmethod
@@ -194,19 +250,18 @@ class Engine:
             self.by_scope[rule.scope].append(rule)
 
     def _apply_config(self, rule: Rule, payer_id: str, findings: Iterable[Finding]) -> Iterator[Finding]:
-        config = self.ctx.config
-        if config is None:
+        decisions = self.ctx.decisions
+        if decisions.config is None:
             yield from findings
             return
-        if not config.is_enabled(rule.id, payer_id):
+        if not decisions.enabled(rule.id, payer_id):
             return
         for finding in findings:
-            severity = config.severity_for(rule.id, payer_id, finding.severity)
+            severity = decisions.severity(rule.id, payer_id, finding.severity)
             yield finding if severity == finding.severity else finding.model_copy(update={"severity": severity})
 
     def _enabled_anywhere(self, rule: Rule) -> bool:
-        config = self.ctx.config
-        return config is None or config.may_run(rule.id)
+        return self.ctx.decisions.may_run(rule.id)
 
     def check_claim(self, claim: Claim) -> list[Finding]:
         """Line- and claim-scope edits of one claim."""
@@ -250,4 +305,5 @@ class Engine:
             if self._enabled_anywhere(rule):
                 out.extend(self._apply_config(rule, payer, rule.check(subject, self.ctx)))
         # lines billed in earlier runs are context only: findings attach to the run's claims
-        return [f for f in out if not is_prior_finding(f)]
+        # (a finding on an earlier night's side of a pair moves onto tonight's side)
+        return rehome_prior_findings(out)

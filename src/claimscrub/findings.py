@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from enum import Enum
 from typing import Optional
@@ -35,6 +36,20 @@ class Severity(str, Enum):
     INFO = "info"
 
 
+class RelatedClaim(BaseModel):
+    """Another claim a finding names: the earlier copy of a duplicate, the procedure an E/M
+    is paired with, the claims of one session. ``file`` is the input's display name (or the
+    file of an earlier run, with ``billed_on`` the date of that run when the claim history
+    supplied it); ``line`` is the LX01 of the line named, when the finding names one."""
+
+    model_config = ConfigDict(frozen=True)
+
+    claim_id: str
+    file: str
+    line: Optional[str] = None
+    billed_on: Optional[date] = None
+
+
 class Finding(BaseModel):
     """One fact about one claim, or one line of it.
 
@@ -60,6 +75,8 @@ class Finding(BaseModel):
     segment: Optional[int] = None
     amount_at_risk: Optional[Decimal] = None
     status_code: Optional[str] = None
+    #: other claims the finding names (empty when it is about its own claim only)
+    related: tuple[RelatedClaim, ...] = ()
 
     def as_report(self) -> dict:
         """The shape a finding takes in the JSON report."""

@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Iterable, Optional
 
+from pydantic import PrivateAttr
+
+from claimscrub.findings import Finding, RelatedClaim
 from claimscrub.model import Claim, ServiceLine
 
 KEY_SEPARATOR = "\x1f"
@@ -86,6 +89,98 @@ def is_prior_finding(finding) -> bool:
     """A finding on a claim billed in an earlier run: prior claims have negative indexes,
     and the engine drops such findings (findings attach only to the run's own claims)."""
     return finding.claim_index is not None and finding.claim_index < 0
+
+
+class _PairedFinding(Finding):
+    """A finding a patient-day edit put on a line billed in an earlier run, with the run's
+    own lines it pairs that line with (see :func:`paired`)."""
+
+    _subject: Optional[DayLine] = PrivateAttr(default=None)
+    _partners: tuple = PrivateAttr(default=())
+
+
+def paired(finding: Finding, subject: DayLine, partners: Iterable[DayLine]) -> Finding:
+    """``finding``, which an edit put on ``subject``, marked with the lines it pairs
+    ``subject`` with, so that a finding on a line billed on an earlier night (which can no
+    longer be changed) is moved onto tonight's lines of the pair (:func:`rehome_prior_findings`).
+    A finding on the run's own line is returned as it is."""
+    if subject.prior is None:
+        return finding
+    out = _PairedFinding.model_construct(_fields_set=finding.model_fields_set, **dict(finding))
+    out._subject = subject
+    out._partners = tuple(partners)
+    return out
+
+
+def rehome_prior_findings(findings: Iterable[Finding]) -> list[Finding]:
+    """The findings of a patient-day or patient edit as the run reports them.
+
+    Findings attach only to the run's own claims: a claim billed on an earlier night is
+    context, and cannot be corrected by this run. A finding about a pair whose one side was
+    billed on an earlier night (marked with :func:`paired`) goes on tonight's side instead:
+    one finding per claim of the run on its first line of the pair, naming the earlier
+    claim, its file and the run that billed it, with the fix saying to correct that claim
+    first (CLM05-3 replacement or void). A finding on an earlier night's line with no line
+    of this run in its pair is dropped.
+    """
+    out: list[Finding] = []
+    for finding in findings:
+        if not is_prior_finding(finding):
+            out.append(finding)
+            continue
+        subject: Optional[DayLine] = getattr(finding, "_subject", None)
+        if subject is None or subject.prior is None:
+            continue
+        seen: set[tuple[int, int]] = set()
+        for partner in getattr(finding, "_partners", ()):
+            if partner.prior is not None or _claim_key(partner) in seen:
+                continue
+            seen.add(_claim_key(partner))
+            out.append(_rehomed(finding, subject, partner))
+    return out
+
+
+def _rehomed(finding: Finding, subject: DayLine, partner: DayLine) -> Finding:
+    prior = subject.prior
+    assert prior is not None
+    earlier = (f"claim {subject.claim.claim_id} line {subject.line.number} (file {prior.file_name}, "
+               f"billed in the run of {prior.run_date.isoformat()})")
+    claim, line = partner.claim, partner.line
+    return Finding(
+        rule=finding.rule,
+        category=finding.category,
+        severity=finding.severity,
+        message=(f"{subject.code} on {earlier} pairs with this {partner.code} on line {line.number}: "
+                 f"{finding.message}"),
+        fix=(f"Claim {subject.claim.claim_id} was already sent: correct it first, with a replacement claim "
+             f"(CLM05-3 = 7 with REF*F8) or a void (CLM05-3 = 8), then send this claim. What to correct: "
+             f"{finding.fix}" if finding.fix else
+             f"Claim {subject.claim.claim_id} was already sent: correct it first, with a replacement claim "
+             "(CLM05-3 = 7 with REF*F8) or a void (CLM05-3 = 8), then send this claim."),
+        source=finding.source,
+        file=claim.file,
+        file_index=claim.file_index,
+        claim_id=claim.claim_id,
+        claim_index=claim.index,
+        line=line.number,
+        segment=line.sv1_pos or line.pos,
+        status_code=finding.status_code,
+        related=_related_after_move(finding, subject, partner),
+    )
+
+
+def _related_after_move(finding: Finding, subject: DayLine, partner: DayLine) -> tuple[RelatedClaim, ...]:
+    """The claims a moved finding names: the earlier night's claim it was about first, then
+    the others the edit named, less the claim it now sits on."""
+    prior = subject.prior
+    first = RelatedClaim(claim_id=subject.claim.claim_id, file=prior.file_name if prior else subject.claim.file,
+                         line=subject.line.number, billed_on=prior.run_date if prior else None)
+    here = RelatedClaim(claim_id=partner.claim.claim_id, file=partner.claim.file, line=partner.line.number)
+    out = dict.fromkeys([first])
+    for other in finding.related:
+        if (other.claim_id, other.file, other.billed_on) != (here.claim_id, here.file, None):
+            out[other] = None
+    return tuple(out)
 
 
 def line_group_key(claim: Claim, line: ServiceLine) -> Optional[tuple[tuple[str, ...], date, str]]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import heapq
 import os
-import pickle
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
@@ -34,6 +33,8 @@ from claimscrub.pricing import (
 )
 from claimscrub.store import ClaimRef, ClaimStore, FindingStore
 from claimscrub.partition.stages import read_spill
+from claimscrub.grouping import REPLACEMENT_FREQUENCIES
+from claimscrub.records import load_claim, load_finding, load_ref
 from claimscrub.textsafe import visible
 from claimscrub.x12.envelope import EnvelopeIssue, FunctionalGroup, TransactionSet, iter_transaction_sets
 from claimscrub.x12.reader import Delimiters, X12Reader
@@ -210,9 +211,21 @@ class ScrubOptions:
     on_progress: Optional[Callable[[int], None]] = None
     #: the claim history of earlier runs (claimscrub.history.run.RunHistory), or None
     history: object = None
+    #: stage and progress reports (:class:`RunProgress`), or None
+    progress: Optional["RunProgress"] = None
     #: where the partitioned stages run (claimscrub.partition: LocalEngine, DaskEngine), or
     #: None to run every stage in this process
     engine: object = None
+
+
+class RunProgress(Protocol):
+    """What a progress display hears from a run: the stage starts (``read``, ``validate``,
+    ``edit``; the writers add ``write``), with a total in the stage's unit when known, and
+    how far it got (``done`` in that unit, ``claims`` claims handled)."""
+
+    def stage(self, name: str, total: Optional[int] = None, unit: str = "claims") -> None: ...
+
+    def advance(self, done: int = 0, claims: int = 0) -> None: ...
 
 
 class RunResult:
@@ -329,21 +342,33 @@ class Scrubber:
                         history=options.history)
         )
 
-    def run(self, paths: list[str]) -> RunResult:
+    def run(self, paths: list[str], names: Optional[list[str]] = None,
+            out_names: Optional[list[str]] = None) -> RunResult:
+        """Scrub ``paths``; ``names`` (default :func:`input_names`) are what reports call
+        them (``<stdin>`` for a spooled standard input), ``out_names`` (default ``names``)
+        what their outputs are called."""
         if self.options.engine is not None:
-            return self._run_partitioned(paths)
+            return self._run_partitioned(paths, names, out_names)
         store = ClaimStore(self.options.work_dir)
         findings = FindingStore(store)
+        names = names or input_names(paths)
         files = [
-            FileResult(index=i, path=p, name=visible(n), out_name=n)
-            for i, (p, n) in enumerate(zip(paths, input_names(paths)))
+            FileResult(index=i, path=p, name=visible(n), out_name=o)
+            for i, (p, n, o) in enumerate(zip(paths, names, out_names or names))
         ]
+        progress = self.options.progress
+        if progress is not None:
+            progress.stage("read", total=sum(_file_size(p) for p in paths), unit="bytes")
         if self.options.history is not None:
             self.options.history.begin(paths)
         try:
             for file in files:
                 self._read_file(file, store, findings)
+            if progress is not None and self.options.validator is not None:
+                progress.stage("validate", unit="transaction sets")
             self._collect_validation(files, findings, block=True)
+            if progress is not None:
+                progress.stage("edit", total=sum(f.claim_count for f in files))
             for file in files:
                 if file.usable:
                     self._envelope_findings(file, findings)
@@ -360,7 +385,8 @@ class Scrubber:
         return RunResult(store, files, findings, self.engine)
 
     # -- a partitioned run (claimscrub.partition) ---------------------------------------
-    def _run_partitioned(self, paths: list[str]) -> RunResult:
+    def _run_partitioned(self, paths: list[str], names: Optional[list[str]] = None,
+                         out_names: Optional[list[str]] = None) -> RunResult:
         """The run's stages on ``options.engine``: read units and patient partitions in
         worker processes (or on a Dask cluster), the store, the history and the decisions
         here. The result is the same as :meth:`run` in one process, byte for byte."""
@@ -372,15 +398,19 @@ class Scrubber:
             # a validator of the caller's own cannot be sent to the workers
             self.options.engine = None
             try:
-                return self.run(paths)
+                return self.run(paths, names, out_names)
             finally:
                 self.options.engine = engine
         store = ClaimStore(self.options.work_dir)
         findings = FindingStore(store)
+        names = names or input_names(paths)
         files = [
-            FileResult(index=i, path=p, name=visible(n), out_name=n)
-            for i, (p, n) in enumerate(zip(paths, input_names(paths)))
+            FileResult(index=i, path=p, name=visible(n), out_name=o)
+            for i, (p, n, o) in enumerate(zip(paths, names, out_names or names))
         ]
+        progress = self.options.progress
+        if progress is not None:
+            progress.stage("read", total=sum(_file_size(p) for p in paths), unit="bytes")
         run_history = self.options.history
         if run_history is not None:
             run_history.begin(paths)
@@ -404,8 +434,13 @@ class Scrubber:
                 by_file[summary.unit.file_index].append(summary)
             for file in files:
                 self._assemble(file, by_file[file.index], store)
-            # the claim history: replacements and voids matched, priors of each partition
-            extra = self._history_claim_findings(files, by_file)
+            # With a claim history the claims go into the store first: each is observed in
+            # input order (its record spooled, a replacement or void matched), as the run in
+            # one process does while reading, and the priors of each partition are read for
+            # the run's patients and dates. Without one, stage 2 runs while they go in.
+            checker = self._history_checker()
+            if run_history is not None:
+                self._ingest_all(files, by_file, store, findings, checker)
             tasks = []
             grouped = self.engine.by_scope[Scope.PATIENT_DAY] or self.engine.by_scope[Scope.PATIENT]
             if grouped:
@@ -422,17 +457,17 @@ class Scrubber:
                     prior = self._prior_spill(ctx, partition, patients[partition])
                     done = sources[partition] + ([prior] if prior else [])
                     tasks.append((engine.submit(group_partition, partition, sources[partition], prior), done))
-            # stage 2 runs on the workers while the claims go into the store here
-            for file in files:
-                if file.usable:
-                    self._ingest(file, by_file[file.index], store, findings, extra)
+            if progress is not None:
+                progress.stage("edit", total=sum(f.claim_count for f in files))
+            if run_history is None:
+                self._ingest_all(files, by_file, store, findings, checker)
             for file in files:
                 if file.usable:
                     self._envelope_findings(file, findings)
             for task, done in tasks:
                 path, _count = task.result()
                 for produced in read_spill(path, remove=True):
-                    _add_by_claim(findings, produced, lambda finding: finding.file_index)
+                    _add_by_claim(findings, [load_finding(f) for f in produced], lambda finding: finding.file_index)
                 for spill in done:
                     _remove(spill)
         except BaseException:
@@ -455,6 +490,8 @@ class Scrubber:
         progress = self.options.on_progress
         if progress is not None and first.size:
             progress(first.size)
+        if self.options.progress is not None:
+            self.options.progress.advance(first.size, claims=first.claim_count)
         file.byte_count = first.size
         file.fingerprint = first.fingerprint
         file.delimiters = first.delimiters
@@ -476,59 +513,59 @@ class Scrubber:
         file.empty_sets = [infos[i] for i in first.empty_sets]
         file.claim_count = first.claim_count
 
-    def _history_claim_findings(self, files: list[FileResult], by_file: dict) -> dict:
-        """Match the run's replacement and void claims to the history (as the one-process
-        run does while reading) and run the claim edits that read it on them."""
+    def _history_checker(self) -> Optional[Engine]:
+        """The claim edits that read the claim history, run here on the replacement and void
+        claims (the workers' engines have no history), or None."""
         from claimscrub.partition.stages import history_rules
 
-        run_history = self.options.history
-        extra: dict[tuple[int, int], list[Finding]] = {}
-        if run_history is None:
-            return extra
+        if self.options.history is None:
+            return None
         rules = history_rules(self.engine)
-        checker = Engine(self.engine.ctx, rules=rules) if rules else None
+        return Engine(self.engine.ctx, rules=rules) if rules else None
+
+    def _ingest_all(self, files: list[FileResult], by_file: dict, store: ClaimStore, findings: FindingStore,
+                    checker: Optional[Engine]) -> None:
         for file in files:
-            claims = sorted((c for s in by_file[file.index] for c in s.replacements), key=lambda c: c.index)
-            for claim in claims:
-                run_history.observe(claim)
-                if checker is not None and file.usable:
-                    found = checker.check_claim(claim)
-                    if found:
-                        extra[(file.index, claim.index)] = found
-        return extra
+            if file.usable:
+                self._ingest(file, by_file[file.index], store, findings, checker)
 
     def _prior_spill(self, ctx, partition: int, patients: set) -> Optional[str]:
         """The lines earlier runs billed for the partition's patients, spilled for its
         stage 2 (read here, a chunk of patients at a time), or None without a history."""
         from claimscrub.history.store import CHUNK
-        from claimscrub.partition.stages import SpillWriter
+        from claimscrub.partition.stages import SpillWriter, encode_entries
 
         run_history = self.options.history
         if run_history is None:
             return None
         keys = [decode_key(k) for k in sorted(patients)]
-        spill = SpillWriter(os.path.join(ctx.spill_dir, f"p{partition}-prior.pkl"))
+        spill = SpillWriter(os.path.join(ctx.spill_dir, f"p{partition}-prior.spill"))
         try:
             for start in range(0, len(keys), CHUNK):
                 for key, entries in run_history.prior_for(keys[start:start + CHUNK]).items():
                     if entries:
-                        spill.add((key, entries))
+                        spill.add((key, encode_entries(entries)))
         finally:
             spill.close()
         return spill.path
 
     def _ingest(self, file: FileResult, summaries: list, store: ClaimStore, findings: FindingStore,
-                extra: dict) -> None:
+                checker: Optional[Engine]) -> None:
         """The claims of a file into the store in file order, merged from its read units,
-        with their claim and line findings."""
+        with their claim and line findings; with a claim history each claim is observed (in
+        input order, as in one process) and the edits that read the history run on the
+        replacement and void claims."""
+        run_history = self.options.history
         streams = [read_spill(summary.claims_spill, remove=True) for summary in summaries]
         for ts_idx, _index, blob, segments, ref, claim_findings in heapq.merge(*streams, key=lambda item: item[1]):
-            claim = pickle.loads(blob)
-            store.add(file.index, ts_idx, claim, segments, ref)
+            claim = load_claim(blob)
+            store.add(file.index, ts_idx, claim, segments, load_ref(ref))
             key = (file.index, claim.index)
-            findings.add(key, claim_findings)
-            if key in extra:
-                findings.add(key, extra[key])
+            findings.add(key, [load_finding(f) for f in claim_findings])
+            if run_history is not None:
+                run_history.observe(claim)
+                if checker is not None and claim.frequency_code.strip() in REPLACEMENT_FREQUENCIES:
+                    findings.add(key, checker.check_claim(claim))
 
     # -- stage 1: read ----------------------------------------------------------------
     def _read_file(self, file: FileResult, store: ClaimStore, findings: FindingStore) -> None:
@@ -536,7 +573,7 @@ class Scrubber:
         validator = self.options.validator
         progress = self.options.on_progress
         claim_index = 0
-        last_bytes = 0
+        last_bytes = seen_bytes = 0
         try:
             for ts in iter_transaction_sets(reader):
                 file.delimiters = reader.delimiters
@@ -573,6 +610,9 @@ class Scrubber:
                     if self.options.history is not None:
                         self.options.history.observe(claim)
                     findings.add((file.index, claim.index), self.engine.check_claim(claim))
+                    if self.options.progress is not None:
+                        self.options.progress.advance(reader.bytes_read - seen_bytes, claims=1)
+                        seen_bytes = reader.bytes_read
                 if claim_index == before:
                     file.empty_sets.append(info)
                 if validator is not None:
@@ -591,6 +631,8 @@ class Scrubber:
         file.fingerprint = reader.fingerprint
         if progress is not None and reader.size > last_bytes:
             progress(reader.size - last_bytes)
+        if self.options.progress is not None and reader.size > seen_bytes:
+            self.options.progress.advance(reader.size - seen_bytes)
 
     # -- stage 1b: implementation-guide validation --------------------------------------
     def _collect_validation(self, files: list[FileResult], findings: FindingStore, block: bool) -> None:
@@ -665,6 +707,8 @@ class Scrubber:
                     file.findings_by_rule[finding.rule] += 1
                     file.findings_by_category[finding.category.value] += 1
                 charge = ref.charge or Decimal(0)
+                if self.options.progress is not None:
+                    self.options.progress.advance(1, claims=1)
                 if disposition(claim_findings) == REJECTED:
                     file.rejected += 1
                     file.rejected_charge += charge

@@ -1,8 +1,9 @@
 """A disk-backed store of the run's claims and findings, so memory does not grow with
 the batch.
 
-Claims are read one transaction set at a time and written here (pickled, with the text of
-their own segments and a small reference record: id, span, charge, priced lines). Grouping
+Claims are read one transaction set at a time and written here as compact records (plain
+tuples, :mod:`claimscrub.records`; never pickles of models), with the text of their own
+segments and a small reference record: id, span, charge, priced lines. Grouping
 into patient-days is an indexed query; the envelope, validation and tally stages read the
 references of one transaction set at a time; the writers read claims and findings back in
 file order. What stays in memory is per transaction set, not per claim.
@@ -11,7 +12,6 @@ file order. What stays in memory is per transaction set, not per claim.
 from __future__ import annotations
 
 import os
-import pickle
 import sqlite3
 import tempfile
 from collections import OrderedDict
@@ -31,6 +31,7 @@ from claimscrub.grouping import (
 from claimscrub.findings import Finding
 from claimscrub.model import Claim
 from claimscrub.pricing import total_allowed
+from claimscrub.records import dump_claim, dump_finding, dump_ref, load_claim, load_finding, load_ref
 
 _SCHEMA = """
 CREATE TABLE claim (
@@ -80,10 +81,6 @@ class ClaimRef:
     @property
     def expected_allowed(self) -> Optional[Decimal]:
         return total_allowed(self.line_allowed)
-
-
-def _dump(value) -> bytes:
-    return pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
 
 
 #: Prefix of a run's private store folder (mode 0700) in --work-dir or the temp folder.
@@ -175,7 +172,7 @@ class ClaimStore:
     def add(self, file_idx: int, ts_idx: int, claim: Claim, segments: list[str], ref: ClaimRef) -> None:
         self.db.execute(
             "INSERT INTO claim VALUES (?, ?, ?, ?, ?, ?)",
-            (file_idx, claim.index, ts_idx, _dump(claim), "\n".join(segments), _dump(ref)),
+            (file_idx, claim.index, ts_idx, dump_claim(claim), "\n".join(segments), dump_ref(ref)),
         )
         rows = []
         for line_idx, line in enumerate(claim.lines):
@@ -199,13 +196,13 @@ class ClaimStore:
             "SELECT ref FROM claim WHERE file_idx = ? AND ts_idx = ? ORDER BY claim_idx",
             (file_idx, ts_idx),
         )
-        return [pickle.loads(row[0]) for row in cursor]
+        return [load_ref(row[0]) for row in cursor]
 
     # -- findings ------------------------------------------------------------------------
     def add_findings(self, file_idx: int, claim_idx: int, findings: Iterable[Finding]) -> None:
         self.db.executemany(
             "INSERT INTO finding VALUES (?, ?, ?)",
-            [(file_idx, claim_idx, _dump(f)) for f in findings],
+            [(file_idx, claim_idx, dump_finding(f)) for f in findings],
         )
 
     def findings(self, file_idx: int, claim_idx: int) -> list[Finding]:
@@ -213,7 +210,7 @@ class ClaimStore:
             "SELECT body FROM finding WHERE file_idx = ? AND claim_idx = ? ORDER BY rowid",
             (file_idx, claim_idx),
         )
-        return [pickle.loads(row[0]) for row in cursor]
+        return [load_finding(row[0]) for row in cursor]
 
     def replace_findings(self, file_idx: int, claim_idx: int, findings: Iterable[Finding]) -> None:
         self.db.execute("DELETE FROM finding WHERE file_idx = ? AND claim_idx = ?", (file_idx, claim_idx))
@@ -231,7 +228,7 @@ class ClaimStore:
                 if key is not None:
                     yield key, batch
                 key, batch = (file_idx, claim_idx), []
-            batch.append(pickle.loads(body))
+            batch.append(load_finding(body))
         if key is not None:
             yield key, batch
 
@@ -249,7 +246,7 @@ class ClaimStore:
         row = self.db.execute(
             "SELECT body FROM claim WHERE file_idx = ? AND claim_idx = ?", key
         ).fetchone()
-        claim = pickle.loads(row[0])
+        claim = load_claim(row[0])
         self._cache[key] = claim
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
@@ -304,7 +301,7 @@ class ClaimStore:
             (file_idx,),
         )
         for body, segments, ref in cursor:
-            yield pickle.loads(body), segments.split("\n") if segments else [], pickle.loads(ref)
+            yield load_claim(body), segments.split("\n") if segments else [], load_ref(ref)
 
 
 class FindingStore:

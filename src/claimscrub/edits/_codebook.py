@@ -20,7 +20,7 @@ from datetime import date
 from typing import Iterable, Optional
 
 from claimscrub.engine import RuleContext
-from claimscrub.findings import Severity
+from claimscrub.findings import RelatedClaim, Severity
 from claimscrub.grouping import DayLine
 from claimscrub.icd10 import add_months
 from claimscrub.model import Claim, ServiceLine
@@ -150,6 +150,29 @@ def where(entry: DayLine, relative_to: Optional[Claim] = None) -> str:
             text += f" (file {entry.claim.file})"
         text += " "
     return text + f"line {entry.line.number}"
+
+
+def related(entries: Iterable[DayLine], relative_to: Optional[Claim] = None) -> list[RelatedClaim]:
+    """The claims of ``entries`` other than ``relative_to``, as a finding names them in its
+    ``related`` field (the structured twin of :func:`where`): claim id, file, line, and the
+    run that billed it when the line comes from the claim history."""
+    out: dict[RelatedClaim, None] = {}
+    for entry in entries:
+        if entry.prior is None and relative_to is not None and same_claim(entry.claim, relative_to):
+            continue
+        out[related_claim(entry.claim, entry)] = None
+    return list(out)
+
+
+def related_claim(claim: Claim, entry: Optional[DayLine] = None) -> RelatedClaim:
+    """One related claim: ``claim``, at the line of ``entry`` when given."""
+    prior = entry.prior if entry is not None else None
+    return RelatedClaim(
+        claim_id=claim.claim_id,
+        file=prior.file_name if prior is not None else claim.file,
+        line=entry.line.number if entry is not None else None,
+        billed_on=prior.run_date if prior is not None else None,
+    )
 
 
 def listing(items: list[str], limit: int = 6) -> str:

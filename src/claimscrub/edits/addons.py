@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from claimscrub.edits._codebook import listing, where
+from claimscrub.edits._codebook import listing, related, where
 from claimscrub.edits.imaging import FLUOROSCOPY, imaging_edits_cover
 from claimscrub.engine import Rule, RuleContext, Scope, register
 from claimscrub.findings import Category, Finding, Severity
@@ -107,4 +107,5 @@ class AddOnWithoutPrimary(Rule):
                     "primary code instead of the add-on."
                 ),
                 line=entry.line,
+                related=related(billed, entry.claim),
             )

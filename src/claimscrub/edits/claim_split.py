@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from claimscrub.edits._codebook import listing
+from claimscrub.edits._codebook import listing, related_claim
 from claimscrub.engine import Rule, RuleContext, Scope, register
 from claimscrub.findings import Category, Finding, Severity
 from claimscrub.grouping import PatientDay
@@ -106,4 +106,5 @@ class SplitPatientDay(Rule):
                     "Bill the session's services on one claim, once (void and replace the others as "
                     "needed)."
                 ),
+                related=[related_claim(other) for other in others],
             )

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from claimscrub.edits._codebook import where
+from claimscrub.edits._codebook import related, where
 from claimscrub.engine import Rule, RuleContext, Scope, register
 from claimscrub.findings import Category, Finding, Severity
 from claimscrub.grouping import PatientDay, find_duplicates
@@ -106,4 +106,5 @@ class DuplicateLine(Rule):
                     "(76 or 77) and keep the documentation."
                 ),
                 line=entry.line,
+                related=related([original], entry.claim),
             )

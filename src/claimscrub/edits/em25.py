@@ -32,6 +32,7 @@ from claimscrub.edits._codebook import (
     pointed_diagnoses,
     procedure,
     procedure_any_date,
+    related,
     severity_for,
     where,
 )
@@ -167,7 +168,9 @@ class EMWithoutModifier25(Rule):
 
     def check(self, history: PatientHistory, ctx: RuleContext) -> Iterable[Finding]:
         for day in practice_days(history):
-            yield from self._check_day(day, ctx)
+            # a day of earlier nights' lines only (claim history) has no claim of this run to report on
+            if day.has_own_entries:
+                yield from self._check_day(day, ctx)
 
     def _check_day(self, day: PatientDay, ctx: RuleContext) -> Iterable[Finding]:
         sorted_day = _sort(day, ctx)
@@ -192,6 +195,7 @@ class EMWithoutModifier25(Rule):
                     f"documents it; otherwise remove the {em.code} line."
                 ),
                 line=entry.line,
+                related=related([i.entry for i in sorted_day.minor], entry.claim),
             )
 
 
@@ -219,6 +223,7 @@ class EMWithoutModifier25(Rule):
                     f"{em.code} line."
                 ),
                 line=entry.line,
+                related=related([em.entry], entry.claim),
             )
 
 
@@ -279,6 +284,8 @@ class Modifier57WithMinorProcedure(Rule):
     def check(self, history: PatientHistory, ctx: RuleContext) -> Iterable[Finding]:
         days = practice_days(history)
         for day in days:
+            if not day.has_own_entries:
+                continue  # earlier nights' lines only: no claim of this run to report on
             today = _sort(day, ctx)
             with57 = [em for em in today.ems if "57" in em.modifiers]
             if not with57:
@@ -361,7 +368,9 @@ class EM25SameDiagnosis(Rule):
 
     def check(self, history: PatientHistory, ctx: RuleContext) -> Iterable[Finding]:
         for day in practice_days(history):
-            yield from self._check_day(day, ctx)
+            # a day of earlier nights' lines only (claim history) has no claim of this run to report on
+            if day.has_own_entries:
+                yield from self._check_day(day, ctx)
 
     def _check_day(self, day: PatientDay, ctx: RuleContext) -> Iterable[Finding]:
         sorted_day = _sort(day, ctx)
@@ -389,6 +398,7 @@ class EM25SameDiagnosis(Rule):
                     "add that diagnosis and point the E/M line at it."
                 ),
                 line=entry.line,
+                related=related([i.entry for i in sorted_day.minor], entry.claim),
             )
 
 
@@ -584,7 +594,9 @@ class Modifier25WithoutProcedure(Rule):
 
     def check(self, history: PatientHistory, ctx: RuleContext) -> Iterable[Finding]:
         for day in practice_days(history):
-            yield from self._check_day(day, ctx)
+            # a day of earlier nights' lines only (claim history) has no claim of this run to report on
+            if day.has_own_entries:
+                yield from self._check_day(day, ctx)
 
     def _check_day(self, day: PatientDay, ctx: RuleContext) -> Iterable[Finding]:
         sorted_day = _sort(day, ctx)
@@ -612,4 +624,5 @@ class Modifier25WithoutProcedure(Rule):
                     "with another service of the day."
                 ),
                 line=entry.line,
+                related=related([o.entry for o in others], entry.claim),
             )

@@ -13,6 +13,7 @@ from datetime import date
 from typing import Iterable, Optional
 
 from claimscrub.edits._codebook import (
+    related,
     INTERLAMINAR,
     TRANSFORAMINAL,
     family,
@@ -51,6 +52,11 @@ def counts_as_session(row: Optional[dict]) -> bool:
     return family(row) == INTERLAMINAR and flag(row, "imaging") and not flag(row, "catheter")
 
 
+FIX = ("Check the patient's injection history and the documented relief from the earlier sessions. This "
+       "session is expected to be denied as not reasonable and necessary: with an ABN on file append GA (GZ "
+       "without one).")
+
+
 def _carrier_rank(ctx: RuleContext, entry: DayLine, day) -> tuple[bool, bool]:
     """Which line of a session date carries a finding: the run's own before a prior one,
     then a primary before an add-on."""
@@ -70,6 +76,10 @@ class EpiduralSessionFrequency(Rule):
         is reported when it is the 5th or later in that region within the 12 months ending
         on its date (the earlier session must be after the same calendar day one year
         before). The finding goes on the session's ESI line and lists the earlier dates.
+        A session billed out of order, dated before sessions billed on earlier nights, is
+        reported when it makes more than four in a 12-month window ending on one of those
+        later sessions (within a year after it): the payer has already paid them, so the
+        session that arrives last is the one over the limit.
 
         Not counted: the without-imaging codes 62320/62322 (not covered under the LCD at all:
         EPI-LCD-002 reports them, and counting them would report one problem twice) and the
@@ -137,23 +147,54 @@ class EpiduralSessionFrequency(Rule):
                     by_date[day.service_date] = entry
         for region, by_date in sorted(sessions.items()):
             dates = sorted(by_date)
+            billed = [d for d in dates if by_date[d].prior is not None]
             for index, session in enumerate(dates):
+                entry = by_date[session]
+                if entry.prior is not None:
+                    continue  # billed on an earlier night: findings go on this run's claims only
                 start = year_before(session)
                 window = [d for d in dates[: index + 1] if d > start]
-                if len(window) <= MAX_SESSIONS:
+                if len(window) > MAX_SESSIONS:
+                    earlier = ", ".join(self._where(d, by_date[d], entry) for d in window[:-1])
+                    yield self.finding(
+                        entry.claim,
+                        f"This is the {_ordinal(len(window))} {REGION_NAMES[region]} ESI session for this patient "
+                        f"in the 12 months ending {session.isoformat()} (earlier sessions: {earlier}); the Medicare "
+                        f"ESI LCDs allow at most {MAX_SESSIONS} per spinal region in a rolling 12 months.",
+                        fix=FIX,
+                        line=entry.line,
+                        related=related([by_date[d] for d in window[:-1]], entry.claim),
+                    )
                     continue
-                entry = by_date[session]
-                earlier = ", ".join(self._where(d, by_date[d], entry) for d in window[:-1])
-                yield self.finding(
-                    entry.claim,
-                    f"This is the {_ordinal(len(window))} {REGION_NAMES[region]} ESI session for this patient in "
-                    f"the 12 months ending {session.isoformat()} (earlier sessions: {earlier}); the Medicare ESI "
-                    f"LCDs allow at most {MAX_SESSIONS} per spinal region in a rolling 12 months.",
-                    fix=("Check the patient's injection history and the documented relief from the earlier "
-                         "sessions. This session is expected to be denied as not reasonable and necessary: with "
-                         "an ABN on file append GA (GZ without one)."),
-                    line=entry.line,
-                )
+                later = self._later_window(session, dates[: index + 1], billed)
+                if later is not None:
+                    end, window = later
+                    others = ", ".join(self._where(d, by_date[d], entry) for d in window if d != session)
+                    yield self.finding(
+                        entry.claim,
+                        f"This {REGION_NAMES[region]} ESI session of {session.isoformat()} is billed after later "
+                        f"sessions already were: with it, this patient has {len(window)} sessions in the 12 months "
+                        f"ending {end.isoformat()} (the others: {others}); the Medicare ESI LCDs allow at most "
+                        f"{MAX_SESSIONS} per spinal region in a rolling 12 months.",
+                        fix=FIX,
+                        line=entry.line,
+                        related=related([by_date[d] for d in window if d != session], entry.claim),
+                    )
+
+    @staticmethod
+    def _later_window(session: date, before: list[date], billed: list[date]) -> Optional[tuple[date, list[date]]]:
+        """A session billed out of order (its date before sessions billed on earlier nights):
+        the first 12-month window ending on one of those later billed sessions (within a year
+        after ``session``) that holds ``session`` and more than the limit, counting the
+        sessions billed before and this run's sessions up to ``session``, or None."""
+        counted = sorted(set(before) | set(billed))
+        for end in counted:
+            if end <= session or year_before(end) >= session:
+                continue
+            window = [d for d in counted if year_before(end) < d <= end]
+            if len(window) > MAX_SESSIONS:
+                return end, window
+        return None
 
     @staticmethod
     def _where(day: date, entry: DayLine, relative_to: DayLine) -> str:

@@ -32,12 +32,13 @@ from claimscrub.edits._codebook import (
     listing,
     pointed_diagnoses,
     procedure,
+    related,
     same_claim,
     where,
 )
 from claimscrub.engine import Rule, RuleContext, Scope, register
 from claimscrub.findings import Category, Finding, Severity
-from claimscrub.grouping import DayLine, PatientDay
+from claimscrub.grouping import DayLine, PatientDay, paired
 
 #: CPT 77003 parenthetical: the primaries 77003 may be reported with.
 FLUOROSCOPY_PRIMARIES = frozenset(
@@ -231,7 +232,7 @@ class GuidanceWithImagingProcedure(Rule):
             entry = guidance.entry
             pairs = listing([where(e.entry, entry.claim) for e in guided])
             included = listing(list(dict.fromkeys(e.code for e in guided)))
-            yield self.finding(
+            yield paired(self.finding(
                 entry.claim,
                 f"{entry.code} ({'fluoroscopic' if entry.code == FLUOROSCOPY else 'CT'} guidance) is "
                 f"billed with {pairs} for the same patient on {day.service_date.isoformat()}: imaging "
@@ -239,7 +240,8 @@ class GuidanceWithImagingProcedure(Rule):
                 + _modifier_note(entry) + guidance.linked_note,
                 fix=f"Remove the {entry.code} line; the guidance is paid through {included}.",
                 line=entry.line,
-            )
+                related=related([e.entry for e in guided], entry.claim),
+            ), entry, [e.entry for e in guided])
 
 
 _SIBLING_COLUMNS = ("family", "region", "catheter")
@@ -317,7 +319,7 @@ class GuidanceWithoutImagingEpidural(Rule):
                 f"replace {entry.code} with {sibling}" if sibling
                 else f"replace {entry.code} with its with-imaging code"
             )
-            yield self.finding(
+            yield paired(self.finding(
                 entry.claim,
                 f"{entry.code} is the interlaminar epidural without imaging guidance, but "
                 f"{imaging} bills imaging guidance for the same patient on "
@@ -327,7 +329,8 @@ class GuidanceWithoutImagingEpidural(Rule):
                     f"if no imaging was used, remove {imaging_codes}."
                 ),
                 line=entry.line,
-            )
+                related=related([g.entry for g in guidance], entry.claim),
+            ), entry, [g.entry for g in guidance])
         if _epidurals(day, ctx, with_imaging=True):
             return  # EPI-IMG-001 already reports every guidance line of the day
         for item in guidance:
@@ -335,7 +338,7 @@ class GuidanceWithoutImagingEpidural(Rule):
             if any(same_claim(entry.claim, e.entry.claim) for e in without):
                 continue
             pairs = listing([where(e.entry, entry.claim) for e in without])
-            yield self.finding(
+            yield paired(self.finding(
                 entry.claim,
                 f"{entry.code} (imaging guidance) is billed for the same patient on "
                 f"{day.service_date.isoformat()} as {pairs}, an interlaminar epidural: guidance "
@@ -346,7 +349,8 @@ class GuidanceWithoutImagingEpidural(Rule):
                     "claim to its with-imaging code if fluoroscopy or CT was used."
                 ),
                 line=entry.line,
-            )
+                related=related([e.entry for e in without], entry.claim),
+            ), entry, [e.entry for e in without])
 
 
 @register
@@ -407,7 +411,7 @@ class EpidurographyWithEpidural(Rule):
         for coded in _coded(day, ctx, EPIDUROGRAPHY):
             entry = coded.entry
             pairs = listing([where(e.entry, entry.claim) for e in epidurals])
-            yield self.finding(
+            yield paired(self.finding(
                 entry.claim,
                 f"72275 (epidurography) is billed with {pairs} for the same patient on "
                 f"{day.service_date.isoformat()}: the contrast study is integral to the epidural "
@@ -415,7 +419,8 @@ class EpidurographyWithEpidural(Rule):
                 "documented service.",
                 fix="Remove the 72275 line unless the record documents a separate, distinct epidurography.",
                 line=entry.line,
-            )
+                related=related([e.entry for e in epidurals], entry.claim),
+            ), entry, [e.entry for e in epidurals])
 
 
 @register
@@ -509,7 +514,7 @@ class UltrasoundWithGuidedProcedure(Rule):
                 if entry.claim.is_medicare and any(family(p.row) in (INTERLAMINAR, TRANSFORAMINAL) for p in primaries)
                 else ""
             )
-            yield self.finding(
+            yield paired(self.finding(
                 entry.claim,
                 f"{entry.code} (ultrasound guidance) is billed with {pairs} for the same patient on "
                 f"{day.service_date.isoformat()}: ultrasound is not separately reported with these "
@@ -520,4 +525,5 @@ class UltrasoundWithGuidedProcedure(Rule):
                 ),
                 line=entry.line,
                 severity=severity,
-            )
+                related=related([p.entry for p in primaries], entry.claim),
+            ), entry, [p.entry for p in primaries])

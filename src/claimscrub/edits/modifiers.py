@@ -28,6 +28,7 @@ from claimscrub.edits._codebook import (
     modifier,
     procedure,
     procedure_any_date,
+    related,
     severity_for,
     unverified_note,
     where,
@@ -227,6 +228,7 @@ class MedicareBilateralReporting(Rule):
                         "with one unit and the charge for both sides."
                     ),
                     line=later.line,
+                    related=related([left, right], later.claim),
                 )
 
     def _one_line(self, entry: DayLine, row: dict) -> Iterable[Finding]:

@@ -23,7 +23,8 @@ from typing import Iterable, Optional
 
 from claimscrub.engine import REGISTRY, Rule, RuleContext, Scope, register
 from claimscrub.findings import Category, Finding, Severity
-from claimscrub.grouping import DayLine, PatientDay
+from claimscrub.grouping import DayLine, PatientDay, paired
+from claimscrub.edits._codebook import related
 from claimscrub.edits.units import EPIDURAL_FAMILY, procedure_info, where
 
 TRANSFORAMINAL_FAMILY = "epidural-transforaminal"
@@ -67,8 +68,7 @@ def is_em(ctx: RuleContext, code: str, day) -> bool:
 def _enabled(ctx: RuleContext, rule_id: str, payer: str) -> bool:
     if rule_id not in REGISTRY:
         return False
-    config = ctx.config
-    return config is None or config.is_enabled(rule_id, payer)
+    return ctx.is_enabled(rule_id, payer)
 
 
 def covering_rules(ctx: RuleContext, code1: str, code2: str, day, payer: str) -> list[str]:
@@ -358,14 +358,16 @@ class NcciProcedurePairs(Rule):
                 "some payers read the modifier only on the column-2 line."
             )
             severity = Severity.INFO
-        return self.finding(
+        return paired(self.finding(
             edit.column2.claim,
             message,
             fix=fix,
             line=edit.column2.line,
             severity=severity,
             source=f"{edit.describe()}; NCCI Policy Manual ch. I; MLN1783722",
-        )
+            related=related([edit.column1] + ([edit.bypass_entry] if edit.bypass_entry is not None else []),
+                            edit.column2.claim),
+        ), edit.column2, [edit.column1])
 
 
 @register
@@ -429,7 +431,7 @@ class DrugAdministrationWithEpidural(Rule):
             note = ncci_note(find_pair(ctx, day, epidural, entry))
             distinct = next((m for m in entry.modifiers if m.upper() in DISTINCT_MODIFIERS), None)
             if distinct:
-                yield self.finding(
+                yield paired(self.finding(
                     entry.claim,
                     f"{entry.code} with modifier {distinct} on the day of epidural {epidural.code} "
                     f"({where(epidural, entry)}): payable only for a separate injection (another drug or site). "
@@ -438,9 +440,9 @@ class DrugAdministrationWithEpidural(Rule):
                         "(drug, site and reason) with the claim.",
                     line=entry.line,
                     severity=Severity.INFO,
-                )
+                ), entry, [epidural])
             else:
-                yield self.finding(
+                yield paired(self.finding(
                     entry.claim,
                     f"{entry.code} (intramuscular/subcutaneous injection) is billed on the day of epidural "
                     f"{epidural.code} ({where(epidural, entry)}): injecting the drug is part of the epidural "
@@ -448,7 +450,7 @@ class DrugAdministrationWithEpidural(Rule):
                     fix=f"Remove {entry.code}. If a separate injection of another drug or at another site was "
                         f"given, append XS (or 59) to {entry.code} and document it.",
                     line=entry.line,
-                )
+                ), entry, [epidural])
 
 
 @register
@@ -512,7 +514,7 @@ class OtherBlocksWithEpidural(Rule):
                 f" Modifier {distinct} is present: the distinct site and a separate diagnosis must be documented."
                 if distinct else ""
             )
-            yield self.finding(
+            yield paired(self.finding(
                 entry.claim,
                 f"{kind.capitalize()} {entry.code} is billed in the same session as epidural {epidural.code} "
                 f"({where(epidural, entry)}): the Medicare ESI LCDs treat different blocks in one session as "
@@ -523,7 +525,7 @@ class OtherBlocksWithEpidural(Rule):
                 ),
                 line=entry.line,
                 severity=escalate(edit, self.severity),
-            )
+            ), entry, [epidural])
 
 
 def _right_code(ctx: RuleContext, day, region: str, imaging: bool, catheter: bool) -> Optional[str]:
@@ -616,7 +618,7 @@ class EpiduralFamilySameRegion(Rule):
             for entry, _ in items:
                 if entry.code == keep:
                     continue
-                yield self.finding(
+                yield paired(self.finding(
                     entry.claim,
                     f"{entry.code} and {keep} ({where(keeper, entry)}) are both reported for the "
                     f"{REGION_NAMES.get(region, region)} region on {day.service_date.isoformat()}: they are "
@@ -624,7 +626,7 @@ class EpiduralFamilySameRegion(Rule):
                     f"and only one code per region per session is payable.{ncci_note(find_pair(ctx, day, keeper, entry))}",
                     fix=fix_code,
                     line=entry.line,
-                )
+                ), entry, [keeper])
 
 
 @register
@@ -684,7 +686,7 @@ class EpiduralTwoRegions(Rule):
         target = second_lines[0]
         edit = next((e for e in (find_pair(ctx, day, other, target) for other in first_lines) if e), None)
         listed = ", ".join(f"{e.code} ({where(e, target)})" for e in first_lines)
-        yield self.finding(
+        yield paired(self.finding(
             target.claim,
             f"Epidural {target.code} ({REGION_NAMES[second_region]}) is billed on "
             f"{day.service_date.isoformat()} with {listed} ({REGION_NAMES[first_region]}): the Medicare ESI "
@@ -696,7 +698,7 @@ class EpiduralTwoRegions(Rule):
             ),
             line=target.line,
             severity=escalate(edit, self.severity),
-        )
+        ), target, first_lines)
 
 
 @register
@@ -757,7 +759,7 @@ class InterlaminarAndTransforaminal(Rule):
                 continue
             edit = next((e for e in (find_pair(ctx, day, tf, il) for tf in same) if e), None)
             listed = ", ".join(f"{tf.code} ({where(tf, il)})" for tf in same)
-            yield self.finding(
+            yield paired(self.finding(
                 il.claim,
                 f"Interlaminar epidural {il.code} and transforaminal epidural {listed} are billed for the "
                 f"{REGION_NAMES[region]} region on {day.service_date.isoformat()}: both approaches in one session "
@@ -768,4 +770,4 @@ class InterlaminarAndTransforaminal(Rule):
                 ),
                 line=il.line,
                 severity=escalate(edit, self.severity),
-            )
+            ), il, same)

@@ -20,9 +20,10 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Iterable, Optional
 
+from claimscrub.edits._codebook import related
 from claimscrub.engine import REGISTRY, Rule, RuleContext, Scope, register
 from claimscrub.findings import Category, Finding, Severity
-from claimscrub.grouping import DayLine, PatientDay
+from claimscrub.grouping import DayLine, PatientDay, paired
 
 EPIDURAL_FAMILY = "epidural-interlaminar"
 BILATERAL_RULE = "EPI-MOD-002"
@@ -90,7 +91,7 @@ def _bilateral_doubling(ctx: RuleContext, entries: list[DayLine], units: Decimal
     EPI-MOD-002 reports when it runs. One side with two units is not."""
     if units != 2 * limit or BILATERAL_RULE not in REGISTRY:
         return False
-    if ctx.config is not None and not ctx.config.is_enabled(BILATERAL_RULE, payer):
+    if not ctx.is_enabled(BILATERAL_RULE, payer):
         return False
     sides = {m.upper() for e in entries for m in e.modifiers if m.upper() in ("LT", "RT")}
     has_50 = any(m == "50" for e in entries for m in e.modifiers)
@@ -242,7 +243,7 @@ class MedicallyUnlikelyUnits(Rule):
                 f"Report no more than {units_text(limit)} of {code} on this date, or keep documentation "
                 "of the medical necessity of the extra units and expect to appeal."
             )
-        yield self.finding(
+        yield paired(self.finding(
             culprit.claim,
             f"{units_text(total)} of {code} on {day.service_date.isoformat()} ({others}) exceed the Medicare "
             f"MUE of {limit} per day ({kind}): {consequence}{caveat}.",
@@ -250,7 +251,8 @@ class MedicallyUnlikelyUnits(Rule):
             line=culprit.line,
             severity=severity,
             source=source,
-        )
+            related=related(lines, culprit.claim),
+        ), culprit, lines)
 
 
 @register
@@ -330,4 +332,5 @@ class EpiduralOnePerSession(Rule):
                     f"{'line' if len(lines) > 1 else 'units'}. Do not repeat it with 76 or 59."
                 ),
                 line=culprit.line,
+                related=related(lines, culprit.claim),
             )

@@ -79,14 +79,18 @@ _HISTORY_OPTION = click.option(
     help="sqlite:///PATH (or a path) or postgresql://...; default: history in the configuration.")
 _CONFIG_OPTION = click.option(
     "--config", "config_path", type=click.Path(dir_okay=False),
-    help="claimscrub.toml (default: ./claimscrub.toml or [tool.claimscrub] in ./pyproject.toml).")
+    help="Configuration file (default: $CLAIMSCRUB_CONFIG, else claimscrub.toml or [tool.claimscrub] in pyproject.toml in the working folder or its parents).")
 
 
 def _open(history_option: Optional[str], config_path: Optional[str]) -> History:
-    from claimscrub.config import find_config, load_config
+    return _open_with_config(history_option, config_path)[0]
+
+
+def _open_with_config(history_option: Optional[str], config_path: Optional[str]) -> tuple[History, object]:
+    from claimscrub.config import discover_config, load_config
 
     try:
-        path = config_path or find_config()
+        path = discover_config(config_path)
         config = load_config(path) if path else None
         history = open_history(history_option, config)
     except ClaimscrubError as exc:
@@ -94,7 +98,21 @@ def _open(history_option: Optional[str], config_path: Optional[str]) -> History:
         raise AssertionError  # unreachable
     if history is None:
         _fail("no history: give --history URL or history = \"...\" in the configuration", EXIT_USAGE)
-    return history
+    return history, config
+
+
+def _table_versions(rules_dir: Optional[str], config) -> list:
+    """The rule tables a scrub run with the same options would judge by (bundled, overlaid
+    with --rules or the configuration's rules folder), recorded with an import as with a
+    scrub run, so the history says what the rules were when each night was loaded."""
+    from claimscrub.scrub import table_versions
+    from claimscrub.tables import load_tables
+
+    try:
+        return table_versions(load_tables(rules_dir or (getattr(config, "rules_dir", None) if config else None)))
+    except ClaimscrubError as exc:
+        _fail(str(exc), EXIT_USAGE)
+        raise AssertionError  # unreachable
 
 
 @click.group("history")
@@ -125,7 +143,9 @@ def stats_command(history_option, config_path) -> None:
 @click.argument("inputs", nargs=-1, required=True, type=click.Path())
 @_HISTORY_OPTION
 @_CONFIG_OPTION
-def import_command(inputs, history_option, config_path) -> None:
+@click.option("--rules", "rules_dir", type=click.Path(file_okay=False),
+              help="Rule table folder whose versions the import records (default: the configuration's).")
+def import_command(inputs, history_option, config_path, rules_dir) -> None:
     """Record 837P files already sent, without scrubbing: all their claims count as billed.
 
     Exit status 2 when an input cannot be read (nothing is recorded then), 3 for a usage,
@@ -141,10 +161,11 @@ def import_command(inputs, history_option, config_path) -> None:
     missing = [p for p in paths if not os.path.isfile(p)]
     if missing:
         _fail(f"{missing[0]}: no such file", EXIT_UNUSABLE)
-    history = _open(history_option, config_path)
+    history, config = _open_with_config(history_option, config_path)
+    versions = _table_versions(rules_dir, config)
     with history:
         try:
-            records, outcome = import_files(history, paths, [])
+            records, outcome = import_files(history, paths, versions)
         except InputError as exc:
             _fail(f"{exc}; nothing was recorded", EXIT_UNUSABLE)
             return

@@ -9,8 +9,9 @@ attach only to the run's own claims (:func:`claimscrub.grouping.is_prior_finding
 
 Only the prior days that can matter to tonight's claims are kept: days of tonight's dates,
 and other days from a year and a day before the patient's earliest date of service in the
-run (the LCD frequency window) to the day after the latest (modifier 57 looks at the next
-day).
+run to a year and a day after the latest (the LCD frequency window either side: a session
+billed out of order counts against the sessions billed after it; modifier 57 looks at the
+next day).
 """
 
 from __future__ import annotations
@@ -24,7 +25,14 @@ from claimscrub.model import BillingProvider, Claim, InterchangeInfo, Patient, P
 
 #: how far before the run's earliest date of service earlier days are kept (frequency window)
 LOOK_BACK = timedelta(days=366)
-LOOK_AHEAD = timedelta(days=1)
+#: how far after the run's latest date of service (frequency window of a session billed late)
+LOOK_AHEAD = timedelta(days=366)
+
+
+def window(first: date, last: date) -> tuple[date, date]:
+    """The dates of earlier nights' lines that can matter to a patient whose lines in the
+    run fall between ``first`` and ``last`` (see the module docstring)."""
+    return first - LOOK_BACK, last + LOOK_AHEAD
 
 
 def _defaults(cls) -> dict[str, Any]:
@@ -36,7 +44,9 @@ def _built(cls, defaults: dict, **values):
     """A model instance from values the history already validated, without validating them
     again (pydantic's model_construct is several times slower on the benchmark's 100,000s
     of lines). Mutable defaults are copied."""
-    fields = {k: (list(v) if isinstance(v, list) else v) for k, v in defaults.items()}
+    fields = defaults.copy()
+    for name in _LISTS[cls]:
+        fields[name] = list(defaults[name])
     fields.update(values)
     obj = cls.__new__(cls)
     object.__setattr__(obj, "__dict__", fields)
@@ -48,6 +58,9 @@ def _built(cls, defaults: dict, **values):
 
 _CLAIM = _defaults(Claim)
 _LINE = _defaults(ServiceLine)
+#: the defaults each instance needs a copy of (mutable lists)
+_LISTS = {cls: [k for k, v in defaults.items() if isinstance(v, list)]
+          for cls, defaults in ((Claim, _CLAIM), (ServiceLine, _LINE))}
 _PATIENT = Patient.model_construct(hl_id="", is_subscriber=True, pos=0)
 _INTERCHANGE = InterchangeInfo.model_construct(
     sender_qualifier="", sender_id="", receiver_qualifier="", receiver_id="", control_number="",
@@ -101,8 +114,7 @@ def with_prior(history: PatientHistory, entries: list[DayLine]) -> PatientHistor
     window that can matter (see the module docstring)."""
     if not entries or not history.days:
         return history
-    first = min(d.service_date for d in history.days) - LOOK_BACK
-    last = max(d.service_date for d in history.days) + LOOK_AHEAD
+    first, last = window(min(d.service_date for d in history.days), max(d.service_date for d in history.days))
     days: dict[tuple[date, str], PatientDay] = {(d.service_date, d.provider_npi): d for d in history.days}
     prior_by_day: dict[tuple[date, str], list[DayLine]] = {}
     for entry in entries:

@@ -4,20 +4,32 @@ for, and the run written back at the end."""
 
 from __future__ import annotations
 
+import pickle
+import tempfile
 from typing import Iterable, Iterator, Optional
 
 from claimscrub.grouping import REPLACEMENT_FREQUENCIES, DayLine, PatientHistory
-from claimscrub.history.prior import prior_entries, with_prior
-from claimscrub.history.store import CHUNK, ClaimRecord, FileRecord, History, LineRecord, file_hash, patient_hash
+from claimscrub.history.prior import prior_entries, window, with_prior
+from claimscrub.history.store import (
+    CHUNK,
+    ClaimRecord,
+    FileRecord,
+    History,
+    LineRecord,
+    file_hash,
+    gc_paused,
+    patient_hash,
+)
 from claimscrub.model import Claim
 
 
 
-def claim_record(key: bytes, claim: Claim, billed: bool) -> ClaimRecord:
-    """What the history keeps of a claim: no name, member id or birth date."""
+def claim_record(key: bytes, claim: Claim, billed: bool, patient: Optional[str] = None) -> ClaimRecord:
+    """What the history keeps of a claim: no name, member id or birth date (``patient`` is
+    the claim's patient hash when the caller has it already)."""
     record = ClaimRecord(
         claim_id=claim.claim_id,
-        patient=patient_hash(key, claim.patient_key()),
+        patient=patient or patient_hash(key, claim.patient_key()),
         frequency_code=claim.frequency_code.strip(),
         billed=billed,
         payer_claim_control_number=claim.payer_claim_control_number.strip(),
@@ -25,6 +37,7 @@ def claim_record(key: bytes, claim: Claim, billed: bool) -> ClaimRecord:
         payer_id=claim.payer.id,
         place_of_service=claim.place_of_service,
         charge=claim.charge,
+        diagnoses=[dx.code for dx in sorted(claim.diagnoses, key=lambda dx: dx.position) if dx.code],
     )
     for line in claim.lines:
         if line.service_date is None or not line.procedure_code:
@@ -41,8 +54,19 @@ def claim_record(key: bytes, claim: Claim, billed: bool) -> ClaimRecord:
             billing_npi=claim.billing_provider.npi,
             billing_tax_id=claim.billing_provider.tax_id,
             payer_id=claim.payer.id,
+            diagnoses=_pointed(claim, line),
         ))
     return record
+
+
+def _pointed(claim: Claim, line) -> list[str]:
+    """The codes the line's diagnosis pointers name, in pointer order, each once."""
+    codes: list[str] = []
+    for pointer in line.diagnosis_pointers:
+        dx = claim.diagnosis(pointer)
+        if dx is not None and dx.code and dx.code not in codes:
+            codes.append(dx.code)
+    return codes
 
 
 def control_numbers(transactions: Iterable) -> list[str]:
@@ -63,6 +87,19 @@ class RunHistory:
         self._originals: dict[tuple[str, int], list[dict]] = {}
         #: ids of the history's files with the run's content hashes (recorded before)
         self._own_files: set[int] = set()
+        #: patient key -> patient hash: one HMAC per patient of the run, not per claim or read
+        self._hashes: dict[tuple[str, ...], str] = {}
+        #: patient key -> (earliest, latest) date of service of the run's lines
+        self._dates: dict[tuple[str, ...], tuple] = {}
+        #: what the run will record of each claim, spooled as it is read (see observe)
+        self._spool = _RecordSpool()
+
+    def patient(self, patient_key: tuple[str, ...]) -> str:
+        """The keyed hash of a patient (computed once per run)."""
+        value = self._hashes.get(patient_key)
+        if value is None:
+            value = self._hashes[patient_key] = patient_hash(self.key, patient_key)
+        return value
 
     def begin(self, paths: list[str]) -> None:
         """Hash the inputs and look up which of them an earlier run already recorded."""
@@ -82,11 +119,20 @@ class RunHistory:
 
     # -- replacements and voids ------------------------------------------------------------
     def observe(self, claim: Claim) -> None:
-        """Match a replacement or void claim to the earlier claims it stands for (by REF*F8
-        or CLM01, same patient), as the claim is read."""
+        """As a claim is read: spool what the history will record of it (so the run's end
+        need not read the claims back), and match a replacement or void claim to the
+        earlier claims it stands for (by REF*F8 or CLM01, same patient)."""
+        patient_key = claim.patient_key()
+        patient = self.patient(patient_key)
+        record = claim_record(self.key, claim, True, patient)
+        self._spool.add(claim.file_index, claim.index, record)
+        if record.lines:
+            first = min(line.service_date for line in record.lines)
+            last = max(line.service_date for line in record.lines)
+            known = self._dates.get(patient_key)
+            self._dates[patient_key] = (min(first, known[0]), max(last, known[1])) if known else (first, last)
         if claim.frequency_code.strip() not in REPLACEMENT_FREQUENCIES:
             return
-        patient = patient_hash(self.key, claim.patient_key())
         refs = [claim.payer_claim_control_number, claim.claim_id]
         self._originals[(claim.file, claim.index)] = self.history.originals(patient, refs)
 
@@ -102,13 +148,16 @@ class RunHistory:
         Left out: lines of this run's own files recorded before (scrubbing a file again
         judges it as the first time) and the claims this run's replacements and voids
         stand for (the replacement takes their place)."""
-        by_hash = {patient_hash(self.key, key): key for key in patient_keys}
+        by_hash = {self.patient(key): key for key in patient_keys}
         replaced = {o["pk"] for items in self._originals.values() for o in items}
         # read again here, not only at the start: a concurrent run may have recorded one of
         # this run's files since, and a file is never a prior of itself
         own = self._own_files | self.history.file_ids(self.content_hashes.values())
-        lines = self.history.prior_lines(by_hash, exclude_files=own, exclude_claims=replaced)
-        return {by_hash[h]: prior_entries(rows) for h, rows in lines.items()}
+        # only the lines that can matter to the run's dates (see claimscrub.history.prior)
+        windows = {h: window(*self._dates[key]) for h, key in by_hash.items() if key in self._dates}
+        with gc_paused():
+            lines = self.history.prior_lines(by_hash, exclude_files=own, exclude_claims=replaced, windows=windows)
+            return {by_hash[h]: prior_entries(rows) for h, rows in lines.items()}
 
     def prior_loader(self, patient_keys: list[tuple[str, ...]]) -> "PriorLoader":
         """Prior entries for the run's patients, read in bulk ``CHUNK`` patients at a time
@@ -133,8 +182,9 @@ class RunHistory:
                 continue
 
             def claims(file=file) -> Iterator[ClaimRecord]:
-                for claim, _segments, _ref in run.store.claims(file.index):
-                    yield claim_record(self.key, claim, (file.index, claim.index) not in rejected)
+                for claim_index, record in self._spool.read(file.index):
+                    record.billed = (file.index, claim_index) not in rejected
+                    yield record
 
             records.append(FileRecord(file.name, self.content_hashes[file.path],
                                       control_numbers(file.transactions), claims))
@@ -160,3 +210,38 @@ class PriorLoader:
             self.pending = set(chunk)
         self.pending.discard(patient_key)
         return self.loaded.pop(patient_key, [])
+
+
+class _RecordSpool:
+    """The claim records of a run in an unnamed temporary file (deleted when closed or when
+    the process ends), in read order, with each input's span: memory stays flat with the
+    batch, and the run's end reads small records instead of whole claims. Records hold
+    patient hashes, codes, dates and provider numbers only."""
+
+    def __init__(self):
+        self._file = None
+        self._spans: dict[int, list[int]] = {}
+
+    def add(self, file_index: int, claim_index: int, record: ClaimRecord) -> None:
+        if self._file is None:
+            self._file = tempfile.TemporaryFile(prefix="claimscrub-history-")
+        span = self._spans.get(file_index)
+        if span is None:
+            span = self._spans[file_index] = [self._file.tell(), 0]
+        # one pickle per record (a shared pickler's memo would hold every record)
+        pickle.dump((claim_index, record), self._file, pickle.HIGHEST_PROTOCOL)
+        span[1] = self._file.tell()
+
+    def read(self, file_index: int) -> Iterator[tuple[int, ClaimRecord]]:
+        span = self._spans.get(file_index)
+        if span is None or self._file is None:
+            return
+        self._file.flush()
+        self._file.seek(span[0])
+        while self._file.tell() < span[1]:
+            yield pickle.load(self._file)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None

@@ -26,6 +26,14 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
+#: the newest revision in ``alembic/versions`` (a test checks it against Alembic's head):
+#: a history at this revision is opened without running Alembic
+SCHEMA_HEAD = "0002"
+
+#: Alembic's own bookkeeping table, read to skip the migration step when nothing is to do
+#: (not part of ``metadata``: Alembic creates and owns it)
+alembic_version = Table("alembic_version", MetaData(), Column("version_num", String(32), nullable=False))
+
 #: one row per name: the key fingerprint, the acknowledgment control number sequence
 setting = Table(
     "setting",
@@ -87,6 +95,9 @@ claim = Table(
     Column("place_of_service", String(2), nullable=False),
     Column("charge", Numeric(12, 2), nullable=True),
     Column("first_service_date", Date, nullable=True),
+    #: the claim's ICD-10-CM codes (HI, no dot) in position order, comma-separated; empty for
+    #: claims recorded before revision 0002 (unknown, not "none")
+    Column("diagnoses", String(200), nullable=False, server_default=""),
     Index("claim_by_patient_id", "patient", "claim_id"),
 )
 
@@ -111,5 +122,7 @@ line = Table(
     Column("billing_npi", String(15), nullable=False),
     Column("billing_tax_id", String(15), nullable=False),
     Column("payer_id", String(80), nullable=False),
+    #: the codes the line's diagnosis pointers (SV107) name, in pointer order, comma-separated
+    Column("diagnoses", String(40), nullable=False, server_default=""),
     Index("line_by_patient_day", "patient", "service_date", "provider_npi"),
 )

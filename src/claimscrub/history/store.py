@@ -10,18 +10,20 @@ recorded by two runs at once collides on its unique identity, and the later run 
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import hmac
 import json
 import os
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Optional
 
-from sqlalchemy import and_, create_engine, delete, event, func, select, update
+from sqlalchemy import and_, create_engine, delete, event, func, inspect, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
@@ -127,6 +129,8 @@ class LineRecord:
     billing_npi: str
     billing_tax_id: str
     payer_id: str
+    #: ICD-10-CM codes the line points at (SV107), in pointer order
+    diagnoses: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -141,6 +145,8 @@ class ClaimRecord:
     place_of_service: str
     charge: Optional[Decimal]
     lines: list[LineRecord] = field(default_factory=list)
+    #: the claim's diagnosis codes (HI) in position order
+    diagnoses: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -194,6 +200,36 @@ class PriorLine:
     run_id: int
     run_date: date
     file_name: str
+
+
+@contextmanager
+def gc_paused():
+    """Run a bulk step (thousands of short-lived, acyclic rows and models) without the cyclic
+    garbage collector, which would otherwise scan the run's whole heap (rule tables, claims)
+    again and again as the objects are made: about half the cost of building prior lines.
+    Memory is still freed by reference counting; the collector resumes afterwards."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _within(bounds: Optional[tuple[date, date]], day: date) -> bool:
+    return bounds is not None and bounds[0] <= day <= bounds[1]
+
+
+def _codes(codes: list[str], limit: int) -> str:
+    """Codes comma-separated, as many whole codes as fit in ``limit`` characters."""
+    text = ""
+    for code in codes:
+        candidate = f"{text},{code}" if text else code
+        if len(candidate) > limit:
+            break
+        text = candidate
+    return text
 
 
 def file_hash(path: str) -> str:
@@ -281,6 +317,12 @@ class History:
                 time.sleep(0.2 * (attempt + 1))
 
     def _migrate(self) -> None:
+        """Bring the schema to the newest revision; a history already there is only read
+        (one query, without loading Alembic: opening is part of every nightly run)."""
+        with self.engine.connect() as conn:
+            if inspect(conn).has_table(s.alembic_version.name):
+                if conn.execute(select(s.alembic_version.c.version_num)).scalar() == s.SCHEMA_HEAD:
+                    return
         from alembic import command
         from alembic.config import Config
 
@@ -336,11 +378,14 @@ class History:
                     self._files[file_id] = (name, run_id, _as_date(completed))
 
     def prior_lines(self, patients: Iterable[str], exclude_files: Iterable[int] = (),
-                    exclude_claims: Iterable[int] = ()) -> dict[str, list[PriorLine]]:
+                    exclude_claims: Iterable[int] = (),
+                    windows: Optional[dict[str, tuple[date, date]]] = None) -> dict[str, list[PriorLine]]:
         """The active billed lines of the given patients, by patient, in bulk (one query per
         ``CHUNK`` patients, on the patient-day index), leaving out the given files (the
         run's own files recorded before) and claims (the ones the run replaces or voids).
-        A run's rows only exist once its transaction committed, complete."""
+        With ``windows`` (patient -> first and last date), only the lines of those dates
+        (a patient without a window has none). A run's rows only exist once its transaction
+        committed, complete."""
         wanted = sorted(set(patients))
         excluded_files = set(exclude_files)
         excluded_claims = set(exclude_claims)
@@ -353,14 +398,23 @@ class History:
         )
         with self.engine.connect() as conn:
             for start in range(0, len(wanted), CHUNK):
+                chunk = wanted[start:start + CHUNK]
                 query = (
                     select(*columns)
                     .select_from(L.join(C, C.c.id == L.c.claim_pk))
-                    .where(L.c.patient.in_(wanted[start:start + CHUNK]), L.c.active.is_(True))
+                    .where(L.c.patient.in_(chunk), L.c.active.is_(True))
                     .order_by(L.c.patient, L.c.service_date, C.c.id, L.c.id)
                 )
+                if windows is not None:
+                    bounds = [windows[p] for p in chunk if p in windows]
+                    if not bounds:
+                        continue
+                    query = query.where(L.c.service_date >= min(b[0] for b in bounds),
+                                        L.c.service_date <= max(b[1] for b in bounds))
                 rows = [tuple(r) for r in conn.execute(query)
                         if r[1] not in excluded_files and r[0] not in excluded_claims]
+                if windows is not None:
+                    rows = [r for r in rows if _within(windows.get(r[6]), _as_date(r[7]))]
                 self._file_info(conn, {r[1] for r in rows})
                 for (pk, file_id, claim_id, frequency, filing, pos, patient, day, npi, number, code, modifiers,
                      units, charge, taxonomy, billing_npi, tax_id, payer) in rows:
@@ -445,7 +499,8 @@ class History:
 
         def attempt() -> RecordOutcome:
             with self._write() as conn, conn.begin():
-                outcome = self._record(conn, kind, table_versions, files, ack_count, started_at, version)
+                with gc_paused():
+                    outcome = self._record(conn, kind, table_versions, files, ack_count, started_at, version)
                 if before_commit is not None:
                     before_commit(outcome)
                 conn.execute(update(s.run).where(s.run.c.id == outcome.run_id).values(completed_at=_now()))
@@ -486,19 +541,26 @@ class History:
             control_numbers=",".join(record.control_numbers), identity=record.identity, claims=0,
         )).inserted_primary_key[0]
         count = 0
+        last_id = 0
         batch: list[ClaimRecord] = []
         for claim in record.claims():
             batch.append(claim)
             count += 1
             if len(batch) >= 1000:
-                self._insert_claims(conn, run_id, file_id, batch, outcome)
+                last_id = self._insert_claims(conn, run_id, file_id, batch, outcome, last_id)
                 batch = []
         if batch:
-            self._insert_claims(conn, run_id, file_id, batch, outcome)
+            self._insert_claims(conn, run_id, file_id, batch, outcome, last_id)
         conn.execute(update(s.file).where(s.file.c.id == file_id).values(claims=count))
 
     def _insert_claims(self, conn: Connection, run_id: int, file_id: int, claims: list[ClaimRecord],
-                       outcome: RecordOutcome) -> None:
+                       outcome: RecordOutcome, after_id: int) -> int:
+        """Insert a batch of the file's claims and their lines; returns the last claim id.
+
+        The claims go in as one executemany, without RETURNING (which SQLite can only keep in
+        parameter order one row per statement), and their ids are read back: the file row
+        is this transaction's own, so its claims with ids above the previous batch's are
+        exactly this batch, in insertion order (ids only grow)."""
         rows = [{
             "run_id": run_id, "file_id": file_id, "claim_id": c.claim_id[:38], "patient": c.patient,
             "frequency_code": c.frequency_code[:2], "disposition": BILLED if c.billed else REJECTED,
@@ -507,8 +569,14 @@ class History:
             "filing_indicator": c.filing_indicator[:2], "payer_id": c.payer_id[:80],
             "place_of_service": c.place_of_service[:2], "charge": c.charge,
             "first_service_date": min((l.service_date for l in c.lines), default=None),
+            "diagnoses": _codes(c.diagnoses, 200),
         } for c in claims]
-        ids = conn.execute(s.claim.insert().returning(s.claim.c.id, sort_by_parameter_order=True), rows).scalars().all()
+        conn.execute(s.claim.insert(), rows)
+        ids = conn.execute(
+            select(s.claim.c.id).where(s.claim.c.file_id == file_id, s.claim.c.id > after_id).order_by(s.claim.c.id)
+        ).scalars().all()
+        if len(ids) != len(claims):  # pragma: no cover - would mean another writer in this file's rows
+            raise HistoryError(f"history: {len(ids)} claim rows read back for {len(claims)} written")
         lines = []
         for pk, c in zip(ids, claims):
             # a void stands for nothing billed; a rejected claim was not sent
@@ -520,7 +588,7 @@ class History:
                     "code": l.code[:48], "modifiers": ",".join(l.modifiers)[:20], "units": l.units,
                     "charge": l.charge, "rendering_taxonomy": l.rendering_taxonomy[:10],
                     "billing_npi": l.billing_npi[:15], "billing_tax_id": l.billing_tax_id[:15],
-                    "payer_id": l.payer_id[:80],
+                    "payer_id": l.payer_id[:80], "diagnoses": _codes(l.diagnoses, 40),
                 })
             if c.billed and c.frequency_code in ("7", "8"):
                 self._apply_replacement(conn, pk, c, outcome)
@@ -529,6 +597,7 @@ class History:
         outcome.claims += len(claims)
         outcome.billed += sum(1 for c in claims if c.billed)
         outcome.lines += len(lines)
+        return ids[-1]
 
     def _apply_replacement(self, conn: Connection, pk: int, claim: ClaimRecord, outcome: RecordOutcome) -> None:
         C, L = s.claim, s.line

@@ -17,8 +17,9 @@
   the writers: it merges the claims back per input file in input order, adds the findings of
   both stages, and decides the dispositions exactly as a run in one process does.
 
-Spills are files of pickled batches in the run's private store folder (``--work-dir``),
-written by the workers and read back in bounded batches. The engines differ only in where
+Spills are files of marshalled batches of compact records (:mod:`claimscrub.records`) in
+the run's private store folder (``--work-dir``), written by the workers and read back in
+bounded batches. The engines differ only in where
 the stage functions run: :class:`claimscrub.partition.local.LocalEngine` (forked worker
 processes that die with the run) or :class:`claimscrub.partition.dask_engine.DaskEngine`
 (tasks on a Dask distributed cluster; the ``claimscrub[dask]`` extra).

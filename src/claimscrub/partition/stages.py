@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-import pickle
+import marshal
 import uuid
 from dataclasses import dataclass, field
 from datetime import date
@@ -16,7 +16,6 @@ from claimscrub.claims import build_claims
 from claimscrub.engine import Engine, RuleContext, Scope
 from claimscrub.errors import InputError
 from claimscrub.grouping import (
-    REPLACEMENT_FREQUENCIES,
     DayLine,
     PatientDay,
     PatientHistory,
@@ -25,6 +24,7 @@ from claimscrub.grouping import (
     line_group_key,
 )
 from claimscrub.pricing import price_claim, unpriced_charges
+from claimscrub.records import dump_claim, dump_finding, dump_ref, load_claim
 from claimscrub.store import ClaimRef
 from claimscrub.x12.envelope import iter_transaction_sets
 from claimscrub.x12.reader import X12Reader
@@ -34,7 +34,7 @@ from claimscrub.x12.reader import X12Reader
 #: chunks of :data:`CLAIM_CHUNK` (in file order).
 WHOLE_SET_CLAIMS = 2048
 CLAIM_CHUNK = 256
-#: Items per pickled batch of a spill file (what a reader holds at a time).
+#: Items per batch of a spill file (what a reader holds at a time).
 SPILL_BATCH = 512
 
 
@@ -49,7 +49,11 @@ def partition_of(encoded_patient_key: str, partitions: int) -> int:
 
 
 class SpillWriter:
-    """Appends items to a file as pickled batches of :data:`SPILL_BATCH`."""
+    """Appends items to a file in batches of :data:`SPILL_BATCH`, written with :mod:`marshal`.
+
+    Items are plain values only (tuples, lists, strings, bytes, numbers): claims and
+    findings go in as their compact records (:mod:`claimscrub.records`), never as pickled
+    models. A spill lives only as long as the run that wrote it."""
 
     def __init__(self, path: str):
         self.path = path
@@ -65,7 +69,7 @@ class SpillWriter:
 
     def _flush(self) -> None:
         if self._batch:
-            pickle.dump(self._batch, self._handle, pickle.HIGHEST_PROTOCOL)
+            marshal.dump(self._batch, self._handle)
             self._batch = []
 
     def close(self) -> None:
@@ -80,7 +84,7 @@ def read_spill(path: str, remove: bool = False) -> Iterator:
     with open(path, "rb") as handle:
         while True:
             try:
-                batch = pickle.load(handle)
+                batch = marshal.load(handle)
             except EOFError:
                 break
             yield from batch
@@ -171,7 +175,7 @@ class ReadUnit:
     parts: int
 
     def spill(self, ctx: StageContext, what: str) -> str:
-        return os.path.join(ctx.spill_dir, f"f{self.file_index}-u{self.part}-{what}.pkl")
+        return os.path.join(ctx.spill_dir, f"f{self.file_index}-u{self.part}-{what}.spill")
 
 
 @dataclass
@@ -189,8 +193,6 @@ class ReadSummary:
     #: ts indexes of the sets holding no claim (part 0 only)
     empty_sets: list = field(default_factory=list)
     claim_count: int = 0
-    #: this part's replacement and void claims (matched to the history by the parent)
-    replacements: list = field(default_factory=list)
     #: partition -> encoded patient keys of this part's dated lines
     patients: dict = field(default_factory=dict)
     #: the spill of this part's claims: (ts index, claim, segments, ref, findings)
@@ -250,11 +252,10 @@ def read_unit(ctx: StageContext, unit: ReadUnit) -> ReadSummary:
                     line_allowed=line_allowed, unpriced_charge=unpriced_charges(claim, line_allowed),
                     file_index=unit.file_index,
                 )
-                # pickled once for both spills (the parent's and the partition's)
-                blob = pickle.dumps(claim, pickle.HIGHEST_PROTOCOL)
-                main.add((ts.index, claim.index, blob, segments, ref, engine.check_claim(claim)))
-                if claim.frequency_code.strip() in REPLACEMENT_FREQUENCIES:
-                    summary.replacements.append(claim)
+                # encoded once for both spills (the parent's and the partition's)
+                blob = dump_claim(claim)
+                main.add((ts.index, claim.index, blob, segments, dump_ref(ref),
+                          [dump_finding(f) for f in engine.check_claim(claim)]))
                 rows = []
                 for line_idx, line in enumerate(claim.lines):
                     key = line_group_key(claim, line)
@@ -336,13 +337,13 @@ def group_partition(ctx: StageContext, partition: int, sources: list[str],
     for source in sources:
         # not removed here: a task whose worker dies runs again from the same spills
         for blob, claim_rows in read_spill(source):
-            claim = pickle.loads(blob)
+            claim = load_claim(blob)
             claims[(claim.file_index, claim.index)] = claim
             rows.extend(claim_rows)
     priors: Optional[dict] = None
     if prior_spill is not None:
-        priors = dict(read_spill(prior_spill))
-    out = SpillWriter(os.path.join(ctx.spill_dir, f"p{partition}-findings.pkl"))
+        priors = {tuple(key): decode_entries(data) for key, data in read_spill(prior_spill)}
+    out = SpillWriter(os.path.join(ctx.spill_dir, f"p{partition}-findings.spill"))
     try:
         if engine.by_scope[Scope.PATIENT_DAY] or engine.by_scope[Scope.PATIENT]:
             for history in patient_histories(rows, claims):
@@ -354,7 +355,43 @@ def group_partition(ctx: StageContext, partition: int, sources: list[str],
                         produced.extend(engine.check_patient_day(day))
                 produced.extend(engine.check_patient(history))
                 if produced:
-                    out.add(produced)
+                    out.add([dump_finding(f) for f in produced])
     finally:
         out.close()
     return out.path, out.count
+
+
+# -- earlier nights' lines in a spill --------------------------------------------------------
+
+
+def encode_entries(entries: list[DayLine]) -> tuple:
+    """Prior entries (lines billed on earlier nights) as plain values: each claim's record
+    once, then (claim, line, run id, run date, file) per entry."""
+    from claimscrub.grouping import PriorClaim  # noqa: F401 - the type decode_entries builds
+
+    claims: dict[int, int] = {}
+    blobs: list[bytes] = []
+    rows = []
+    for entry in entries:
+        slot = claims.get(id(entry.claim))
+        if slot is None:
+            slot = claims[id(entry.claim)] = len(blobs)
+            blobs.append(dump_claim(entry.claim))
+        prior = entry.prior
+        rows.append((slot, entry.claim.lines.index(entry.line),
+                     prior.run_id if prior else None, prior.run_date.toordinal() if prior else None,
+                     prior.file_name if prior else None))
+    return tuple(blobs), tuple(rows)
+
+
+def decode_entries(data: tuple) -> list[DayLine]:
+    from claimscrub.grouping import PriorClaim
+
+    blobs, rows = data
+    claims = [load_claim(blob) for blob in blobs]
+    out = []
+    for slot, line_idx, run_id, run_date, file_name in rows:
+        claim = claims[slot]
+        prior = PriorClaim(run_id, date.fromordinal(run_date), file_name) if run_id is not None else None
+        out.append(DayLine(claim, claim.lines[line_idx], prior))
+    return out

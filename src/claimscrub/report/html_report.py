@@ -37,6 +37,9 @@ from claimscrub import __version__
 from claimscrub.atomic import atomic_writer
 from claimscrub.findings import Finding, Severity
 from claimscrub.model import Claim
+from claimscrub.report.doctext import inline as doc_inline
+from claimscrub.report.doctext import plain as doc_plain
+from claimscrub.report.doctext import render as render_doc
 from claimscrub.scrub import REJECTED, ClaimResult, FileResult, RunResult
 from claimscrub.textsafe import visible
 
@@ -85,6 +88,125 @@ def write_html(run: RunResult, file: FileResult, out_dir: str, max_claims: int =
     with atomic_writer(path, mode="wb", encoding=None) as handle:
         _write(run, file, handle, max_claims)
     return path
+
+
+# -- the run's index -----------------------------------------------------------------------
+
+#: The run-level page in --out linking every input's report.
+INDEX_NAME = "index.html"
+
+
+def index_path(run: RunResult, out_dir: str) -> str:
+    """``out_dir/index.html``, or ``out_dir/claimscrub-index.html`` when an input's own
+    report takes that name (an input called ``index``)."""
+    taken = {os.path.normcase(os.path.abspath(f.output_path(out_dir, ".html"))) for f in run.files}
+    path = os.path.join(out_dir, INDEX_NAME)
+    if os.path.normcase(os.path.abspath(path)) in taken:
+        path = os.path.join(out_dir, "claimscrub-" + INDEX_NAME)
+    return path
+
+
+def write_index(run: RunResult, out_dir: str) -> str:
+    """Write the run's ``index.html`` into ``out_dir``: every input with its totals (claims,
+    accepted, rejected, findings, money at risk) and a link to its report; return its path.
+    One pass over the files, from their totals (no claim is read)."""
+    path = index_path(run, out_dir)
+    with atomic_writer(path, mode="wb", encoding=None) as handle:
+        handle.write(b"<!DOCTYPE html>\n")
+        handle.write(etree.tostring(_index_page(run, out_dir), method="html", encoding="utf-8"))
+    return path
+
+
+def _file_at_risk_text(file: FileResult) -> str:
+    if file.amount_at_risk == 0 and file.unpriced_lines_at_risk:
+        return f"{_money(file.unpriced_charge_at_risk)} billed, not priced"
+    return _money(file.amount_at_risk)
+
+
+def _report_href(file: FileResult, out_dir: str) -> str:
+    from urllib.parse import quote
+
+    relative = os.path.relpath(file.output_path(out_dir, ".html"), out_dir)
+    # bytes: a name holding a byte that is not UTF-8 (surrogate-escaped) links as %FF
+    return "/".join(quote(os.fsencode(part)) for part in relative.split(os.sep))
+
+
+def _index_page(run: RunResult, out_dir: str) -> etree._Element:
+    usable = [f for f in run.files if f.usable]
+    totals = {
+        "claims": sum(f.claim_count for f in usable),
+        "accepted": sum(f.accepted for f in usable),
+        "rejected": sum(f.rejected for f in usable),
+        "at_risk": sum((f.amount_at_risk for f in usable), Decimal(0)),
+        "findings": sum(sum(f.findings_by_rule.values()) for f in usable),
+        "billed": sum((f.accepted_charge + f.rejected_charge for f in usable), Decimal(0)),
+    }
+    rows = []
+    for file in run.files:
+        if not file.usable:
+            rows.append(E.TR(
+                E.TD(E.SPAN(file.name, **{"class": "file-name"})),
+                E.TD(f"not usable: {file.error}", colspan="6", **{"class": "muted"}),
+                **{"class": "unusable", "data-file": file.name},
+            ))
+            continue
+        rows.append(E.TR(
+            E.TD(E.A(file.name, href=_report_href(file, out_dir), **{"class": "file-name"})),
+            E.TD(f"{file.claim_count:,}", **{"class": "num", "data-key": "claims"}),
+            E.TD(f"{file.accepted:,}", **{"class": "num", "data-key": "accepted"}),
+            E.TD(f"{file.rejected:,}", **{"class": "num", "data-key": "rejected"}),
+            E.TD(f"{sum(file.findings_by_rule.values()):,}", **{"class": "num", "data-key": "findings"}),
+            E.TD(_money(file.accepted_charge + file.rejected_charge), **{"class": "num", "data-key": "billed"}),
+            E.TD(_file_at_risk_text(file), **{"class": "num", "data-key": "at_risk"}),
+            **{"class": "rejected" if file.rejected else "clean", "data-file": file.name},
+        ))
+    rows.append(E.TR(
+        E.TH(f"Total: {_plural(len(run.files), 'file')}"),
+        E.TH(f"{totals['claims']:,}", **{"class": "num", "data-key": "claims"}),
+        E.TH(f"{totals['accepted']:,}", **{"class": "num", "data-key": "accepted"}),
+        E.TH(f"{totals['rejected']:,}", **{"class": "num", "data-key": "rejected"}),
+        E.TH(f"{totals['findings']:,}", **{"class": "num", "data-key": "findings"}),
+        E.TH(_money(totals["billed"]), **{"class": "num", "data-key": "billed"}),
+        E.TH(_money(totals["at_risk"]), **{"class": "num", "data-key": "at_risk"}),
+        id="total",
+    ))
+    as_of = getattr(run.engine.ctx, "as_of", None)
+    details = [_plural(len(run.files), "input file")]
+    if as_of is not None:
+        details.append(f"judged as of {as_of.isoformat()}")
+    details.append(f"claimscrub {__version__}")
+    cards = E.DIV(
+        _card("Claims", f"{totals['claims']:,}", _money(totals["billed"]) + " billed", key="claims"),
+        _card("Accepted", f"{totals['accepted']:,}", "", "ok", key="accepted"),
+        _card("Rejected", f"{totals['rejected']:,}", "", "bad", key="rejected"),
+        _card("Money at risk", _money(totals["at_risk"]), "national MPFS expected allowed", "risk", key="at_risk"),
+        id="cards",
+        **{"class": "cards"},
+    )
+    table = E.TABLE(
+        E.THEAD(E.TR(
+            E.TH("Input file"), E.TH("Claims", **{"class": "num"}), E.TH("Accepted", **{"class": "num"}),
+            E.TH("Rejected", **{"class": "num"}), E.TH("Findings", **{"class": "num"}),
+            E.TH("Billed", **{"class": "num"}), E.TH("Money at risk", **{"class": "num"}),
+        )),
+        E.TBODY(*rows),
+        id="files",
+        **{"class": "grid"},
+    )
+    head = _head(run.files[0] if run.files else None, title="claimscrub: run index")
+    return E.HTML(
+        head,
+        E.BODY(
+            E.HEADER(E.DIV(
+                E.H1("Claim scrub run"),
+                E.P(" · ".join(details), **{"class": "meta"}),
+                **{"class": "wrap"},
+            )),
+            E.MAIN(E.H2("Totals"), cards, E.H2("Reports"), table),
+            E.FOOTER(f"claimscrub {__version__}"),
+        ),
+        lang="en",
+    )
 
 
 # -- the data the summary needs, from findings already in memory --------------------------
@@ -254,7 +376,7 @@ def _rule_link(rule_id: str, rules: dict) -> etree._Element:
     rule = rules.get(rule_id)
     attrs = {"href": f"#rule-{rule_id}", "class": "rule-id"}
     if rule is not None:
-        attrs["title"] = rule.summary
+        attrs["title"] = doc_plain(rule.summary)
     return E.A(rule_id, **attrs)
 
 
@@ -300,7 +422,7 @@ def _write(run: RunResult, file: FileResult, handle: IO[bytes], max_claims: int)
                 xf.write(script)
 
 
-def _head(file: FileResult) -> etree._Element:
+def _head(file: Optional[FileResult], title: Optional[str] = None) -> etree._Element:
     style = etree.Element("style")
     style.text = _CSS
     return E.HEAD(
@@ -314,7 +436,7 @@ def _head(file: FileResult) -> etree._Element:
         ),
         E.META(name="viewport", content="width=device-width, initial-scale=1"),
         E.META(name="referrer", content="no-referrer"),
-        E.TITLE(f"claimscrub: {file.name}"),
+        E.TITLE(title or f"claimscrub: {file.name}"),
         style,
     )
 
@@ -397,7 +519,7 @@ def _summary_section(run: RunResult, file: FileResult, summary: _Summary, rules:
         rule_rows.append(
             E.TR(
                 E.TD(_rule_link(rule_id, rules)),
-                E.TD(rule.summary if rule is not None else "", **{"class": "summary"}),
+                E.TD(doc_plain(rule.summary) if rule is not None else "", **{"class": "summary"}),
                 E.TD(
                     *[_badge(s) for s in sorted(severities, key=_SEVERITY_RANK.get)],
                 ),
@@ -459,7 +581,7 @@ def _toolbar(summary: _Summary, rules: dict, max_claims: int) -> etree._Element:
     options = [E.OPTION(f"All rules ({sum(summary.by_rule.values()):,} findings)", value="")]
     for rule_id, count in sorted(summary.by_rule.items()):
         rule = rules.get(rule_id)
-        label = f"{rule_id} ({count:,})" + (f" · {rule.summary}" if rule is not None else "")
+        label = f"{rule_id} ({count:,})" + (f" · {doc_plain(rule.summary)}" if rule is not None else "")
         if len(label) > 90:
             label = label[:89] + "…"
         options.append(E.OPTION(label, value=rule_id))
@@ -474,17 +596,53 @@ def _toolbar(summary: _Summary, rules: dict, max_claims: int) -> etree._Element:
                 **{"class": "check"},
             )
         )
+    sorts = [E.OPTION(label, value=value) for value, label in SORTS]
     return E.DIV(
-        E.LABEL("Rule ", E.SELECT(*options, id="rule-filter"), **{"for": "rule-filter"}),
-        E.SPAN("Severity ", *boxes, **{"class": "sevs"}),
-        E.A("reset", href="#all", id="filter-reset"),
-        E.SPAN(
-            f"{_plural(min(summary.flagged, max_claims), 'flagged claim')} shown",
-            id="filter-status",
-            role="status",
+        E.DIV(
+            E.LABEL("Rule ", E.SELECT(*options, id="rule-filter"), **{"for": "rule-filter"}),
+            E.SPAN("Severity ", *boxes, **{"class": "sevs"}),
+            E.A("reset", href="#all", id="filter-reset"),
+            E.SPAN(
+                f"{_plural(min(summary.flagged, max_claims), 'flagged claim')} shown",
+                id="filter-status",
+                role="status",
+            ),
+            E.SPAN(f"{_plural(sum(summary.by_rule.values()), 'finding')}", id="findings-status"),
+            **{"class": "row"},
+        ),
+        E.DIV(
+            _search("claim", "Claim id", "CLM01"),
+            _search("payer", "Payer", "name or id"),
+            _search("provider", "Provider", "NPI or name"),
+            E.LABEL("Date of service ", E.INPUT(type="date", id="q-from", **{"class": "search", "data-field": "from"}),
+                    " to ", E.INPUT(type="date", id="q-to", **{"class": "search", "data-field": "to"}),
+                    **{"for": "q-from"}),
+            E.LABEL("Sort ", E.SELECT(*sorts, id="sort"), **{"for": "sort"}),
+            **{"class": "row search-row"},
         ),
         id="toolbar",
         **{"class": "toolbar"},
+    )
+
+
+#: The orders the flagged claims can be sorted in (select ``#sort``; ``#sort=KEY`` links).
+SORTS = (
+    ("order", "file order"),
+    ("claim", "claim id"),
+    ("payer", "payer"),
+    ("provider", "provider"),
+    ("date", "date of service"),
+    ("charge", "charge, highest first"),
+    ("risk", "money at risk, highest first"),
+)
+
+
+def _search(field: str, label: str, hint: str) -> etree._Element:
+    return E.LABEL(
+        f"{label} ",
+        E.INPUT(type="search", id=f"q-{field}", placeholder=hint, autocomplete="off",
+                **{"class": "search", "data-field": field}),
+        **{"for": f"q-{field}"},
     )
 
 
@@ -500,7 +658,8 @@ def _claim_groups(xf, run: RunResult, file: FileResult, summary: _Summary, rules
         if count == 0:
             continue
         with xf.element("section", id=f"group-{key}", **{"class": f"group group-{key}"}):
-            xf.write(E.H3(f"{title} ", E.SPAN(f"({count:,})", **{"class": "muted"})))
+            xf.write(E.H3(f"{title} ", E.SPAN(f"({count:,})", **{"class": "muted group-count",
+                                                                 "data-total": str(count)})))
             if shown >= max_claims:
                 xf.write(E.P("Not shown: the page holds at most "
                              f"{max_claims:,} claims in full.", **{"class": "muted"}))
@@ -537,8 +696,15 @@ def _claim(result: ClaimResult, rules: dict, element: str) -> etree._Element:
     if dates:
         span = dates[0].isoformat() + (f" to {dates[-1].isoformat()}" if len(dates) > 1 else "")
         facts.append(E.SPAN(f"DOS {span}"))
-    if claim.payer.name:
-        facts.append(E.SPAN(_scrub_text(claim.payer.name, words)))
+    payer_name = _scrub_text(claim.payer.name, words)
+    if payer_name:
+        facts.append(E.SPAN(payer_name, **{"class": "payer"}))
+    npis = [claim.billing_provider.npi, claim.rendering_npi] + [line.rendering_npi for line in claim.lines]
+    billing_name = " ".join(v for v in (claim.billing_provider.first_name, claim.billing_provider.name) if v)
+    providers = list(dict.fromkeys(v.strip() for v in npis + [_scrub_text(billing_name, words)] if v and v.strip()))
+    rendering = claim.rendering_npi or claim.billing_provider.npi
+    if rendering:
+        facts.append(E.SPAN(f"NPI {rendering}", **{"class": "provider"}))
     claim_at_risk = getattr(result, "amount_at_risk", None)
     if claim_at_risk:
         facts.append(E.SPAN(f"{_money(claim_at_risk)} at risk", **{"class": "risk"}))
@@ -599,6 +765,14 @@ def _claim(result: ClaimResult, rules: dict, element: str) -> etree._Element:
             "data-claim": claim.claim_id,
             "data-status": status,
             "data-rules": " ".join(sorted({f.rule for f in result.findings})),
+            # what the search and sort read (the inline script): payer name and id,
+            # provider NPIs and billing provider name, dates of service, amounts, file order
+            "data-payer": " ".join(v for v in (payer_name, claim.payer.id) if v),
+            "data-provider": " ".join(providers),
+            "data-dates": " ".join(d.isoformat() for d in dates),
+            "data-charge": format(claim.charge, "f") if claim.charge is not None else "",
+            "data-risk": format(claim_at_risk or Decimal(0), "f"),
+            "data-order": str(claim.index),
         },
     )
 
@@ -652,6 +826,17 @@ def _finding(finding: Finding, rules: dict, words: tuple[str, ...]) -> etree._El
     return E.DIV(*body, **attrs)
 
 
+def _visible_lines(text: str) -> str:
+    """:func:`visible` line by line: the line breaks of a documentation example stay."""
+    return "\n".join(visible(line) for line in text.split("\n"))
+
+
+def _pre(text: str) -> etree._Element:
+    pre = etree.Element("pre")
+    pre.text = _visible_lines(text)
+    return pre
+
+
 def _rules_section(summary: _Summary, rules: dict) -> etree._Element:
     entries = []
     for rule_id in sorted(summary.by_rule):
@@ -664,15 +849,17 @@ def _rules_section(summary: _Summary, rules: dict) -> etree._Element:
         facts = f"{rule.category.value} · default severity {rule.severity.value} · scope {rule.scope.value}"
         body = [
             E.H3(E.SPAN(rule_id, **{"class": "rule-id"}), " ", E.SPAN(rule.name, **{"class": "muted"})),
-            E.P(rule.summary, **{"class": "rule-summary"}),
+            E.P(*doc_inline(visible(rule.summary)), **{"class": "rule-summary"}),
             E.P(facts, **{"class": "muted"}),
         ]
         for heading in ("What it checks", "Why payers deny it", "Failing example", "Corrected example"):
             text = docs.get(heading)
             if text:
-                tag = E.PRE if "example" in heading else E.P
-                body.append(E.DIV(E.H5(heading), tag(text), **{"class": "doc-part"}))
-        body.append(E.DIV(E.H5("Source"), E.P(docs.get("Source") or rule.source), **{"class": "doc-part"}))
+                # examples are claims written as YAML: shown as they are; prose is rendered
+                blocks = [_pre(text)] if "example" in heading else render_doc(text, _visible_lines)
+                body.append(E.DIV(E.H5(heading), *blocks, **{"class": "doc-part"}))
+        body.append(E.DIV(E.H5("Source"), *render_doc(docs.get("Source") or rule.source, _visible_lines),
+                          **{"class": "doc-part"}))
         entries.append(E.DIV(*body, id=f"rule-{rule_id}", **{"class": "rule-doc", "data-rule": rule_id}))
     if not entries:
         return E.SECTION(id="rules")
@@ -713,7 +900,7 @@ table.grid, table.kv { width: 100%; background: var(--card); }
 table.grid th, table.grid td, table.kv th, table.kv td { text-align: left; padding: 6px 10px; border-bottom: 1px solid var(--line); vertical-align: top; }
 table.grid thead th { font-size: .82rem; text-transform: uppercase; letter-spacing: .03em; color: var(--muted); background: #eef1f5; }
 table.kv th { font-weight: 500; color: var(--muted); }
-#by-rule, #tables { border: 1px solid var(--line); border-radius: 8px; overflow: hidden; }
+#by-rule, #tables, #files { border: 1px solid var(--line); border-radius: 8px; overflow: hidden; }
 #table-versions { margin-top: 16px; }
 #table-versions > summary { cursor: pointer; font-weight: 600; padding: 4px 0 8px; }
 #tables td { font-size: .88rem; }
@@ -724,12 +911,16 @@ table.kv th { font-weight: 500; color: var(--muted); }
 .badge.sev-error { color: var(--err); background: var(--err-bg); }
 .badge.sev-warning { color: var(--warn); background: var(--warn-bg); }
 .badge.sev-info { color: var(--info); background: var(--info-bg); }
-.toolbar { position: sticky; top: 0; z-index: 5; display: flex; flex-wrap: wrap; align-items: center; gap: 10px 22px;
-  background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 10px 14px; margin-bottom: 14px;
-  box-shadow: 0 2px 6px rgba(20, 30, 50, .06); }
+.toolbar { position: sticky; top: 0; z-index: 5; background: #fff; border: 1px solid var(--line); border-radius: 8px;
+  padding: 10px 14px; margin-bottom: 14px; box-shadow: 0 2px 6px rgba(20, 30, 50, .06); }
+.toolbar .row { display: flex; flex-wrap: wrap; align-items: center; gap: 10px 22px; }
+.toolbar .search-row { margin-top: 8px; gap: 8px 16px; font-size: .92rem; }
+.toolbar input.search { font: inherit; padding: 3px 6px; border: 1px solid #c4ccd8; border-radius: 4px; }
+.toolbar input[type=search] { width: 11em; }
 .toolbar select { font: inherit; padding: 4px 6px; max-width: 560px; }
 .toolbar .check { margin-right: 6px; white-space: nowrap; }
 #filter-status { margin-left: auto; color: var(--muted); }
+#findings-status { color: var(--muted); }
 .group h3 { margin-top: 18px; }
 /* claims off screen are not laid out until scrolled to: a page of 2,000 claims stays quick */
 .claim { content-visibility: auto; contain-intrinsic-size: auto 420px; background: var(--card); border: 1px solid var(--line); border-left: 5px solid var(--warn); border-radius: 8px;
@@ -773,7 +964,9 @@ tr.flag.dim td.seg { background: none; box-shadow: none; }
 .rule-doc { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 4px 16px 10px; margin-bottom: 12px; }
 .rule-doc:target { outline: 3px solid #9cc0ea; }
 .rule-doc h5 { margin: 8px 0 2px; font-size: .85rem; color: var(--muted); text-transform: uppercase; letter-spacing: .03em; }
-.rule-doc p { margin: 2px 0; white-space: pre-line; }
+.rule-doc p { margin: 2px 0 6px; }
+.rule-doc ul { margin: 2px 0 6px; padding-left: 22px; }
+.rule-doc code { font-family: var(--mono); font-size: .88em; background: #eef1f5; padding: 0 3px; border-radius: 3px; }
 .rule-doc pre { margin: 2px 0; font-family: var(--mono); font-size: .85rem; background: #f4f6f9; padding: 6px 8px; border-radius: 4px; white-space: pre-wrap; }
 .rule-summary { font-weight: 600; }
 footer { color: var(--muted); font-size: .85rem; padding: 24px; }
@@ -781,53 +974,113 @@ footer { color: var(--muted); font-size: .85rem; padding: 24px; }
 """
 
 # Static: no data is ever interpolated into the script; it reads the data-* attributes.
-_SCRIPT = """
+_SCRIPT = r"""
 (function () {
   "use strict";
   var select = document.getElementById("rule-filter");
   var boxes = Array.prototype.slice.call(document.querySelectorAll("input.sev-filter"));
+  var searches = Array.prototype.slice.call(document.querySelectorAll("input.search"));
+  var sorter = document.getElementById("sort");
   var claims = Array.prototype.slice.call(document.querySelectorAll("article.claim"));
   var groups = Array.prototype.slice.call(document.querySelectorAll("section.group"));
   var status = document.getElementById("filter-status");
+  var findingsStatus = document.getElementById("findings-status");
   if (!select) { return; }
+  var KEYS = ["claim", "payer", "provider", "from", "to"];
+
+  function data(claim, name) { return claim.getAttribute("data-" + name) || ""; }
 
   function state() {
     var severities = boxes.filter(function (b) { return b.checked; }).map(function (b) { return b.value; });
-    return { rule: select.value, severities: severities };
+    var query = {};
+    searches.forEach(function (input) { query[input.getAttribute("data-field")] = input.value.trim(); });
+    return { rule: select.value, severities: severities, query: query, sort: sorter ? sorter.value : "order" };
+  }
+
+  function contains(text, wanted) { return wanted === "" || text.toLowerCase().indexOf(wanted.toLowerCase()) >= 0; }
+
+  function matches(claim, q) {
+    if (!contains(data(claim, "claim"), q.claim || "")) { return false; }
+    if (!contains(data(claim, "payer"), q.payer || "")) { return false; }
+    if (!contains(data(claim, "provider"), q.provider || "")) { return false; }
+    if (q.from || q.to) {
+      var dates = data(claim, "dates").split(" ").filter(Boolean);
+      var inside = dates.some(function (d) { return (!q.from || d >= q.from) && (!q.to || d <= q.to); });
+      if (!inside) { return false; }
+    }
+    return true;
+  }
+
+  function sortKey(claim, key) {
+    if (key === "charge" || key === "risk") { return -(parseFloat(data(claim, key)) || 0); }
+    if (key === "date") { return data(claim, "dates").split(" ")[0] || "9999"; }
+    if (key === "claim" || key === "payer" || key === "provider") { return data(claim, key).toLowerCase(); }
+    return parseInt(data(claim, "order"), 10) || 0;
+  }
+
+  function sortClaims(key) {
+    groups.forEach(function (g) {
+      var list = Array.prototype.slice.call(g.querySelectorAll("article.claim"));
+      var keyed = list.map(function (c) {
+        return { c: c, k: sortKey(c, key), o: parseInt(data(c, "order"), 10) || 0 };
+      });
+      keyed.sort(function (a, b) { return a.k < b.k ? -1 : a.k > b.k ? 1 : a.o - b.o; });
+      keyed.forEach(function (item) { g.appendChild(item.c); });
+    });
   }
 
   function apply(updateHash) {
     var s = state();
-    var shown = 0;
+    var shown = 0, findingsShown = 0;
     claims.forEach(function (claim) {
       var any = false;
+      var found = matches(claim, s.query);
       claim.querySelectorAll(".finding").forEach(function (f) {
         var ok = (s.rule === "" || f.getAttribute("data-rule") === s.rule) &&
                  s.severities.indexOf(f.getAttribute("data-severity")) >= 0;
         f.hidden = !ok;
-        if (ok) { any = true; }
+        if (ok) { any = true; if (found) { findingsShown += 1; } }
       });
       claim.querySelectorAll("tr.flag").forEach(function (row) {
         var visible = row.querySelectorAll(".finding:not([hidden])").length > 0;
         row.classList.toggle("dim", !visible);
       });
-      claim.hidden = !any;
-      if (any) { shown += 1; }
+      claim.hidden = !(any && found);
+      if (any && found) { shown += 1; }
     });
+    sortClaims(s.sort);
+    var searching = KEYS.some(function (k) { return s.query[k]; });
+    var all = s.rule === "" && s.severities.length === boxes.length && !searching;
     groups.forEach(function (g) {
       var list = g.querySelectorAll("article.claim");
-      if (list.length) { g.hidden = g.querySelectorAll("article.claim:not([hidden])").length === 0; }
+      var visible = g.querySelectorAll("article.claim:not([hidden])").length;
+      if (list.length) { g.hidden = visible === 0; }
+      var count = g.querySelector(".group-count");
+      if (count && list.length) {
+        var total = count.getAttribute("data-total");
+        count.textContent = all ? "(" + total + ")" : "(" + visible + " of " + total + ")";
+        count.setAttribute("data-shown", String(visible));
+      }
     });
-    var all = s.rule === "" && s.severities.length === boxes.length;
     status.textContent = (all ? "" : "Filtered: ") + shown + " of " + claims.length + " claims shown";
     status.setAttribute("data-shown", String(shown));
+    if (findingsStatus) {
+      findingsStatus.textContent = findingsShown + " finding" + (findingsShown === 1 ? "" : "s");
+      findingsStatus.setAttribute("data-shown", String(findingsShown));
+    }
     if (updateHash) {
       var parts = [];
       if (s.rule) { parts.push("rule=" + encodeURIComponent(s.rule)); }
       if (s.severities.length !== boxes.length) { parts.push("severity=" + s.severities.join(",")); }
+      KEYS.forEach(function (k) { if (s.query[k]) { parts.push(k + "=" + encodeURIComponent(s.query[k])); } });
+      if (s.sort && s.sort !== "order") { parts.push("sort=" + s.sort); }
       try { history.replaceState(null, "", parts.length ? "#" + parts.join("&") : location.pathname + location.search); }
       catch (e) { /* file: URLs in some browsers */ }
     }
+  }
+
+  function setSearch(field, value) {
+    searches.forEach(function (input) { if (input.getAttribute("data-field") === field) { input.value = value; } });
   }
 
   function fromHash() {
@@ -835,21 +1088,31 @@ _SCRIPT = """
     if (hash === "all") {
       select.value = "";
       boxes.forEach(function (b) { b.checked = true; });
+      searches.forEach(function (input) { input.value = ""; });
+      if (sorter) { sorter.value = "order"; }
       apply(true);
       return;
     }
-    if (!/(^|&)(rule|severity)=/.test(hash)) { apply(false); return; }
-    var rule = "", severities = null;
+    if (!/(^|&)(rule|severity|claim|payer|provider|from|to|sort)=/.test(hash)) { apply(false); return; }
+    var rule = "", severities = null, sort = "order", query = {};
     hash.split("&").forEach(function (part) {
       var eq = part.indexOf("=");
       if (eq < 0) { return; }
-      var key = part.slice(0, eq), value = decodeURIComponent(part.slice(eq + 1));
+      var key = part.slice(0, eq), value;
+      try { value = decodeURIComponent(part.slice(eq + 1)); } catch (e) { value = ""; }
       if (key === "rule") { rule = value; }
       if (key === "severity") { severities = value ? value.split(",") : []; }
+      if (key === "sort") { sort = value; }
+      if (KEYS.indexOf(key) >= 0) { query[key] = value; }
     });
     var known = Array.prototype.some.call(select.options, function (o) { return o.value === rule; });
     select.value = known ? rule : "";
     boxes.forEach(function (b) { b.checked = severities === null || severities.indexOf(b.value) >= 0; });
+    KEYS.forEach(function (k) { setSearch(k, query[k] || ""); });
+    if (sorter) {
+      var sortable = Array.prototype.some.call(sorter.options, function (o) { return o.value === sort; });
+      sorter.value = sortable ? sort : "order";
+    }
     apply(false);
     var claimsSection = document.getElementById("claims");
     if (claimsSection && location.hash.length > 1 && document.readyState === "complete") {
@@ -859,6 +1122,8 @@ _SCRIPT = """
 
   select.addEventListener("change", function () { apply(true); });
   boxes.forEach(function (b) { b.addEventListener("change", function () { apply(true); }); });
+  searches.forEach(function (input) { input.addEventListener("input", function () { apply(true); }); });
+  if (sorter) { sorter.addEventListener("change", function () { apply(true); }); }
   window.addEventListener("hashchange", fromHash);
   fromHash();
 })();

@@ -2,7 +2,8 @@
 of values copied from the input, the segment writer and the interchange envelope.
 
 An acknowledgment answers one input file with one interchange: ISA (sender and receiver of
-the input swapped), one GS, the writer's transaction sets, GE and IEA. Its control number
+the input swapped, unless ``--ack-sender``/``--ack-receiver`` or the configuration's
+``[ack]`` name them, :class:`Party`), one GS, the writer's transaction sets, GE and IEA. Its control number
 (ISA13, GS06) comes from :class:`AckOptions` or the input's ISA13, its date and time (ISA09,
 ISA10, GS04, GS05) from the options or the input's GS04/GS05, never from the clock, so the
 output is deterministic.
@@ -33,6 +34,50 @@ _NOT_ALLOWED = re.compile(f"[^{X12_CHARACTERS}]")
 
 
 @dataclass(frozen=True)
+class Party:
+    """An acknowledgment's sender or receiver: ISA05/ISA07 qualifier and the id written in
+    ISA06/ISA08 (padded to 15) and GS02/GS03."""
+
+    qualifier: str
+    id: str
+
+    def __str__(self) -> str:
+        return f"{self.qualifier}:{self.id}"
+
+
+#: GS02/GS03 (application sender's and receiver's codes) are AN 2/15; the same id fills
+#: ISA06/ISA08 (AN 15/15, space-padded), so an id is 2 to 15 characters.
+PARTY_ID_LENGTH = (2, 15)
+
+
+def parse_party(text: "str | Party", where: str) -> Party:
+    """``QUAL:ID`` (``ZZ:CLEARINGHOUSE``) as a :class:`Party`; a one-line
+    :class:`~claimscrub.errors.ConfigError` naming ``where`` when the qualifier is not an
+    ISA05 code of the 005010 guides or the id is not 2-15 X12 characters."""
+    from claimscrub.errors import ConfigError
+    from claimscrub.textsafe import shorten
+
+    if isinstance(text, Party):
+        text = str(text)
+    qualifier, sep, ident = (text or "").partition(":")
+    qualifier = qualifier.strip().upper()
+    if not sep:
+        raise ConfigError(f"{where}: '{shorten(text, 40)}' is not QUALIFIER:ID (for example ZZ:CLEARINGHOUSE)")
+    if qualifier not in ISA_QUALIFIERS:
+        raise ConfigError(f"{where}: qualifier '{shorten(qualifier, 10)}' is not an interchange id "
+                          f"qualifier (ISA05/ISA07: {', '.join(sorted(ISA_QUALIFIERS))})")
+    low, high = PARTY_ID_LENGTH
+    if not low <= len(ident) <= high or ident != ident.strip():
+        raise ConfigError(f"{where}: the id must be {low} to {high} characters with no leading or "
+                          f"trailing space (ISA06/ISA08 are 15 characters padded, GS02/GS03 2-15); "
+                          f"got {len(ident)}")
+    if _NOT_ALLOWED.search(ident):
+        raise ConfigError(f"{where}: the id holds a character X12 does not allow in an id "
+                          "(letters, digits, spaces and X12 punctuation less * : ^ ~)")
+    return Party(qualifier, ident)
+
+
+@dataclass(frozen=True)
 class AckOptions:
     """Envelope values of an acknowledgment; ``None`` means "from the input"."""
 
@@ -44,6 +89,10 @@ class AckOptions:
     time: Optional[str] = None
     #: acknowledgment usage ISA15, P or T; the input's
     usage: Optional[str] = None
+    #: ISA05/ISA06 and GS02; the input's receiver (ISA07/ISA08, GS03)
+    sender: Optional[Party] = None
+    #: ISA07/ISA08 and GS03; the input's sender (ISA05/ISA06, GS02)
+    receiver: Optional[Party] = None
 
 
 def clean(value: str, max_len: int, min_len: int = 1, fallback: str = UNKNOWN) -> str:
@@ -107,6 +156,8 @@ class Envelope:
     time: str
     usage: str
     group: FunctionalGroup
+    sender: Optional[Party] = None
+    receiver: Optional[Party] = None
 
     @classmethod
     def of(cls, file: FileResult, options: AckOptions) -> "Envelope":
@@ -114,7 +165,8 @@ class Envelope:
         group = file.transactions[0].group
         usage = group.interchange.usage
         usage = options.usage or (usage if usage in ("P", "T") else "P")
-        return cls(control_number(file, options), day, time, usage, group)
+        return cls(control_number(file, options), day, time, usage, group,
+                   options.sender, options.receiver)
 
     def open_interchange(self, out: SegmentWriter) -> None:
         """ISA: from the input's receiver to its sender."""
@@ -124,8 +176,10 @@ class Envelope:
             qualifier = qualifier if qualifier in ISA_QUALIFIERS else "ZZ"
             return qualifier, f"{clean(value, 15, fallback='CLAIMSCRUB'):<15}"
 
-        sender_q, sender = isa_id(interchange.receiver_qualifier, interchange.receiver_id)
-        receiver_q, receiver = isa_id(interchange.sender_qualifier, interchange.sender_id)
+        sender_q, sender = (isa_id(self.sender.qualifier, self.sender.id) if self.sender
+                            else isa_id(interchange.receiver_qualifier, interchange.receiver_id))
+        receiver_q, receiver = (isa_id(self.receiver.qualifier, self.receiver.id) if self.receiver
+                                else isa_id(interchange.sender_qualifier, interchange.sender_id))
         out.seg("ISA", "00", " " * 10, "00", " " * 10, sender_q, sender, receiver_q, receiver,
                 self.day[2:], self.time, REPETITION, "00501", f"{self.control:09d}", "0",
                 self.usage, COMPONENT)
@@ -133,8 +187,9 @@ class Envelope:
     def open_group(self, out: SegmentWriter, functional_id: str, version: str) -> None:
         """GS ``functional_id`` ... ``version``: from the input group's receiver to its sender."""
         group, interchange = self.group, self.group.interchange
-        out.seg("GS", functional_id, clean(group.receiver or interchange.receiver_id, 15, 2, "CLAIMSCRUB"),
-                clean(group.sender or interchange.sender_id, 15, 2, "SUBMITTER"),
+        sender = self.sender.id if self.sender else group.receiver or interchange.receiver_id
+        receiver = self.receiver.id if self.receiver else group.sender or interchange.sender_id
+        out.seg("GS", functional_id, clean(sender, 15, 2, "CLAIMSCRUB"), clean(receiver, 15, 2, "SUBMITTER"),
                 self.day, self.time, str(self.control), "X", version)
 
     def close(self, out: SegmentWriter, transaction_sets: int) -> None:
