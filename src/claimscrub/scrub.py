@@ -452,7 +452,8 @@ class Scrubber:
                             patients.setdefault(partition, set()).update(summary.patients.get(partition, ()))
                 for partition in sorted(sources):
                     prior = self._prior_spill(ctx, partition, patients[partition])
-                    tasks.append(engine.submit(group_partition, partition, sources[partition], prior))
+                    done = sources[partition] + ([prior] if prior else [])
+                    tasks.append((engine.submit(group_partition, partition, sources[partition], prior), done))
             if progress is not None:
                 progress.stage("edit", total=sum(f.claim_count for f in files))
             if run_history is None:
@@ -460,10 +461,12 @@ class Scrubber:
             for file in files:
                 if file.usable:
                     self._envelope_findings(file, findings)
-            for task in tasks:
+            for task, done in tasks:
                 path, _count = task.result()
                 for produced in read_spill(path, remove=True):
                     _add_by_claim(findings, [load_finding(f) for f in produced], lambda finding: finding.file_index)
+                for spill in done:
+                    _remove(spill)
         except BaseException:
             store.close()
             if started:
@@ -717,6 +720,13 @@ SPLIT_BYTES = 1 << 20
 #: (about 23 KiB each as objects, some 65 MiB per MiB of input), so partitions are many and
 #: small and memory does not grow with the batch.
 PARTITION_BYTES = 1 << 20
+
+
+def _remove(path: str) -> None:
+    try:
+        os.remove(path)
+    except OSError:
+        pass
 
 
 def _file_size(path: str) -> int:

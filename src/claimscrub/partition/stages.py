@@ -335,13 +335,14 @@ def group_partition(ctx: StageContext, partition: int, sources: list[str],
     claims: dict[tuple[int, int], object] = {}
     rows: list[tuple] = []
     for source in sources:
-        for blob, claim_rows in read_spill(source, remove=True):
+        # not removed here: a task whose worker dies runs again from the same spills
+        for blob, claim_rows in read_spill(source):
             claim = load_claim(blob)
             claims[(claim.file_index, claim.index)] = claim
             rows.extend(claim_rows)
     priors: Optional[dict] = None
     if prior_spill is not None:
-        priors = {tuple(key): decode_entries(data) for key, data in read_spill(prior_spill, remove=True)}
+        priors = {tuple(key): decode_entries(data) for key, data in read_spill(prior_spill)}
     out = SpillWriter(os.path.join(ctx.spill_dir, f"p{partition}-findings.spill"))
     try:
         if engine.by_scope[Scope.PATIENT_DAY] or engine.by_scope[Scope.PATIENT]:
