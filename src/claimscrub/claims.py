@@ -232,7 +232,7 @@ def build_claims(ts: TransactionSet, delimiters: Delimiters, file: str,
         version=ts.version,
         transaction_control_number=ts.control_number,
         transaction_index=ts.index,
-        pos=ts.segments[0].pos,
+        pos=ts.st_pos,
     )
     info: Optional[InterchangeInfo] = None
     file_fields = {"file_index": file_index}
