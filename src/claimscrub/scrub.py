@@ -29,7 +29,7 @@ from claimscrub.pricing import (
     unpriced_charges,
     with_amount_at_risk,
 )
-from claimscrub.store import ClaimRef, ClaimStore, FindingStore
+from claimscrub.store import ClaimRef, ClaimStore, FindingStore, StoredRefs
 from claimscrub.textsafe import visible
 from claimscrub.x12.envelope import (
     EnvelopeIssue,
@@ -83,11 +83,12 @@ class TransactionInfo:
     ig_transaction_codes: list[str] = field(default_factory=list)
 
     @property
-    def claims(self) -> list[ClaimRef]:
-        """The claims of this transaction set, read from the store (one set at a time)."""
+    def claims(self) -> "StoredRefs | list[ClaimRef]":
+        """The claims of this transaction set, read from the store one at a time each time
+        they are iterated (``len`` and truth work too)."""
         if self.store is None:
             return []
-        return self.store.refs(self.file_index, self.index)
+        return StoredRefs(self.store, self.file_index, self.index)
 
     def all_issues(self) -> list[EnvelopeIssue]:
         return self.issues + self.group.issues + self.group.interchange.issues

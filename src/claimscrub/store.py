@@ -232,11 +232,21 @@ class ClaimStore:
 
     def refs(self, file_idx: int, ts_idx: int) -> list[ClaimRef]:
         """The claims of one transaction set, in file order."""
+        return list(self.iter_refs(file_idx, ts_idx))
+
+    def iter_refs(self, file_idx: int, ts_idx: int) -> Iterator[ClaimRef]:
+        """:meth:`refs` one at a time (a set of any size in bounded memory)."""
         cursor = self.db.execute(
             "SELECT ref FROM claim WHERE file_idx = ? AND ts_idx = ? ORDER BY claim_idx",
             (file_idx, ts_idx),
         )
-        return [load_ref(row[0]) for row in cursor]
+        for row in cursor:
+            yield load_ref(row[0])
+
+    def count_refs(self, file_idx: int, ts_idx: int) -> int:
+        return self.db.execute(
+            "SELECT COUNT(*) FROM claim WHERE file_idx = ? AND ts_idx = ?", (file_idx, ts_idx)
+        ).fetchone()[0]
 
     # -- findings ------------------------------------------------------------------------
     def add_findings(self, file_idx: int, claim_idx: int, findings: Iterable[Finding]) -> None:
@@ -342,6 +352,24 @@ class ClaimStore:
         )
         for body, segments, ref in cursor:
             yield load_claim(body), list(marshal.loads(segments)), load_ref(ref)
+
+
+class StoredRefs:
+    """The claims of one transaction set as the store holds them: iterated from the store
+    each time (never a list of the whole set), with ``len`` and truth counted there."""
+
+    def __init__(self, store: ClaimStore, file_idx: int, ts_idx: int):
+        self._store = store
+        self._key = (file_idx, ts_idx)
+
+    def __iter__(self) -> Iterator[ClaimRef]:
+        return self._store.iter_refs(*self._key)
+
+    def __len__(self) -> int:
+        return self._store.count_refs(*self._key)
+
+    def __bool__(self) -> bool:
+        return len(self) > 0
 
 
 class FindingStore:
