@@ -235,9 +235,10 @@ def test_out_inside_the_input_folder_is_not_scrubbed_next_time(tmp_path):
         "index.html", "x.837.277", "x.837.999", "x.837.html", "x.837.json"]
 
 
-def test_accepted_837_is_not_written_from_a_changed_input(tmp_path, monkeypatch):
-    """The accepted-claims 837 forwards the bytes that were scrubbed or nothing: an input
-    replaced between reading and writing is refused (exit 4, one line)."""
+def test_accepted_837_forwards_the_bytes_that_were_scrubbed_even_if_the_input_changes(tmp_path, monkeypatch):
+    """The accepted-claims 837 is built from the segments that were scrubbed, not by
+    reading the input again: an input replaced between reading and writing changes
+    nothing in what is forwarded (the replacement was never judged)."""
     from click.testing import CliRunner
 
     import claimscrub.cli as cli
@@ -246,6 +247,10 @@ def test_accepted_837_is_not_written_from_a_changed_input(tmp_path, monkeypatch)
     path.write_text(good_text())
     import claimscrub.report.accepted837 as accepted837
 
+    args = ["scrub", str(path), "--as-of", AS_OF, "--no-validate"]
+    first = CliRunner().invoke(cli.main, args + ["--out", str(tmp_path / "out1"),
+                                                 "--accepted-out", str(tmp_path / "acc1")])
+    assert first.exit_code == 0, first.output
     real_write = accepted837.write_accepted_837
 
     def replace_input_then_write(run, file, out_dir):
@@ -253,12 +258,12 @@ def test_accepted_837_is_not_written_from_a_changed_input(tmp_path, monkeypatch)
         return real_write(run, file, out_dir)
 
     monkeypatch.setattr(accepted837, "write_accepted_837", replace_input_then_write)
-    result = CliRunner().invoke(cli.main, ["scrub", str(path), "--out", str(tmp_path / "out"),
-                                           "--accepted-out", str(tmp_path / "acc"), "--as-of", AS_OF,
-                                           "--no-validate"])
-    assert result.exit_code == 4
-    assert "changed after it was scrubbed" in result.output
-    assert not (tmp_path / "acc" / "x.837").exists()
+    second = CliRunner().invoke(cli.main, args + ["--out", str(tmp_path / "out2"),
+                                                  "--accepted-out", str(tmp_path / "acc2")])
+    assert second.exit_code == 0, second.output
+    forwarded = (tmp_path / "acc2" / "x.837").read_text()
+    assert "ZZZ9" not in forwarded
+    assert forwarded == (tmp_path / "acc1" / "x.837").read_text()
 
 
 # -- a run always ends -----------------------------------------------------------------

@@ -10,6 +10,7 @@ dependents are never missed.
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Iterator, Optional
@@ -210,6 +211,22 @@ def _provider_name(segment: Segment) -> ProviderName:
                         pos=segment.pos)
 
 
+class _Recent(OrderedDict):
+    """A dict of the ``LIMIT`` most recently added keys. A claim reaches its patient,
+    subscriber and billing provider through the HLs just above it; an HL02 naming an HL
+    more than ``LIMIT`` HLs back is treated as naming an unknown HL (the claim then gets
+    an empty subscriber or billing provider, as for any HL02 that names no HL)."""
+
+    LIMIT = 4096
+
+    def __setitem__(self, key, value) -> None:
+        if key in self:
+            self.move_to_end(key)  # set again: counts as recent
+        elif len(self) >= self.LIMIT:
+            self.popitem(last=False)
+        super().__setitem__(key, value)
+
+
 def build_claims(ts: TransactionSet, delimiters: Delimiters, file: str,
                  first_index: int = 0, file_index: int = -1) -> Iterator[Claim]:
     """Yield the claims of one transaction set in file order.
@@ -232,14 +249,16 @@ def build_claims(ts: TransactionSet, delimiters: Delimiters, file: str,
         version=ts.version,
         transaction_control_number=ts.control_number,
         transaction_index=ts.index,
-        pos=ts.segments[0].pos,
+        pos=ts.st_pos,
     )
     info: Optional[InterchangeInfo] = None
     file_fields = {"file_index": file_index}
-    billing: dict[str, BillingProvider] = {}
-    subscribers: dict[str, Subscriber] = {}
-    patients: dict[str, Patient] = {}
-    hl_parent: dict[str, str] = {}
+    # the HLs read so far, by HL01; the most recent ones only (_Recent), so a set of any
+    # number of subscribers is read in bounded memory
+    billing: dict[str, BillingProvider] = _Recent()
+    subscribers: dict[str, Subscriber] = _Recent()
+    patients: dict[str, Patient] = _Recent()
+    hl_parent: dict[str, str] = _Recent()
     hl_level = ""
     hl_id = ""
     entity: dict = {}

@@ -248,6 +248,8 @@ class Engine:
         self.by_scope: dict[Scope, list[Rule]] = {scope: [] for scope in Scope}
         for rule in self.rules.values():
             self.by_scope[rule.scope].append(rule)
+        self._runnable_for: Optional[_Decisions] = None
+        self._runnable_by_scope: dict[Scope, list[Rule]] = {}
 
     def _apply_config(self, rule: Rule, payer_id: str, findings: Iterable[Finding]) -> Iterator[Finding]:
         decisions = self.ctx.decisions
@@ -260,19 +262,24 @@ class Engine:
             severity = decisions.severity(rule.id, payer_id, finding.severity)
             yield finding if severity == finding.severity else finding.model_copy(update={"severity": severity})
 
-    def _enabled_anywhere(self, rule: Rule) -> bool:
-        return self.ctx.decisions.may_run(rule.id)
+    def _runnable(self, scope: Scope) -> list[Rule]:
+        """The rules of ``scope`` the configuration lets run for some payer (decided once
+        per configuration, not once per claim)."""
+        decisions = self.ctx.decisions
+        if self._runnable_for is not decisions:
+            self._runnable_for = decisions
+            self._runnable_by_scope = {
+                each: [rule for rule in self.by_scope[each] if decisions.may_run(rule.id)] for each in Scope
+            }
+        return self._runnable_by_scope[scope]
 
     def check_claim(self, claim: Claim) -> list[Finding]:
         """Line- and claim-scope edits of one claim."""
         out: list[Finding] = []
         payer = claim.payer.id
-        for rule in self.by_scope[Scope.CLAIM]:
-            if self._enabled_anywhere(rule):
-                out.extend(self._apply_config(rule, payer, rule.check(claim, self.ctx)))
-        for rule in self.by_scope[Scope.LINE]:
-            if not self._enabled_anywhere(rule):
-                continue
+        for rule in self._runnable(Scope.CLAIM):
+            out.extend(self._apply_config(rule, payer, rule.check(claim, self.ctx)))
+        for rule in self._runnable(Scope.LINE):
             for line in claim.lines:
                 out.extend(self._apply_config(rule, payer, rule.check((claim, line), self.ctx)))
         return out
@@ -299,11 +306,10 @@ class Engine:
     def _run_grouped(self, scope: Scope, subject: Any, payer: str,
                      sees_duplicates: Optional[bool] = None) -> list[Finding]:
         out: list[Finding] = []
-        for rule in self.by_scope[scope]:
+        for rule in self._runnable(scope):
             if sees_duplicates is not None and rule.sees_duplicates != sees_duplicates:
                 continue
-            if self._enabled_anywhere(rule):
-                out.extend(self._apply_config(rule, payer, rule.check(subject, self.ctx)))
+            out.extend(self._apply_config(rule, payer, rule.check(subject, self.ctx)))
         # lines billed in earlier runs are context only: findings attach to the run's claims
         # (a finding on an earlier night's side of a pair moves onto tonight's side)
         return rehome_prior_findings(out)

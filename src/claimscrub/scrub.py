@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import heapq
 import os
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -31,13 +31,19 @@ from claimscrub.pricing import (
     unpriced_charges,
     with_amount_at_risk,
 )
-from claimscrub.store import ClaimRef, ClaimStore, FindingStore
+from claimscrub.store import ClaimRef, ClaimStore, FindingStore, StoredRefs
 from claimscrub.partition.stages import read_spill
 from claimscrub.grouping import REPLACEMENT_FREQUENCIES
 from claimscrub.records import load_claim, load_finding, load_ref
 from claimscrub.textsafe import visible
-from claimscrub.x12.envelope import EnvelopeIssue, FunctionalGroup, TransactionSet, iter_transaction_sets
-from claimscrub.x12.reader import Delimiters, X12Reader
+from claimscrub.x12.envelope import (
+    EnvelopeIssue,
+    FunctionalGroup,
+    TransactionSet,
+    TransactionStream,
+    stream_transaction_sets,
+)
+from claimscrub.x12.reader import Delimiters, Segment, X12Reader
 
 ACCEPTED = "accepted"
 REJECTED = "rejected"
@@ -82,11 +88,12 @@ class TransactionInfo:
     ig_transaction_codes: list[str] = field(default_factory=list)
 
     @property
-    def claims(self) -> list[ClaimRef]:
-        """The claims of this transaction set, read from the store (one set at a time)."""
+    def claims(self) -> "StoredRefs | list[ClaimRef]":
+        """The claims of this transaction set, read from the store one at a time each time
+        they are iterated (``len`` and truth work too)."""
         if self.store is None:
             return []
-        return self.store.refs(self.file_index, self.index)
+        return StoredRefs(self.store, self.file_index, self.index)
 
     def all_issues(self) -> list[EnvelopeIssue]:
         return self.issues + self.group.issues + self.group.interchange.issues
@@ -125,6 +132,8 @@ class FileResult:
     empty_sets: list = field(default_factory=list)
     #: (size, modification time, SHA-256) of the bytes scrubbed (X12Reader.fingerprint)
     fingerprint: Optional[tuple] = None
+    #: what follows each segment terminator in the input (CRLF, LF, CR or nothing)
+    line_break: str = ""
 
     @property
     def usable(self) -> bool:
@@ -553,6 +562,9 @@ class Scrubber:
         input order, as in one process) and the edits that read the history run on the
         replacement and void claims."""
         run_history = self.options.history
+        for summary in summaries:  # the segments outside claims, for the accepted-claims 837
+            for pos, texts in read_spill(summary.others_spill, remove=True):
+                store.add_segments(file.index, pos, texts)
         streams = [read_spill(summary.claims_spill, remove=True) for summary in summaries]
         for ts_idx, _index, blob, segments, ref, claim_findings in heapq.merge(*streams, key=lambda item: item[1]):
             claim = load_claim(blob)
@@ -566,58 +578,75 @@ class Scrubber:
 
     # -- stage 1: read ----------------------------------------------------------------
     def _read_file(self, file: FileResult, store: ClaimStore, findings: FindingStore) -> None:
+        """Read one file claim by claim: each transaction set is streamed (never held
+        whole), its claims built, priced, edited and stored as they end, the segments
+        outside claims stored beside them, and the set validated as it goes by."""
         reader = X12Reader(file.path, file.name)
+        recorder = _Recorder(reader, store, file.index)
         validator = self.options.validator
+        streaming = getattr(validator, "stream", None)
         progress = self.options.on_progress
         claim_index = 0
         last_bytes = seen_bytes = 0
         try:
-            for ts in iter_transaction_sets(reader):
+            for stream in stream_transaction_sets(recorder):  # type: ignore[arg-type]
                 file.delimiters = reader.delimiters
                 delimiters = reader.delimiters
                 assert delimiters is not None
                 info = TransactionInfo(
-                    index=ts.index,
-                    control_number=ts.control_number,
-                    version=ts.version,
-                    st_pos=ts.segments[0].pos,
-                    se_pos=ts.segments[-1].pos,
-                    segment_count=len(ts.segments),
-                    group=ts.group,
-                    issues=ts.issues,
+                    index=stream.index,
+                    control_number=stream.control_number,
+                    version=stream.version,
+                    st_pos=stream.st_pos,
+                    se_pos=stream.st_pos,
+                    segment_count=0,
+                    group=stream.group,
+                    issues=stream.issues,
                     file_index=file.index,
                     store=store,
                 )
-                info.ig_errors = character_errors(reader, info, ts)
                 file.transactions.append(info)
-                first_pos = ts.segments[0].pos
+                key = (file.index, stream.index)
+                check = streaming(key, stream.st_pos, delimiters) if streaming is not None else None
+                whole: Optional[list] = [] if validator is not None and check is None else None
+                segments = _watch(stream.segments(), reader, recorder, check, whole)
                 before = claim_index
-                for claim in build_claims(ts, delimiters, file.name, claim_index, file.index):
+                for claim in build_claims(_StreamView(stream, segments), delimiters, file.name,
+                                          claim_index, file.index):
                     claim_index += 1
-                    claim_segments = [
-                        s.text(delimiters) for s in ts.segments[claim.pos - first_pos : claim.last_pos - first_pos + 1]
-                    ]
+                    claim_segments = recorder.take(claim.pos, claim.last_pos)
                     line_allowed = price_claim(claim, self.engine.ctx.tables)
                     ref = ClaimRef(
                         file.name, claim.index, claim.claim_id, claim.pos, claim.last_pos, claim.charge,
                         line_allowed=line_allowed, unpriced_charge=unpriced_charges(claim, line_allowed),
                         file_index=file.index,
                     )
-                    store.add(file.index, ts.index, claim, claim_segments, ref)
+                    store.add(file.index, stream.index, claim, claim_segments, ref)
                     if self.options.history is not None:
                         self.options.history.observe(claim)
                     findings.add((file.index, claim.index), self.engine.check_claim(claim))
                     if self.options.progress is not None:
                         self.options.progress.advance(reader.bytes_read - seen_bytes, claims=1)
                         seen_bytes = reader.bytes_read
+                for _ in segments:  # the rest of the set, up to SE
+                    pass
+                recorder.flush()
+                info.se_pos = stream.se_pos
+                info.segment_count = stream.segment_count
+                info.ig_errors = character_errors(reader, info, recorder.unsafe_ids)
+                recorder.unsafe_ids.clear()
                 if claim_index == before:
                     file.empty_sets.append(info)
-                if validator is not None:
-                    validator.submit((file.index, ts.index), ts, delimiters)
+                if check is not None:
+                    validator.done(check, lambda: _stored_set(store, file.index, stream, delimiters))
+                    self._collect_validation([file], findings, block=False)
+                elif whole is not None:
+                    validator.submit(key, _as_set(stream, whole), delimiters)
                     self._collect_validation([file], findings, block=False)
                 if progress is not None and reader.bytes_read != last_bytes:
                     progress(reader.bytes_read - last_bytes)
                     last_bytes = reader.bytes_read
+            recorder.flush()
         except InputError as error:
             file.error = error
             store.drop_file(file.index)
@@ -626,6 +655,7 @@ class Scrubber:
         file.claim_count = claim_index if file.usable else 0
         file.byte_count = reader.size
         file.fingerprint = reader.fingerprint
+        file.line_break = reader.line_break
         if progress is not None and reader.size > last_bytes:
             progress(reader.size - last_bytes)
         if self.options.progress is not None and reader.size > seen_bytes:
@@ -763,10 +793,18 @@ def plan_units(files: list[FileResult], sizes: list[int], workers: int) -> list:
     return units
 
 
-def character_errors(reader: X12Reader, info: TransactionInfo, ts: TransactionSet) -> list[IGError]:
+def set_character_errors(reader: X12Reader, info: TransactionInfo, ts: TransactionSet) -> list[IGError]:
+    """:func:`character_errors` of a transaction set read whole (``ts.segments``)."""
+    if not reader.unsafe:
+        return []
+    return character_errors(reader, info, {s.pos: s.id for s in ts.segments})
+
+
+def character_errors(reader: X12Reader, info: TransactionInfo, ids: dict[int, str]) -> list[IGError]:
     """Implementation-guide errors (IK403 6, invalid character) for the elements of the
     transaction set that hold a control character or a byte that is not text. They are
-    found while reading, so they reject the claim with or without pyx12 validation."""
+    found while reading, so they reject the claim with or without pyx12 validation.
+    ``ids`` gives the segment id at each ordinal the reader found such a character at."""
     unsafe = reader.unsafe
     if not unsafe:
         return []
@@ -783,11 +821,112 @@ def character_errors(reader: X12Reader, info: TransactionInfo, ts: TransactionSe
                                       f"the segment identifier holds {what}"))
                 continue
             errors.append(IGError(
-                pos, pos - info.st_pos + 1, ts.segments[pos - info.st_pos].id, "6",
+                pos, pos - info.st_pos + 1, ids.get(pos, ""), "6",
                 f"the element holds {what}, which X12 does not allow",
                 element=f"{element}:{component}" if component else str(element),
             ))
     return errors
+
+
+class _Recorder:
+    """The reader's segments, passed on as they come, with their text kept until the claim
+    they belong to is stored (:meth:`take`) or, for segments outside claims (envelopes,
+    headers, HL loops), stored as they are (:meth:`flush`): what is held is one claim's
+    worth of text, not a transaction set's."""
+
+    def __init__(self, reader: X12Reader, store: ClaimStore, file_index: int):
+        self.reader = reader
+        self.name = reader.name
+        self.store = store
+        self.file_index = file_index
+        self.window: deque = deque()
+        #: segment ids at the ordinals where the reader found an unsafe character
+        self.unsafe_ids: dict[int, str] = {}
+
+    @property
+    def delimiters(self) -> Optional[Delimiters]:
+        return self.reader.delimiters
+
+    def __iter__(self) -> Iterator[Segment]:
+        window = self.window
+        delimiters: Optional[Delimiters] = None
+        for segment in self.reader:
+            if delimiters is None:
+                delimiters = self.reader.delimiters
+                assert delimiters is not None
+                element = delimiters.element
+            window.append((segment.pos, element.join(segment.elements)))
+            yield segment
+
+    def take(self, first: int, last: int) -> list[str]:
+        """The text of segments ``first``..``last`` (a claim's); what came before them
+        and belongs to no claim is stored."""
+        window = self.window
+        gap: list[str] = []
+        gap_pos = window[0][0] if window else first
+        while window and window[0][0] < first:
+            gap.append(window.popleft()[1])
+        self.store.add_segments(self.file_index, gap_pos, gap)
+        out: list[str] = []
+        while window and window[0][0] <= last:
+            out.append(window.popleft()[1])
+        return out
+
+    def flush(self) -> None:
+        """Store what is held (called at the end of a set, when every segment read so far
+        is either in a stored claim or outside claims)."""
+        window = self.window
+        if window:
+            pos = window[0][0]
+            texts = [text for _, text in window]
+            window.clear()
+            self.store.add_segments(self.file_index, pos, texts)
+
+
+class _StreamView:
+    """What :func:`claimscrub.claims.build_claims` reads of a transaction set, over a stream."""
+
+    def __init__(self, stream: TransactionStream, segments: Iterator[Segment]):
+        self.group = stream.group
+        self.version = stream.version
+        self.control_number = stream.control_number
+        self.index = stream.index
+        self.st_pos = stream.st_pos
+        self.segments = segments
+
+
+def _watch(segments: Iterator[Segment], reader: X12Reader, recorder: _Recorder, check,
+           whole: Optional[list]) -> Iterator[Segment]:
+    """The set's segments on their way to the claim builder: each is also fed to the
+    streaming validator (or kept for a validator that takes whole sets), and the id of a
+    segment holding an unsafe character is noted for :func:`character_errors`."""
+    unsafe = reader.unsafe
+    ids = recorder.unsafe_ids
+    feed = check.feed if check is not None else None
+    for segment in segments:
+        if feed is not None:
+            feed(segment)
+        elif whole is not None:
+            whole.append(segment)
+        if unsafe and segment.pos in unsafe:
+            ids[segment.pos] = segment.id
+        yield segment
+
+
+def _as_set(stream: TransactionStream, segments: list[Segment]) -> TransactionSet:
+    return TransactionSet(control_number=stream.control_number, version=stream.version,
+                          segments=segments, group=stream.group, index=stream.index,
+                          issues=stream.issues)
+
+
+def _stored_set(store: ClaimStore, file_index: int, stream: TransactionStream,
+                delimiters: Delimiters) -> TransactionSet:
+    """A transaction set read back from the store (the text that was scrubbed), for the
+    rare set only pyx12 itself validates."""
+    element = delimiters.element
+    segments = [Segment(pos, text.split(element))
+                for pos, text in store.segment_texts(file_index, stream.st_pos, stream.se_pos)]
+    return _as_set(stream, segments)
 
 
 def _merge_errors(own: list[IGError], validator: list[IGError]) -> list[IGError]:

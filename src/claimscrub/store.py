@@ -11,6 +11,7 @@ file order. What stays in memory is per transaction set, not per claim.
 
 from __future__ import annotations
 
+import marshal
 import os
 import sqlite3
 import tempfile
@@ -39,11 +40,17 @@ CREATE TABLE claim (
     claim_idx INTEGER NOT NULL,
     ts_idx INTEGER NOT NULL,
     body BLOB NOT NULL,
-    segments TEXT NOT NULL,
+    segments BLOB NOT NULL,
     ref BLOB NOT NULL,
     PRIMARY KEY (file_idx, claim_idx)
 ) WITHOUT ROWID;
 CREATE INDEX claim_by_ts ON claim (file_idx, ts_idx, claim_idx);
+CREATE TABLE other (
+    file_idx INTEGER NOT NULL,
+    pos INTEGER NOT NULL,
+    segments BLOB NOT NULL,
+    PRIMARY KEY (file_idx, pos)
+) WITHOUT ROWID;
 CREATE TABLE finding (
     file_idx INTEGER NOT NULL,
     claim_idx INTEGER NOT NULL,
@@ -81,6 +88,11 @@ class ClaimRef:
     @property
     def expected_allowed(self) -> Optional[Decimal]:
         return total_allowed(self.line_allowed)
+
+
+def _texts(segments: list[str]) -> bytes:
+    """Segment texts as one value (any character may be in a segment of bad input)."""
+    return marshal.dumps(tuple(segments))
 
 
 #: Prefix of a run's private store folder (mode 0700) in --work-dir or the temp folder.
@@ -171,8 +183,8 @@ class ClaimStore:
 
     def add(self, file_idx: int, ts_idx: int, claim: Claim, segments: list[str], ref: ClaimRef) -> None:
         self.db.execute(
-            "INSERT INTO claim VALUES (?, ?, ?, ?, ?, ?)",
-            (file_idx, claim.index, ts_idx, dump_claim(claim), "\n".join(segments), dump_ref(ref)),
+            "INSERT INTO claim (file_idx, claim_idx, ts_idx, body, segments, ref) VALUES (?, ?, ?, ?, ?, ?)",
+            (file_idx, claim.index, ts_idx, dump_claim(claim), _texts(segments), dump_ref(ref)),
         )
         rows = []
         for line_idx, line in enumerate(claim.lines):
@@ -184,19 +196,57 @@ class ClaimStore:
         if rows:
             self.db.executemany("INSERT INTO day_line VALUES (?, ?, ?, ?, ?, ?)", rows)
 
+    def add_segments(self, file_idx: int, pos: int, segments: list[str]) -> None:
+        """Keep the text of segments outside any claim (envelopes, headers, HL loops):
+        ``segments`` follow each other in the file from ordinal ``pos``. With the claims'
+        own segments, the store holds every segment that was scrubbed, in order."""
+        if segments:
+            self.db.execute("INSERT INTO other VALUES (?, ?, ?)", (file_idx, pos, _texts(segments)))
+
+    def segment_texts(self, file_idx: int, first: int = 1, last: Optional[int] = None) -> Iterator[tuple[int, str]]:
+        """``(ordinal, text)`` of every segment of the file that was scrubbed, from ``first``
+        to ``last`` (the whole file by default), in file order, as the claims and
+        :meth:`add_segments` stored them (a segment of a claim and a segment outside
+        claims are told apart by nothing: this is the file as it was read)."""
+        import heapq
+
+        high = last if last is not None else (1 << 62)
+        claims = self.db.execute(
+            "SELECT ref, segments FROM claim WHERE file_idx = ? ORDER BY claim_idx", (file_idx,))
+        others = self.db.execute(
+            "SELECT pos, segments FROM other WHERE file_idx = ? AND pos <= ? ORDER BY pos", (file_idx, high))
+        runs = heapq.merge(((load_ref(ref).pos, text) for ref, text in claims), iter(others))
+        for pos, text in runs:
+            if pos > high:
+                break
+            for offset, segment in enumerate(marshal.loads(text)):
+                if first <= pos + offset <= high:
+                    yield pos + offset, segment
+
     def drop_file(self, file_idx: int) -> None:
         """Forget the claims of a file that turned out to be unusable."""
+        self.db.execute("DELETE FROM other WHERE file_idx = ?", (file_idx,))
         self.db.execute("DELETE FROM claim WHERE file_idx = ?", (file_idx,))
         self.db.execute("DELETE FROM day_line WHERE file_idx = ?", (file_idx,))
         self.db.execute("DELETE FROM finding WHERE file_idx = ?", (file_idx,))
 
     def refs(self, file_idx: int, ts_idx: int) -> list[ClaimRef]:
         """The claims of one transaction set, in file order."""
+        return list(self.iter_refs(file_idx, ts_idx))
+
+    def iter_refs(self, file_idx: int, ts_idx: int) -> Iterator[ClaimRef]:
+        """:meth:`refs` one at a time (a set of any size in bounded memory)."""
         cursor = self.db.execute(
             "SELECT ref FROM claim WHERE file_idx = ? AND ts_idx = ? ORDER BY claim_idx",
             (file_idx, ts_idx),
         )
-        return [load_ref(row[0]) for row in cursor]
+        for row in cursor:
+            yield load_ref(row[0])
+
+    def count_refs(self, file_idx: int, ts_idx: int) -> int:
+        return self.db.execute(
+            "SELECT COUNT(*) FROM claim WHERE file_idx = ? AND ts_idx = ?", (file_idx, ts_idx)
+        ).fetchone()[0]
 
     # -- findings ------------------------------------------------------------------------
     def add_findings(self, file_idx: int, claim_idx: int, findings: Iterable[Finding]) -> None:
@@ -301,7 +351,25 @@ class ClaimStore:
             (file_idx,),
         )
         for body, segments, ref in cursor:
-            yield load_claim(body), segments.split("\n") if segments else [], load_ref(ref)
+            yield load_claim(body), list(marshal.loads(segments)), load_ref(ref)
+
+
+class StoredRefs:
+    """The claims of one transaction set as the store holds them: iterated from the store
+    each time (never a list of the whole set), with ``len`` and truth counted there."""
+
+    def __init__(self, store: ClaimStore, file_idx: int, ts_idx: int):
+        self._store = store
+        self._key = (file_idx, ts_idx)
+
+    def __iter__(self) -> Iterator[ClaimRef]:
+        return self._store.iter_refs(*self._key)
+
+    def __len__(self) -> int:
+        return self._store.count_refs(*self._key)
+
+    def __bool__(self) -> bool:
+        return len(self) > 0
 
 
 class FindingStore:

@@ -457,18 +457,32 @@ def _int(value: str) -> Optional[int]:
 def hierarchy_errors(segments: list[Segment]) -> list[IGError]:
     """HL01 counting, HL02 parents and LX01 numbering, exactly as pyx12's reader checks
     them (``X12Base._parse_segment``), for one transaction set."""
-    st_pos = segments[0].pos
-    out: list[IGError] = []
-    hl_count = 0
-    hl_stack: list[Optional[int]] = []
-    lx_count = 0
+    check = HierarchyCheck(segments[0].pos)
     for segment in segments:
+        check.feed(segment)
+    return check.errors
+
+
+class HierarchyCheck:
+    """:func:`hierarchy_errors` one segment at a time (a set validated as it is read)."""
+
+    def __init__(self, st_pos: int):
+        self.st_pos = st_pos
+        self.errors: list[IGError] = []
+        self.hl_count = 0
+        self.hl_stack: list[Optional[int]] = []
+        self.lx_count = 0
+
+    def feed(self, segment: Segment) -> None:
         seg_id = segment.id
         if seg_id == "HL":
-            hl_count += 1
+            st_pos = self.st_pos
+            self.hl_count += 1
+            hl_count = self.hl_count
+            hl_stack = self.hl_stack
             hl01 = segment.get(1)
             if hl_count != _int(hl01):
-                out.append(IGError(
+                self.errors.append(IGError(
                     segment.pos, segment.pos - st_pos + 1, "HL", "I12",
                     f"Hierarchical ID Number (HL01) {_short(hl01)} is out of sequence: "
                     f"HL01 must count the HL segments from 1 (expected {hl_count})",
@@ -478,7 +492,7 @@ def hierarchy_errors(segments: list[Segment]) -> list[IGError]:
             if hl02 != "":
                 parent = _int(hl02)
                 if parent not in hl_stack:
-                    out.append(IGError(
+                    self.errors.append(IGError(
                         segment.pos, segment.pos - st_pos + 1, "HL", "I12",
                         f"Hierarchical Parent ID Number (HL02) {_short(hl02)} is not the ID of "
                         f"an enclosing HL",
@@ -488,18 +502,18 @@ def hierarchy_errors(segments: list[Segment]) -> list[IGError]:
                     del hl_stack[-1]
             hl_stack.append(hl_count)
         elif seg_id == "CLM":
-            lx_count = 0
+            self.lx_count = 0
         elif seg_id == "LX":
-            lx_count += 1
+            self.lx_count += 1
+            lx_count = self.lx_count
             lx01 = segment.get(1)
             if lx01 != f"{lx_count:d}":
-                out.append(IGError(
-                    segment.pos, segment.pos - st_pos + 1, "LX", "I12",
+                self.errors.append(IGError(
+                    segment.pos, segment.pos - self.st_pos + 1, "LX", "I12",
                     f"Service Line Number (LX01) {_short(lx01)} is out of sequence: "
                     f"LX01 must count the claim's service lines from 1 (expected {lx_count})",
                     element="1", element_ref="554", bad_value=lx01, loop_id="2400",
                 ))
-    return out
 
 
 def _short(value: str) -> str:

@@ -9,7 +9,7 @@ each add-on takes is ``edits/addon_codes.csv``, selected by the date of service.
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, Optional
 
 from claimscrub.edits._codebook import listing, related, where
 from claimscrub.edits.imaging import FLUOROSCOPY, imaging_edits_cover
@@ -81,6 +81,7 @@ class AddOnWithoutPrimary(Rule):
         if table is None:
             return
         codes = {entry.code for entry in day.entries}
+        covered: Optional[bool] = None  # whether the imaging edits judge the day's guidance
         for entry in day.entries:
             rows = table.lookup(day.service_date, addon=entry.code)
             if not rows:
@@ -88,8 +89,11 @@ class AddOnWithoutPrimary(Rule):
             primaries = [str(row["primary"]) for row in rows]
             if codes & set(primaries):
                 continue
-            if entry.code == FLUOROSCOPY and imaging_edits_cover(day, ctx):
-                continue  # EPI-IMG-001/002
+            if entry.code == FLUOROSCOPY:
+                if covered is None:
+                    covered = imaging_edits_cover(day, ctx)  # once per day, not per line
+                if covered:
+                    continue  # EPI-IMG-001/002
             billed = [e for e in day.entries if e is not entry and e.code]
             also = (
                 f" Billed that day by this provider: {listing([where(e, entry.claim) for e in billed])}."

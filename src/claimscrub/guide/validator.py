@@ -89,6 +89,78 @@ def validate_transaction_set(key: tuple[int, int], ts: TransactionSet,
     return pending.finish()
 
 
+class TransactionCheck:
+    """One transaction set validated as it is read: :meth:`feed` each segment, ST to SE,
+    then :meth:`finish`. The walk and the HL/LX checks hold what they need to go on
+    (counters, the current loop), never the set's segments, so memory does not grow with
+    the set. The verdict is :func:`validate_transaction_set`'s on the same set; where that
+    hands the set to pyx12 itself, :meth:`finish` asks ``reread`` for the set's segments."""
+
+    def __init__(self, key: tuple[int, int], st_pos: int, delimiters: Delimiters):
+        from claimscrub.validate import HierarchyCheck
+
+        self.key = key
+        self.st_pos = st_pos
+        self.se_pos = st_pos
+        self.count = 0
+        self.delimiters = delimiters
+        self.hierarchy = HierarchyCheck(st_pos)
+        self.raw: Optional[list] = None
+        self.failure = ""
+        self.to_pyx12 = False
+        repetition = delimiters.repetition or "^"
+        self._walk = None
+        if len(set((delimiters.element, delimiters.component, delimiters.segment))) < 3 \
+                or repetition in (delimiters.element, delimiters.segment, delimiters.component):
+            self.to_pyx12 = True
+        else:
+            self._walk = get_walker().walk((delimiters.element, delimiters.component, repetition,
+                                            delimiters.segment))
+            next(self._walk)
+
+    def feed(self, segment) -> None:
+        self.count += 1
+        self.se_pos = segment.pos
+        self.hierarchy.feed(segment)
+        if self._walk is not None:
+            self._send(segment)
+
+    def _send(self, segment) -> None:
+        try:
+            self._walk.send(segment)
+        except StopIteration as done:
+            self.raw, self._walk = done.value, None
+        except Pyx12Crash as exc:
+            self.failure, self._walk = f"pyx12 failed ({exc})", None
+        except NeedsPyx12:
+            self.to_pyx12, self._walk = True, None
+        except Exception:  # noqa: BLE001 - never lose a set to a fault here: pyx12 decides
+            if os.environ.get("CLAIMSCRUB_DEBUG"):
+                raise
+            self.to_pyx12, self._walk = True, None
+
+    def finish(self, reread) -> tuple[tuple[int, int], list[IGError], list[str]]:
+        """The set's ``(key, errors, transaction codes)``; ``reread()`` gives the set as a
+        :class:`TransactionSet` when pyx12 itself must validate it."""
+        from claimscrub.validate import Pyx12Result, _Pending, _Slice
+
+        if self._walk is not None:
+            self._send(None)
+        chunk = _Slice("", [(3, self.st_pos, self.count - 1), (self.count + 2, self.se_pos, 1)])
+        if self.to_pyx12:
+            result, chunk = _pyx12(reread(), self.delimiters)
+        elif self.failure:
+            result = Pyx12Result([], [], self.failure)
+        else:
+            result = Pyx12Result(self.raw or [], [])
+        pending = _Pending(self.key, self.st_pos, self.hierarchy.errors)
+        chunk.text = ""
+        pending.slices[0] = chunk
+        pending.results[0] = result
+        pending.all_submitted = True
+        return pending.finish()
+
+
 class CompiledValidator:
     """Validates transaction sets against the compiled guide, in this process.
 
@@ -106,6 +178,15 @@ class CompiledValidator:
     def submit(self, key: tuple[int, int], ts: TransactionSet, delimiters: Delimiters) -> None:
         self.segments += len(ts.segments)
         self._ready.append(validate_transaction_set(key, ts, delimiters))
+
+    def stream(self, key: tuple[int, int], st_pos: int, delimiters: Delimiters) -> TransactionCheck:
+        """A set validated as it is read (see :class:`TransactionCheck`); hand it back to
+        :meth:`done` with its result."""
+        return TransactionCheck(key, st_pos, delimiters)
+
+    def done(self, check: TransactionCheck, reread) -> None:
+        self.segments += check.count
+        self._ready.append(check.finish(reread))
 
     def completed(self, block: bool = False) -> Iterator[tuple[tuple[int, int], list[IGError], list[str]]]:
         while self._ready:

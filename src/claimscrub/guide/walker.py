@@ -29,11 +29,12 @@ would have read back from pyx12, which :mod:`claimscrub.guide.validator` turns i
 from __future__ import annotations
 
 import re
-from typing import Optional
+from typing import Generator, Optional
 
 from claimscrub.guide.compile import (
     K_CODE, K_NUM, K_REAL, K_TEXT, CompositeSpec, ElementSpec, Guide, LoopNode, SegNode,
 )
+from claimscrub.x12.reader import Segment
 
 KIND_SEG, KIND_LOOP, KIND_NOTFOUND, KIND_NONE = range(4)
 _NO = object()  # a qualifier value no map node matches
@@ -638,6 +639,21 @@ class Walker:
         element position, component position, data element, bad value, loop id)`` with
         ISA = line 1, GS = 2, ST = 3. Raises :class:`Pyx12Crash` where pyx12 raises and
         :class:`NeedsPyx12` for input only pyx12 itself should read."""
+        walk = self.walk(delimiters)
+        next(walk)
+        try:
+            for segment in segments:
+                walk.send(segment)
+            walk.send(None)
+        except StopIteration as done:
+            return done.value
+        raise AssertionError("the walk did not end at SE")  # pragma: no cover
+
+    def walk(self, delimiters) -> Generator[None, Optional[Segment], list]:
+        """The walk of :meth:`validate` one segment at a time, so a transaction set of any
+        size is validated as it is read: a generator that is sent the set's segments, ST
+        first; SE (the only segment of the set with that id) ends it, or ``None`` after SE.
+        It returns (``StopIteration.value``) the raw errors :meth:`validate` returns."""
         element_sep, comp, _rep, term = delimiters
         fast = self.fast.get(comp)
         if fast is None:
@@ -662,23 +678,29 @@ class Walker:
         pending: list = []  # the reader's errors not yet handed to the tree
         state = _ReaderState()
         node = guide.gs_node
-        last = len(segments) - 1
-        st = segments[0].elements
+        st_segment = yield
+        st = st_segment.elements
         plan = plan_for(node, st, comp)
         _errors, found = counter.run(plan, node, st, comp)
         node = found if found is not None else node
-        for index in range(1, last + 1):
+        index = 0
+        while True:
+            segment = yield
+            if segment is None:
+                break  # SE was walked (a walk that found no place for it)
+            index += 1
             line = 3 + index
-            if index == last:
-                elems = ["SE", str(len(segments)), segments[0].get(2)]
+            is_last = segment.id == "SE"
+            if is_last:
+                elems = ["SE", str(index + 1), st_segment.get(2)]
             else:
-                elems = segments[index].elements
+                elems = segment.elements
             first = elems[0]
             # -- the reader (X12Reader.__iter__ and _parse_segment) --------------------------
             if first in valid_ids and len(elems) > 1 and elems[-1] and elems[1] and elems[1][0] != comp:
                 pass  # the common case: nothing for the reader to say
             else:
-                elems, first = self._read(elems, element_sep, comp, term, pending, index == last)
+                elems, first = self._read(elems, element_sep, comp, term, pending, is_last)
             if first in _COUNTED:
                 state.count(first, elems, comp, pending)
             # -- the walk ------------------------------------------------------------------
@@ -733,7 +755,7 @@ class Walker:
             if found is None:
                 continue
             node = found
-            if index == last:
+            if is_last:
                 for error in pending:
                     tree.seg_error(*error)
                 pending.clear()

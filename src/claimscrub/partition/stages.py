@@ -197,6 +197,8 @@ class ReadSummary:
     patients: dict = field(default_factory=dict)
     #: the spill of this part's claims: (ts index, claim, segments, ref, findings)
     claims_spill: str = ""
+    #: the spill of the segments outside claims this part keeps: (ordinal, texts) runs
+    others_spill: str = ""
     #: partition -> spill of (claim, day rows) for stage 2
     partition_spills: dict = field(default_factory=dict)
 
@@ -204,18 +206,19 @@ class ReadSummary:
 def read_unit(ctx: StageContext, unit: ReadUnit) -> ReadSummary:
     """Stage 1 of one read unit: what :meth:`claimscrub.scrub.Scrubber._read_file` does for
     a whole file, for this part's share of the claims and transaction sets."""
-    from claimscrub.scrub import TransactionInfo, _merge_errors, character_errors
+    from claimscrub.scrub import TransactionInfo, _merge_errors, set_character_errors
 
     engine = stage_engine(ctx)
     validator = _validator(ctx.validator)
-    summary = ReadSummary(unit=unit, claims_spill=unit.spill(ctx, "claims"))
+    summary = ReadSummary(unit=unit, claims_spill=unit.spill(ctx, "claims"), others_spill=unit.spill(ctx, "others"))
     main = SpillWriter(summary.claims_spill)
     spills: dict[int, SpillWriter] = {}
     reader = X12Reader(unit.path, unit.name)
+    others = _Others(reader, SpillWriter(summary.others_spill))
     infos = []
     claim_index = 0
     try:
-        for ts in iter_transaction_sets(reader):
+        for ts in iter_transaction_sets(others):
             summary.delimiters = delimiters = reader.delimiters
             info = TransactionInfo(
                 index=ts.index,
@@ -228,7 +231,7 @@ def read_unit(ctx: StageContext, unit: ReadUnit) -> ReadSummary:
                 issues=ts.issues,
                 file_index=unit.file_index,
             )
-            info.ig_errors = character_errors(reader, info, ts)
+            info.ig_errors = set_character_errors(reader, info, ts)
             infos.append(info)
             first_pos = ts.segments[0].pos
             before = claim_index
@@ -237,10 +240,12 @@ def read_unit(ctx: StageContext, unit: ReadUnit) -> ReadSummary:
             shared = in_set > WHOLE_SET_CLAIMS
             if not (own_set or shared):
                 claim_index += in_set
+            spans = []
             for claim in (build_claims(ts, delimiters, unit.name, claim_index, unit.file_index)
                           if own_set or shared else ()):
                 mine = (claim_index // CLAIM_CHUNK) % unit.parts == unit.part if shared else True
                 claim_index += 1
+                spans.append((claim.pos, claim.last_pos))
                 if not mine:
                     continue
                 segments = [
@@ -273,6 +278,8 @@ def read_unit(ctx: StageContext, unit: ReadUnit) -> ReadSummary:
                     summary.patients.setdefault(partition, set()).update(row[0] for row in rows)
             if claim_index == before:
                 summary.empty_sets.append(ts.index)
+            # the segments read so far outside claims: the envelope's (part 0), the set's (its owner)
+            others.keep(ts.segments[0].pos, ts.segments[-1].pos, spans, envelope=unit.part == 0, in_set=own_set)
             if own_set:
                 errors, codes, checked = info.ig_errors, [], False
                 if validator is not None:
@@ -280,9 +287,11 @@ def read_unit(ctx: StageContext, unit: ReadUnit) -> ReadSummary:
                     for _key, found, ts_codes in validator.completed(block=True):
                         errors, codes, checked = _merge_errors(info.ig_errors, found), ts_codes, True
                 summary.validation[ts.index] = (errors, codes, checked)
+        others.keep(None, None, [], envelope=unit.part == 0, in_set=False)
     except InputError as error:
         summary.error = (error.file, error.detail, error.segment)
     finally:
+        others.spill.close()
         main.close()
         for spill in spills.values():
             spill.close()
@@ -295,6 +304,59 @@ def read_unit(ctx: StageContext, unit: ReadUnit) -> ReadSummary:
     if unit.part == 0:
         summary.transactions = infos
     return summary
+
+
+class _Others:
+    """The reader's segments, passed on to the envelope walk, with the text of each kept
+    until its transaction set is read; then those outside the set's claims are spilled
+    (:meth:`keep`): with the claims' own segments they are every segment that was scrubbed,
+    which the accepted-claims 837 is written from (as :class:`claimscrub.scrub._Recorder`
+    keeps them in a run in one process)."""
+
+    def __init__(self, reader: X12Reader, spill: SpillWriter):
+        self.reader = reader
+        self.name = reader.name
+        self.spill = spill
+        self.window: list[tuple[int, str]] = []
+
+    def __getattr__(self, name: str):
+        return getattr(self.reader, name)
+
+    def __iter__(self):
+        window = self.window
+        for segment in self.reader:
+            window.append((segment.pos, self.reader.delimiters.element.join(segment.elements)))
+            yield segment
+
+    def keep(self, st_pos: Optional[int], se_pos: Optional[int], spans: list[tuple[int, int]],
+             envelope: bool, in_set: bool) -> None:
+        """Spill what was read up to ``se_pos`` (all of it with None) and is in no claim of
+        ``spans``: before ``st_pos`` (the envelope) when ``envelope``, within the set when
+        ``in_set``; later segments (read ahead) stay."""
+        window, kept = self.window, []
+        rest, span = len(window), 0  # spans are in file order, as the window is
+        for index, (pos, text) in enumerate(window):
+            if se_pos is not None and pos > se_pos:
+                rest = index
+                break
+            while span < len(spans) and spans[span][1] < pos:
+                span += 1
+            in_claim = span < len(spans) and spans[span][0] <= pos
+            inside = st_pos is not None and pos >= st_pos
+            if (in_set if inside else envelope) and not in_claim:
+                kept.append((pos, text))
+        del window[:rest]
+        run: list[str] = []
+        start = 0
+        for pos, text in kept:  # runs of consecutive ordinals, as the store keeps them
+            if run and pos != start + len(run):
+                self.spill.add((start, run))
+                run = []
+            if not run:
+                start = pos
+            run.append(text)
+        if run:
+            self.spill.add((start, run))
 
 
 # -- stage 2: patient-days and patients ------------------------------------------------------

@@ -92,6 +92,104 @@ class TransactionSet:
     def interchange(self) -> Interchange:
         return self.group.interchange
 
+    @property
+    def st_pos(self) -> int:
+        return self.segments[0].pos
+
+
+class TransactionStream:
+    """One ST..SE transaction set read as a stream: :meth:`segments` yields its segments
+    (ST and SE included) once, straight from the reader, so a set of any size is never held
+    in memory. ``segment_count``, ``se_pos`` and the trailer's ``issues`` are known once
+    the stream has reached SE."""
+
+    def __init__(self, st: Segment, group: FunctionalGroup, index: int, source: Iterator[Segment],
+                 name: str, on_end):
+        self.control_number = st.get(2)
+        self.version = st.get(3) or group.version
+        self.group = group
+        self.index = index
+        self.issues: list[EnvelopeIssue] = []
+        self.st = st
+        self.st_pos = st.pos
+        self.se_pos = 0
+        self.segment_count = 0
+        self.done = False
+        self._source = source
+        self._name = name
+        self._on_end = on_end
+        self._reading: Optional[Iterator[Segment]] = None
+
+    @property
+    def interchange(self) -> Interchange:
+        return self.group.interchange
+
+    def segments(self) -> Iterator[Segment]:
+        """The set's segments, ST to SE; read once."""
+        if self._reading is not None:
+            raise RuntimeError("a transaction set stream is read once")
+        self._reading = self._read()
+        return self._reading
+
+    def _read(self) -> Iterator[Segment]:
+        count = 1
+        yield self.st
+        for segment in self._source:
+            count += 1
+            seg_id = segment.id
+            if seg_id == "SE":
+                self.segment_count = count
+                self.se_pos = segment.pos
+                self.done = True
+                _check_trailer_count(self, segment, count)
+                self._on_end(self, segment)
+                yield segment
+                return
+            if seg_id in ("ST", "GS", "ISA", "GE", "IEA"):
+                raise InputError(
+                    self._name,
+                    f"{seg_id} found inside transaction set {_v(self.control_number)} "
+                    f"before its SE trailer; the file is truncated or malformed",
+                    segment.pos,
+                )
+            yield segment
+        raise InputError(
+            self._name,
+            f"the file ends inside transaction set {_v(self.control_number)} "
+            f"(no SE trailer); the file is truncated",
+            _LastPos.of(self._source),
+        )
+
+    def drain(self) -> None:
+        """Read what is left of the set (a consumer that stopped early)."""
+        if not self.done:
+            for _ in self._reading if self._reading is not None else self.segments():
+                pass
+
+
+class _LastPos:
+    """The ordinal of the last segment a reader yielded (for the truncation message)."""
+
+    @staticmethod
+    def of(source) -> int:
+        return getattr(source, "last_pos", 0)
+
+
+class _Counting:
+    """An iterator over the reader's segments that remembers the last ordinal yielded."""
+
+    def __init__(self, reader: Iterator[Segment]):
+        self._it = iter(reader)
+        self.last_pos = 0
+
+    def __iter__(self) -> "_Counting":
+        return self
+
+    def __next__(self) -> Segment:
+        segment = next(self._it)
+        self.last_pos = segment.pos
+        return segment
+
 
 def _v(value: str, limit: int = 15) -> str:
     """An envelope value (control number, count, code) as an error line may show it: no
@@ -127,59 +225,50 @@ def _unusable_group(name: str, gs: Segment) -> str:
 
 
 def iter_transaction_sets(reader: X12Reader) -> Iterator[TransactionSet]:
-    """Yield each transaction set of the file; group and interchange issues are appended
-    to the shared :class:`FunctionalGroup` / :class:`Interchange` objects as their trailers
-    are read, so they are complete once the iteration ends."""
+    """Yield each transaction set of the file with all its segments in a list (see
+    :func:`stream_transaction_sets` for the same walk one segment at a time)."""
+    for stream in stream_transaction_sets(reader):
+        segments = list(stream.segments())
+        ts = TransactionSet(
+            control_number=stream.control_number,
+            version=stream.version,
+            segments=segments,
+            group=stream.group,
+            index=stream.index,
+            issues=stream.issues,
+        )
+        yield ts
+
+
+def stream_transaction_sets(reader: X12Reader) -> Iterator[TransactionStream]:
+    """Yield each transaction set of the file as a :class:`TransactionStream`, which the
+    caller reads (``stream.segments()``) before asking for the next; group and interchange
+    issues are appended to the shared :class:`FunctionalGroup` / :class:`Interchange`
+    objects as their trailers are read, so they are complete once the iteration ends."""
     name = reader.name
     interchange: Optional[Interchange] = None
     group: Optional[FunctionalGroup] = None
-    current: Optional[list[Segment]] = None
-    current_st: Optional[Segment] = None
     group_count = 0
     st_controls: set[str] = set()
     isa_controls: set[str] = set()
     group_controls: set[str] = set()
     index = 0
-    last_pos = 0
+    source = _Counting(reader)
 
-    for segment in reader:
-        last_pos = segment.pos
+    def on_end(ts: TransactionStream, se: Segment) -> None:
+        if ts.control_number in st_controls:
+            ts.issues.append(
+                EnvelopeIssue(
+                    "transaction",
+                    "23",
+                    f"transaction set control number {_v(ts.control_number)} is not unique in its group",
+                    ts.st_pos,
+                )
+            )
+        st_controls.add(ts.control_number)
+
+    for segment in source:
         seg_id = segment.id
-        if current is not None:
-            current.append(segment)
-            if seg_id == "SE":
-                assert current_st is not None and group is not None
-                ts = TransactionSet(
-                    control_number=current_st.get(2),
-                    version=current_st.get(3) or group.version,
-                    segments=current,
-                    group=group,
-                    index=index,
-                )
-                index += 1
-                _check_trailer(ts, segment)
-                if ts.control_number in st_controls:
-                    ts.issues.append(
-                        EnvelopeIssue(
-                            "transaction",
-                            "23",
-                            f"transaction set control number {_v(ts.control_number)} is not unique in its group",
-                            current_st.pos,
-                        )
-                    )
-                st_controls.add(ts.control_number)
-                current = None
-                current_st = None
-                yield ts
-            elif seg_id in ("ST", "GS", "ISA", "GE", "IEA"):
-                raise InputError(
-                    name,
-                    f"{seg_id} found inside transaction set {_v(current_st.get(2)) if current_st else ''} "
-                    f"before its SE trailer; the file is truncated or malformed",
-                    segment.pos,
-                )
-            continue
-
         if seg_id == "ISA":
             if interchange is not None:
                 raise InputError(
@@ -265,8 +354,10 @@ def iter_transaction_sets(reader: X12Reader) -> Iterator[TransactionSet]:
                     segment.pos,
                 )
             group.transaction_count += 1
-            current = [segment]
-            current_st = segment
+            stream = TransactionStream(segment, group, index, source, name, on_end)
+            index += 1
+            yield stream
+            stream.drain()
         elif seg_id == "GE":
             if group is None:
                 raise InputError(name, "GE found with no open functional group", segment.pos)
@@ -321,13 +412,7 @@ def iter_transaction_sets(reader: X12Reader) -> Iterator[TransactionSet]:
             where = "between transaction sets" if group is not None else "outside any transaction set"
             raise InputError(name, f"{_segment_label(seg_id)} {where}; the envelope is malformed", segment.pos)
 
-    if current is not None:
-        raise InputError(
-            name,
-            f"the file ends inside transaction set {_v(current_st.get(2)) if current_st else ''} "
-            f"(no SE trailer); the file is truncated",
-            last_pos,
-        )
+    last_pos = source.last_pos
     if group is not None:
         raise InputError(name, "the file ends before the GE trailer; the file is truncated", last_pos)
     if interchange is not None:
@@ -336,8 +421,7 @@ def iter_transaction_sets(reader: X12Reader) -> Iterator[TransactionSet]:
         raise InputError(name, f"no segments found; {WHAT_WE_READ}")
 
 
-def _check_trailer(ts: TransactionSet, se: Segment) -> None:
-    count = len(ts.segments)
+def _check_trailer_count(ts: TransactionStream, se: Segment, count: int) -> None:
     if se.get(1) != str(count):
         ts.issues.append(
             EnvelopeIssue(
@@ -356,4 +440,3 @@ def _check_trailer(ts: TransactionSet, se: Segment) -> None:
                 se.pos,
             )
         )
-

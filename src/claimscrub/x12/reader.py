@@ -133,6 +133,7 @@ class X12Reader:
         #: element holding a character X12 does not allow (a control character, a byte
         #: that is not text); filled as segments are read (see :func:`unsafe_places`)
         self.unsafe: dict[int, list[tuple[int, int, str]]] = {}
+        self.line_break = ""
 
     def _fail(self, message: str, segment: Optional[int] = None) -> InputError:
         return InputError(self.name, message, segment)
@@ -168,8 +169,7 @@ class X12Reader:
 
     @property
     def fingerprint(self) -> tuple[int, int, str]:
-        """(size, modification time, SHA-256) of what was read: the accepted-claims 837
-        is written only if the input still has these (claimscrub.report.accepted837)."""
+        """(size, modification time, SHA-256) of what was read."""
         return (self.bytes_read, self.mtime_ns, self._digest.hexdigest())
 
     def _read_header(self, handle: BinaryIO) -> tuple[str, "codecs.IncrementalDecoder"]:
@@ -209,6 +209,10 @@ class X12Reader:
             raise self._fail(f"the ISA header is cut off before its segment terminator; {WHAT_WE_READ}", 1)
         component = text[index + 1]
         terminator = text[index + 2]
+        after = text[index + 3 : index + 5]
+        #: what follows each segment terminator (after the ISA's): CRLF, LF, CR or nothing;
+        #: the accepted-claims 837 is written in the same style
+        self.line_break = "\r\n" if after.startswith("\r\n") else after[:1] if after[:1] in ("\n", "\r") else ""
         fields = text[: index + 1].split(element)
         self.isa_version = fields[12].strip()
         repetition = fields[11] if self.isa_version >= "00501" else ""
