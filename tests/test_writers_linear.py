@@ -14,8 +14,7 @@ from __future__ import annotations
 import time
 from datetime import date, timedelta
 
-from claimscrub.cli import _write_accepted, _write_outputs
-from claimscrub.scrub import ScrubOptions, Scrubber
+import claimscrub
 from claimscrub.synth import write_837
 
 from conftest import AS_OF
@@ -35,15 +34,11 @@ def _write_all(tmp_path, lines: int) -> tuple[float, str, str]:
     accepted-claims 837 written."""
     path = tmp_path / f"many-{lines}.837"
     path.write_text(_batch(lines))
-    run = Scrubber(ScrubOptions(as_of=date.fromisoformat(AS_OF))).run([str(path)])
     out, accepted = tmp_path / f"out-{lines}", tmp_path / f"accepted-{lines}"
-    try:
+    with claimscrub.scrub(path, as_of=AS_OF, config=False, validate=False) as result:
         start = time.perf_counter()
-        _write_outputs(run, str(out), 1)
-        _write_accepted(run, str(accepted))
+        result.write(str(out), emit=["json", "html", "999", "277", "accepted"], accepted_dir=str(accepted))
         elapsed = time.perf_counter() - start
-    finally:
-        run.close()
     return elapsed, (out / (path.name + ".277")).read_text(), (accepted / path.name).read_text()
 
 

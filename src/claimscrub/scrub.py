@@ -500,6 +500,7 @@ class Scrubber:
             self.options.progress.advance(first.size, claims=first.claim_count)
         file.byte_count = first.size
         file.fingerprint = first.fingerprint
+        file.line_break = first.line_break
         file.delimiters = first.delimiters
         error = next((s.error for s in summaries if s.error is not None), None)
         if error is None and len({s.fingerprint for s in summaries}) > 1:

@@ -197,6 +197,8 @@ class ReadSummary:
     patients: dict = field(default_factory=dict)
     #: the spill of this part's claims: (ts index, claim, segments, ref, findings)
     claims_spill: str = ""
+    #: what follows a segment terminator in the file ("", "\n", "\r\n"): the accepted 837 keeps it
+    line_break: str = ""
     #: the spill of the segments outside claims this part keeps: (ordinal, texts) runs
     others_spill: str = ""
     #: partition -> spill of (claim, day rows) for stage 2
@@ -301,6 +303,7 @@ def read_unit(ctx: StageContext, unit: ReadUnit) -> ReadSummary:
     summary.claim_count = claim_index
     summary.size = reader.size
     summary.fingerprint = reader.fingerprint
+    summary.line_break = reader.line_break
     if unit.part == 0:
         summary.transactions = infos
     return summary
