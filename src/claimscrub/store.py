@@ -39,9 +39,11 @@ CREATE TABLE claim (
     file_idx INTEGER NOT NULL,
     claim_idx INTEGER NOT NULL,
     ts_idx INTEGER NOT NULL,
+    -- the small reference first: reading it (refs, per transaction set) never walks the
+    -- overflow pages of the claim's body and segments
+    ref BLOB NOT NULL,
     body BLOB NOT NULL,
     segments BLOB NOT NULL,
-    ref BLOB NOT NULL,
     PRIMARY KEY (file_idx, claim_idx)
 ) WITHOUT ROWID;
 CREATE INDEX claim_by_ts ON claim (file_idx, ts_idx, claim_idx);
@@ -166,6 +168,9 @@ class ClaimStore:
         self._cache: OrderedDict[tuple[int, int], Claim] = OrderedDict()
         self._cache_size = cache_size
         self._indexed = False
+        #: the references of the last few transaction sets read, when small (edits and
+        #: writers walk a set's claims several times; a large set is read each time)
+        self._refs: OrderedDict[tuple[int, int], list[ClaimRef]] = OrderedDict()
 
     def close(self) -> None:
         self.db.close()
@@ -182,6 +187,7 @@ class ClaimStore:
         self.close()
 
     def add(self, file_idx: int, ts_idx: int, claim: Claim, segments: list[str], ref: ClaimRef) -> None:
+        self._refs.pop((file_idx, ts_idx), None)
         self.db.execute(
             "INSERT INTO claim (file_idx, claim_idx, ts_idx, body, segments, ref) VALUES (?, ?, ?, ?, ?, ?)",
             (file_idx, claim.index, ts_idx, dump_claim(claim), _texts(segments), dump_ref(ref)),
@@ -225,6 +231,7 @@ class ClaimStore:
 
     def drop_file(self, file_idx: int) -> None:
         """Forget the claims of a file that turned out to be unusable."""
+        self._refs.clear()
         self.db.execute("DELETE FROM other WHERE file_idx = ?", (file_idx,))
         self.db.execute("DELETE FROM claim WHERE file_idx = ?", (file_idx,))
         self.db.execute("DELETE FROM day_line WHERE file_idx = ?", (file_idx,))
@@ -234,14 +241,34 @@ class ClaimStore:
         """The claims of one transaction set, in file order."""
         return list(self.iter_refs(file_idx, ts_idx))
 
+    #: sets of at most this many claims have their references kept (REFS_KEPT sets at most)
+    REFS_CACHED_CLAIMS = 1024
+    REFS_KEPT = 8
+
     def iter_refs(self, file_idx: int, ts_idx: int) -> Iterator[ClaimRef]:
         """:meth:`refs` one at a time (a set of any size in bounded memory)."""
+        key = (file_idx, ts_idx)
+        kept = self._refs.get(key)
+        if kept is not None:
+            self._refs.move_to_end(key)
+            yield from kept
+            return
         cursor = self.db.execute(
             "SELECT ref FROM claim WHERE file_idx = ? AND ts_idx = ? ORDER BY claim_idx",
             (file_idx, ts_idx),
         )
+        read: Optional[list[ClaimRef]] = []
         for row in cursor:
-            yield load_ref(row[0])
+            ref = load_ref(row[0])
+            if read is not None:
+                read.append(ref)
+                if len(read) > self.REFS_CACHED_CLAIMS:
+                    read = None
+            yield ref
+        if read is not None:
+            self._refs[key] = read
+            if len(self._refs) > self.REFS_KEPT:
+                self._refs.popitem(last=False)
 
     def count_refs(self, file_idx: int, ts_idx: int) -> int:
         return self.db.execute(

@@ -154,15 +154,16 @@ class ImplementationGuide(Rule):
             if owner is not None:
                 own.setdefault(owner.index, []).append(error)
         # the first error of the set, and the first one belonging elsewhere than its owner
-        first, first_owner = errors[0], owners[0]
-        second = next((e for e, o in zip(errors, owners) if o is not first_owner), None)
+        # (claims compared by index: the store hands out a new reference object per read)
+        first, first_owner = errors[0], _index(owners[0])
+        second = next((e for e, o in zip(errors, owners) if _index(o) != first_owner), None)
         for ref in info.claims:
             mine = own.get(ref.index, [])
             for error in mine:
                 yield self._own_finding(ref, error)
             outside = len(errors) - len(mine)
             if outside:
-                pointer = first if first_owner is not ref else second
+                pointer = first if first_owner != ref.index else second
                 if pointer is not None:
                     yield self._set_finding(ref, info, pointer, outside)
 
@@ -200,3 +201,7 @@ class ImplementationGuide(Rule):
                 "them) and resubmit this claim with it; the claim itself may be clean.",
             segment=error.segment if error.segment is not None else info.st_pos,
         )
+
+
+def _index(ref: Optional[ClaimRef]) -> Optional[int]:
+    return ref.index if ref is not None else None
