@@ -348,7 +348,10 @@ class NcciProcedurePairs(Rule):
                 f"distinct service, and none is reported.{note}{because}{caveat}"
             )
         else:
-            on = "this line" if edit.bypass_entry is edit.column2 else where(edit.bypass_entry, edit.column2)
+            # a column-2 line billed on an earlier night is named in full: its finding goes on
+            # tonight's column-1 line (claimscrub.grouping.rehome_prior_findings)
+            on = ("this line" if edit.bypass_entry is edit.column2 and edit.column2.prior is None
+                  else where(edit.bypass_entry, edit.column2))
             message = (
                 f"{head}: modifier indicator 1, bypassed by modifier {edit.bypass} on {on}. Documentation "
                 f"required: the edit is bypassed only if the records support a distinct service.{because}"

@@ -226,6 +226,10 @@ class MedicallyUnlikelyUnits(Rule):
         total, culprit = _over(lines, limit)
         if total <= limit:
             return
+        if culprit.prior is not None:
+            # earlier nights' lines (claim history) already pass the limit: the finding goes
+            # on the run's first line of the code, which adds units to a day over the limit
+            culprit = next((e for e in lines if e.prior is None), culprit)
         others = _breakdown(lines, culprit) if len(lines) > 1 else units_text(total) + " on this line"
         if mai == "2":
             kind = "MAI 2, date of service edit: policy"

@@ -69,13 +69,18 @@ _INTERCHANGE = InterchangeInfo.model_construct(
 )
 
 
+#: billing providers and subscribers of prior claims, shared (read-only) across claims and
+#: patients: a history has few billing providers and payers
+_PROVIDERS: dict[tuple[str, str], BillingProvider] = {}
+_SUBSCRIBERS: dict[tuple[str, str], Subscriber] = {}
+
+
 def prior_entries(lines: Iterable[PriorLine]) -> list[DayLine]:
     """One claim model per earlier claim (holding just what the history keeps), one entry
     per line."""
     claims: dict[int, Claim] = {}
     priors: dict[int, PriorClaim] = {}
-    providers: dict[tuple[str, str], BillingProvider] = {}
-    subscribers: dict[tuple[str, str], Subscriber] = {}
+    providers, subscribers = _PROVIDERS, _SUBSCRIBERS
     entries: list[DayLine] = []
     for row in lines:
         claim = claims.get(row.claim_pk)

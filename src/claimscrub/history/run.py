@@ -214,32 +214,50 @@ class PriorLoader:
 
 class _RecordSpool:
     """The claim records of a run in an unnamed temporary file (deleted when closed or when
-    the process ends), in read order, with each input's span: memory stays flat with the
-    batch, and the run's end reads small records instead of whole claims. Records hold
-    patient hashes, codes, dates and provider numbers only."""
+    the process ends), in read order, pickled a batch at a time (a batch never spans two
+    inputs), with each input's span: memory stays flat with the batch, and the run's end
+    reads small records instead of whole claims. Records hold patient hashes, codes, dates
+    and provider numbers only."""
+
+    BATCH = 256
 
     def __init__(self):
         self._file = None
         self._spans: dict[int, list[int]] = {}
+        self._buffer: list[tuple[int, ClaimRecord]] = []
+        self._buffer_file: Optional[int] = None
 
     def add(self, file_index: int, claim_index: int, record: ClaimRecord) -> None:
+        if self._buffer_file != file_index or len(self._buffer) >= self.BATCH:
+            self._flush()
+            self._buffer_file = file_index
+        self._buffer.append((claim_index, record))
+
+    def _flush(self) -> None:
+        if not self._buffer:
+            return
         if self._file is None:
             self._file = tempfile.TemporaryFile(prefix="claimscrub-history-")
-        span = self._spans.get(file_index)
+        self._file.seek(0, 2)
+        span = self._spans.get(self._buffer_file)
         if span is None:
-            span = self._spans[file_index] = [self._file.tell(), 0]
-        # one pickle per record (a shared pickler's memo would hold every record)
-        pickle.dump((claim_index, record), self._file, pickle.HIGHEST_PROTOCOL)
+            span = self._spans[self._buffer_file] = [self._file.tell(), 0]
+        pickle.dump(self._buffer, self._file, pickle.HIGHEST_PROTOCOL)
         span[1] = self._file.tell()
+        self._buffer = []
 
     def read(self, file_index: int) -> Iterator[tuple[int, ClaimRecord]]:
+        self._flush()
         span = self._spans.get(file_index)
         if span is None or self._file is None:
             return
         self._file.flush()
-        self._file.seek(span[0])
-        while self._file.tell() < span[1]:
-            yield pickle.load(self._file)
+        position = span[0]
+        while position < span[1]:
+            self._file.seek(position)
+            batch = pickle.load(self._file)
+            position = self._file.tell()
+            yield from batch
 
     def close(self) -> None:
         if self._file is not None:
