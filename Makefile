@@ -46,6 +46,9 @@ test: $(STAMP)
 	  (echo "installing postgresql (Debian) for the claim history tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null) || \
 	  { echo "make test: could not install postgresql; the PostgreSQL history tests will be skipped"; test -z "$$CI"; }
+	@# byte-compile the package once: the suite starts hundreds of `claimscrub` processes, and
+	@# where PYTHONDONTWRITEBYTECODE is set each would compile its modules again
+	@$(BIN)/python -m compileall -q src/claimscrub >/dev/null
 	$(BIN)/python -m pytest
 
 # The fuzz test of the suite with thousands of mutated corpus files and fixtures instead of

@@ -58,6 +58,7 @@ import contextlib
 import importlib.metadata
 import importlib.util
 import io
+import os
 import re
 import threading
 import zipfile
@@ -941,11 +942,55 @@ def release() -> Release:
     return _release
 
 
+def _cached(kind: str, source: Path, build):
+    """``build()``, a dict of strings read from the package file ``source``, kept in the
+    user cache folder (as the compiled guide is) keyed by the file's path, size and
+    modification time, so each run does not parse the release again (about half a second
+    a file). A missing or unreadable cache is built again; a read-only home only costs time."""
+    import hashlib
+    import marshal
+    import tempfile
+
+    from claimscrub.guide.compile import _cache_dir
+
+    try:
+        stat = source.stat()
+    except OSError:
+        return build()
+    key = hashlib.sha256(f"{CACHE_LAYOUT}|{source}|{stat.st_size}|{stat.st_mtime_ns}".encode(
+        "utf-8", "surrogateescape")).hexdigest()[:20]
+    folder = _cache_dir()
+    path = folder / f"icd10-{kind}-{key}.marshal"
+    try:
+        with open(path, "rb") as handle:
+            value = marshal.load(handle)
+        if isinstance(value, dict):
+            return value
+    except (OSError, EOFError, ValueError, TypeError):
+        pass
+    value = build()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+        with os.fdopen(fd, "wb") as handle:
+            marshal.dump(value, handle)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+    return value
+
+
+#: bump when what the cache holds changes shape
+CACHE_LAYOUT = 1
+
+
 def _bundled_codes() -> ReleaseCodes:
     global _bundled_release_codes
     with _lock:
         if _bundled_release_codes is None:
-            _bundled_release_codes = ReleaseCodes(release(), _read_codes(release()))
+            bundled_release = release()
+            codes = _cached("codes", Path(bundled_release.code_list), lambda: _read_codes(bundled_release))
+            _bundled_release_codes = ReleaseCodes(bundled_release, codes)
         return _bundled_release_codes
 
 
@@ -1029,7 +1074,8 @@ def description(code: str) -> str:
     with _lock:
         if _titles is None:
             try:
-                _titles = _read_titles(release().tabular)  # type: ignore[arg-type]
+                tabular = Path(release().tabular)  # type: ignore[arg-type]
+                _titles = _cached("titles", tabular, lambda: _read_titles(tabular))
             except (OSError, SyntaxError):  # pragma: no cover - damaged package data
                 _titles = {}
     key = code.replace(".", "").upper()
