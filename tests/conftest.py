@@ -22,7 +22,8 @@ def corpus_files() -> list[Path]:
 
 
 def run_claimscrub(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """Run the installed command as a user would, capturing its output."""
+    """Run the installed command as a user would, capturing its output, in a process of its
+    own (``python -m claimscrub``)."""
     return subprocess.run(
         [sys.executable, "-m", "claimscrub", *args],
         capture_output=True,
@@ -30,6 +31,20 @@ def run_claimscrub(*args: str, cwd: Path | None = None) -> subprocess.CompletedP
         cwd=cwd,
         timeout=300,
     )
+
+
+def invoke_claimscrub(*args: str) -> subprocess.CompletedProcess:
+    """The same command line run in the test's process (click's runner): the same exit
+    status, standard output and error, without an interpreter start per run. For tests
+    that need nothing of a process of their own (signals, limits, a working folder)."""
+    from click.testing import CliRunner
+
+    from claimscrub.cli import main
+
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return subprocess.CompletedProcess(list(args), result.exit_code, result.stdout, result.stderr)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import pytest
 from claimscrub.atomic import atomic_writer
 from claimscrub.synth import write_837
 
-from conftest import AS_OF, CORPUS, run_claimscrub
+from conftest import AS_OF, CORPUS, invoke_claimscrub
 
 GOOD = [{"id": "C1", "lines": [{"code": "62323", "charge": 500}]}]
 
@@ -57,7 +57,7 @@ def test_unusable_input_gets_one_line_and_exit_2(name, tmp_path):
     path = tmp_path / name
     path.write_bytes(data)
     out = tmp_path / "out"
-    result = run_claimscrub("scrub", str(path), "--out", str(out), "--as-of", AS_OF)
+    result = invoke_claimscrub("scrub", str(path), "--out", str(out), "--as-of", AS_OF)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     error_lines = [l for l in result.stderr.splitlines() if l.startswith("claimscrub: ")]
@@ -72,20 +72,20 @@ def test_truncated_file_names_the_segment(tmp_path):
     data, _ = CASES["truncated.837"]
     path = tmp_path / "cut.837"
     path.write_bytes(data)
-    result = run_claimscrub("scrub", str(path), "--out", str(tmp_path / "o"), "--as-of", AS_OF)
+    result = invoke_claimscrub("scrub", str(path), "--out", str(tmp_path / "o"), "--as-of", AS_OF)
     assert result.returncode == 2
     assert "cut.837: segment " in result.stderr
 
 
 def test_no_isa_corpus_file(tmp_path):
     path = CORPUS / "imsweb__x12-parser__x12_no_isa_line.txt"
-    result = run_claimscrub("scrub", str(path), "--out", str(tmp_path), "--as-of", AS_OF)
+    result = invoke_claimscrub("scrub", str(path), "--out", str(tmp_path), "--as-of", AS_OF)
     assert result.returncode == 2
     assert "no ISA interchange header" in result.stderr
 
 
 def test_missing_file(tmp_path):
-    result = run_claimscrub("scrub", str(tmp_path / "nope.837"), "--out", str(tmp_path / "o"), "--as-of", AS_OF)
+    result = invoke_claimscrub("scrub", str(tmp_path / "nope.837"), "--out", str(tmp_path / "o"), "--as-of", AS_OF)
     assert result.returncode == 2
     assert "nope.837: cannot be read" in result.stderr
     assert "Traceback" not in result.stderr
@@ -97,7 +97,7 @@ def test_one_bad_file_does_not_stop_the_others(tmp_path):
     (folder / "a-bad.837").write_bytes(b"\x00\x01binary")
     (folder / "b-good.837").write_text(_good_text())
     out = tmp_path / "out"
-    result = run_claimscrub("scrub", str(folder), "--out", str(out), "--as-of", AS_OF)
+    result = invoke_claimscrub("scrub", str(folder), "--out", str(out), "--as-of", AS_OF)
     assert result.returncode == 2
     report = json.loads((out / "b-good.837.json").read_text())
     assert report["summary"]["claims"] == 1
@@ -109,17 +109,17 @@ def test_one_bad_file_does_not_stop_the_others(tmp_path):
 def test_exit_codes_accepted_and_rejected(tmp_path):
     good = tmp_path / "good.837"
     good.write_text(_good_text())
-    assert run_claimscrub("scrub", str(good), "--out", str(tmp_path / "o1"), "--as-of", AS_OF).returncode == 0
+    assert invoke_claimscrub("scrub", str(good), "--out", str(tmp_path / "o1"), "--as-of", AS_OF).returncode == 0
     bad = tmp_path / "unbalanced.837"
     bad.write_text(write_837([{"id": "C1", "charge": 900, "lines": [{"code": "62323", "charge": 500}]}]))
-    assert run_claimscrub("scrub", str(bad), "--out", str(tmp_path / "o2"), "--as-of", AS_OF).returncode == 1
+    assert invoke_claimscrub("scrub", str(bad), "--out", str(tmp_path / "o2"), "--as-of", AS_OF).returncode == 1
 
 
 def test_logs_carry_no_member_ids_or_names(tmp_path):
     claims = [{"id": "C1", "member": "SECRETMBR9", "charge": 900, "lines": [{"code": "62323", "charge": 500}]}]
     path = tmp_path / "phi.837"
     path.write_text(write_837(claims))
-    result = run_claimscrub("scrub", str(path), "--out", str(tmp_path / "o"), "--as-of", AS_OF)
+    result = invoke_claimscrub("scrub", str(path), "--out", str(tmp_path / "o"), "--as-of", AS_OF)
     assert "SECRETMBR9" not in result.stderr and "SUBSCRIBER" not in result.stderr
     report = (tmp_path / "o" / "phi.837.json").read_text()
     assert "SECRETMBR9" not in report
@@ -167,7 +167,7 @@ def test_unwritable_output_folder_is_one_line_and_exit_4(tmp_path):
     path.write_text(_good_text())
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the output folder should be")
-    result = run_claimscrub("scrub", str(path), "--out", str(blocker / "out"), "--as-of", AS_OF)
+    result = invoke_claimscrub("scrub", str(path), "--out", str(blocker / "out"), "--as-of", AS_OF)
     assert result.returncode == 4
     assert "Traceback" not in result.stderr
     lines = [l for l in result.stderr.splitlines() if l.startswith("claimscrub: ")]

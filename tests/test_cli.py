@@ -7,13 +7,13 @@ import pytest
 from claimscrub.engine import load_rules
 from claimscrub.synth import write_837
 
-from conftest import AS_OF, run_claimscrub
+from conftest import AS_OF, invoke_claimscrub, run_claimscrub
 
 RULES = load_rules()
 
 
 def test_rules_lists_every_edit():
-    result = run_claimscrub("rules")
+    result = invoke_claimscrub("rules")
     assert result.returncode == 0
     listed = [line.split()[0] for line in result.stdout.splitlines() if line.strip()]
     assert listed == sorted(RULES)
@@ -21,7 +21,7 @@ def test_rules_lists_every_edit():
 
 @pytest.mark.parametrize("rule_id", sorted(RULES))
 def test_explain_shows_documentation_and_examples(rule_id):
-    result = run_claimscrub("explain", rule_id.lower())
+    result = invoke_claimscrub("explain", rule_id.lower())
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert out.startswith(rule_id)
@@ -32,7 +32,7 @@ def test_explain_shows_documentation_and_examples(rule_id):
 
 
 def test_explain_unknown_rule():
-    result = run_claimscrub("explain", "EPI-NOPE-999")
+    result = invoke_claimscrub("explain", "EPI-NOPE-999")
     assert result.returncode == 3
     assert "no rule 'EPI-NOPE-999'" in result.stderr
 
@@ -42,15 +42,15 @@ def test_config_selects_ignores_and_overrides(tmp_path):
     path.write_text(write_837([{"id": "C1", "charge": 900, "lines": [{"code": "62323", "charge": 500}]}]))
     ignore = tmp_path / "ignore.toml"
     ignore.write_text('ignore = ["EPI-BAL"]\n')
-    assert run_claimscrub("scrub", str(path), "--out", str(tmp_path / "o1"), "--as-of", AS_OF,
+    assert invoke_claimscrub("scrub", str(path), "--out", str(tmp_path / "o1"), "--as-of", AS_OF,
                           "--config", str(ignore)).returncode == 0
     demote = tmp_path / "demote.toml"
     demote.write_text('[payer."00435".severity]\n"EPI-BAL-001" = "warning"\n')
-    assert run_claimscrub("scrub", str(path), "--out", str(tmp_path / "o2"), "--as-of", AS_OF,
+    assert invoke_claimscrub("scrub", str(path), "--out", str(tmp_path / "o2"), "--as-of", AS_OF,
                           "--config", str(demote)).returncode == 0
     other_payer = tmp_path / "other.toml"
     other_payer.write_text('[payer."99999".severity]\n"EPI-BAL-001" = "warning"\n')
-    assert run_claimscrub("scrub", str(path), "--out", str(tmp_path / "o3"), "--as-of", AS_OF,
+    assert invoke_claimscrub("scrub", str(path), "--out", str(tmp_path / "o3"), "--as-of", AS_OF,
                           "--config", str(other_payer)).returncode == 1
 
 
@@ -66,7 +66,7 @@ def test_bad_config_is_a_usage_error(tmp_path, text, words):
     config.write_text(text)
     path = tmp_path / "in.837"
     path.write_text(write_837([{"id": "C1", "lines": [{"code": "62323"}]}]))
-    result = run_claimscrub("scrub", str(path), "--out", str(tmp_path / "o"), "--config", str(config))
+    result = invoke_claimscrub("scrub", str(path), "--out", str(tmp_path / "o"), "--config", str(config))
     assert result.returncode == 3
     assert words in result.stderr and "Traceback" not in result.stderr
 
@@ -85,7 +85,7 @@ def test_acknowledgment_control_numbers_are_unique_in_a_run(tmp_path):
     for n in (1, 2):
         (folder / f"f{n}.837").write_text(write_837([{"id": f"C{n}", "member": f"M{n}", "lines": [{"code": "62323"}]}], control=7))
     out = tmp_path / "out"
-    result = run_claimscrub("scrub", str(folder), "--out", str(out), "--as-of", AS_OF,
+    result = invoke_claimscrub("scrub", str(folder), "--out", str(out), "--as-of", AS_OF,
                             "--ack-control-number", "500")
     assert result.returncode == 0, result.stderr
     numbers = {}

@@ -15,7 +15,7 @@ import pytest
 
 from claimscrub.synth import write_837
 
-from conftest import AS_OF, FIXTURES, report_validator, run_claimscrub, schema_errors
+from conftest import AS_OF, FIXTURES, report_validator, invoke_claimscrub, schema_errors
 
 MONEY = re.compile(r"^-?[0-9]+\.[0-9]{2}$")
 
@@ -29,7 +29,7 @@ def _scrub(tmp_path: Path, name: str, text: str, *extra: str) -> tuple[dict, Pat
     source = tmp_path / name
     source.write_text(text)
     out = tmp_path / "out"
-    done = run_claimscrub("scrub", str(source), "--out", str(out), "--as-of", AS_OF, *extra)
+    done = invoke_claimscrub("scrub", str(source), "--out", str(out), "--as-of", AS_OF, *extra)
     assert done.returncode in (0, 1), done.stderr
     return json.loads((out / f"{name}.json").read_text()), out
 
@@ -48,7 +48,7 @@ def _segments(text: str) -> list[list[str]]:
 
 
 def test_schema_command_prints_a_versioned_json_schema(validator):
-    done = run_claimscrub("schema")
+    done = invoke_claimscrub("schema")
     assert done.returncode == 0, done.stderr
     schema = json.loads(done.stdout)
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
@@ -185,10 +185,10 @@ def test_jsonl_lines_are_versioned_claims_valid_against_their_schema(tmp_path):
 
     source = FIXTURES / "edits" / "EPI-DUP-001.837"
     out = tmp_path / "out"
-    done = run_claimscrub("scrub", str(source), "--out", str(out), "--format", "jsonl", "--as-of", AS_OF)
+    done = invoke_claimscrub("scrub", str(source), "--out", str(out), "--format", "jsonl", "--as-of", AS_OF)
     assert done.returncode == 1, done.stderr
     lines = [json.loads(line) for line in done.stdout.splitlines()]
-    schema = json.loads(run_claimscrub("schema", "--for", "jsonl").stdout)
+    schema = json.loads(invoke_claimscrub("schema", "--for", "jsonl").stdout)
     assert schema["$id"].endswith(":1.0.0")
     line_validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
     report = json.loads((out / f"{source.name}.json").read_text())
