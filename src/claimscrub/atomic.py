@@ -27,8 +27,9 @@ def atomic_writer(path: str, mode: str = "w", encoding: str | None = "utf-8") ->
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     # a short temporary name: the final name may already be as long as the file system allows
-    fd, tmp = tempfile.mkstemp(prefix=".claimscrub-", suffix=".tmp", dir=directory)
-    _live_temporaries.add(tmp)
+    with _signals_held():  # a termination signal between the two would leave it unknown
+        fd, tmp = tempfile.mkstemp(prefix=".claimscrub-", suffix=".tmp", dir=directory)
+        _live_temporaries.add(tmp)
     try:
         kwargs = {"encoding": encoding, "newline": ""} if "b" not in mode else {}
         try:
@@ -46,6 +47,24 @@ def atomic_writer(path: str, mode: str = "w", encoding: str | None = "utf-8") ->
         _live_temporaries.discard(tmp)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """SIGTERM and SIGINT held back (delivered when the block ends), so that a temporary
+    file is never created without being known to :func:`remove_temporaries`."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = {signal.SIGTERM, signal.SIGINT}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def remove_temporaries() -> None:
