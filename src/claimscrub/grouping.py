@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Iterable, Optional
+from typing import Iterable, Iterator, Optional
 
 from pydantic import PrivateAttr
 
@@ -327,3 +327,27 @@ def duplicate_views(day: PatientDay, duplicates: list[Duplicate]) -> tuple[Patie
         entries = [replaced.get(id(e), e) for e in base.entries]
         views[claim_key] = PatientDay(day.patient_key, day.service_date, day.provider_npi, entries)
     return base, views
+
+
+def patient_histories(rows: Iterable[tuple], claim_of) -> Iterator[PatientHistory]:
+    """Every patient with their patient-days, from day rows ordered by patient, day,
+    provider, file, claim and line: ``(encoded patient key, ISO day, provider, file index,
+    claim index, line index)``; ``claim_of(file index, claim index)`` gives the claim. The
+    run's store and the partitions of a partitioned run both build their histories here."""
+    history: Optional[PatientHistory] = None
+    current_patient = ""
+    current_day: Optional[PatientDay] = None
+    for patient, day, provider, file_idx, claim_idx, line_idx in rows:
+        if history is None or patient != current_patient:
+            if history is not None:
+                yield history
+            history = PatientHistory(decode_key(patient))
+            current_patient = patient
+            current_day = None
+        if current_day is None or current_day.service_date.isoformat() != day or current_day.provider_npi != provider:
+            current_day = PatientDay(history.patient_key, date.fromisoformat(day), provider)
+            history.days.append(current_day)
+        claim = claim_of(file_idx, claim_idx)
+        current_day.entries.append(DayLine(claim, claim.lines[line_idx]))
+    if history is not None:
+        yield history

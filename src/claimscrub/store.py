@@ -17,17 +17,15 @@ import sqlite3
 import tempfile
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from datetime import date
 from decimal import Decimal
 from typing import Iterable, Iterator, Optional
 
 from claimscrub.grouping import (
-    DayLine,
-    PatientDay,
     PatientHistory,
     decode_key,
     encode_key,
     line_group_key,
+    patient_histories,
 )
 from claimscrub.findings import Finding
 from claimscrub.model import Claim
@@ -343,27 +341,7 @@ class ClaimStore:
             "SELECT patient, day, provider, file_idx, claim_idx, line_idx FROM day_line "
             "ORDER BY patient, day, provider, file_idx, claim_idx, line_idx"
         )
-        history: Optional[PatientHistory] = None
-        current_patient = ""
-        current_day: Optional[PatientDay] = None
-        for patient, day, provider, file_idx, claim_idx, line_idx in cursor:
-            if history is None or patient != current_patient:
-                if history is not None:
-                    yield history
-                history = PatientHistory(decode_key(patient))
-                current_patient = patient
-                current_day = None
-            if (
-                current_day is None
-                or current_day.service_date.isoformat() != day
-                or current_day.provider_npi != provider
-            ):
-                current_day = PatientDay(history.patient_key, date.fromisoformat(day), provider)
-                history.days.append(current_day)
-            claim = self.get(file_idx, claim_idx)
-            current_day.entries.append(DayLine(claim, claim.lines[line_idx]))
-        if history is not None:
-            yield history
+        return patient_histories(cursor, self.get)
 
     def claims(self, file_idx: int, flagged_only: bool = False) -> Iterator[tuple[Claim, list[str], ClaimRef]]:
         """The claims of one file in file order, with the text of their segments; with

@@ -17,11 +17,10 @@ from claimscrub.engine import Engine, RuleContext, Scope
 from claimscrub.errors import InputError
 from claimscrub.grouping import (
     DayLine,
-    PatientDay,
     PatientHistory,
-    decode_key,
     encode_key,
     line_group_key,
+    patient_histories,
 )
 from claimscrub.pricing import price_claim, unpriced_charges
 from claimscrub.records import dump_claim, dump_finding, dump_ref, load_claim
@@ -365,28 +364,12 @@ class _Others:
 # -- stage 2: patient-days and patients ------------------------------------------------------
 
 
-def patient_histories(rows: list[tuple], claims: dict) -> Iterator[PatientHistory]:
+def partition_histories(rows: list[tuple], claims: dict) -> Iterator[PatientHistory]:
     """Every patient of the partition with their patient-days, in key order: the same
     histories, in the same order, as :meth:`claimscrub.store.ClaimStore.patients` gives
-    for these patients (rows ordered by patient, day, provider, file, claim, line)."""
+    for these patients."""
     rows.sort()
-    history: Optional[PatientHistory] = None
-    current_patient = ""
-    current_day: Optional[PatientDay] = None
-    for patient, day, provider, file_idx, claim_idx, line_idx in rows:
-        if history is None or patient != current_patient:
-            if history is not None:
-                yield history
-            history = PatientHistory(decode_key(patient))
-            current_patient = patient
-            current_day = None
-        if current_day is None or current_day.service_date.isoformat() != day or current_day.provider_npi != provider:
-            current_day = PatientDay(history.patient_key, date.fromisoformat(day), provider)
-            history.days.append(current_day)
-        claim = claims[(file_idx, claim_idx)]
-        current_day.entries.append(DayLine(claim, claim.lines[line_idx]))
-    if history is not None:
-        yield history
+    return patient_histories(rows, lambda file_idx, claim_idx: claims[(file_idx, claim_idx)])
 
 
 def group_partition(ctx: StageContext, partition: int, sources: list[str],
@@ -411,7 +394,7 @@ def group_partition(ctx: StageContext, partition: int, sources: list[str],
     out = SpillWriter(os.path.join(ctx.spill_dir, f"p{partition}-findings.spill"))
     try:
         if engine.by_scope[Scope.PATIENT_DAY] or engine.by_scope[Scope.PATIENT]:
-            for history in patient_histories(rows, claims):
+            for history in partition_histories(rows, claims):
                 if priors is not None:
                     history = with_prior(history, priors.pop(history.patient_key, None) or [])
                 produced = []
