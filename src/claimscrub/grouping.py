@@ -172,15 +172,22 @@ def _rehomed(finding: Finding, subject: DayLine, partner: DayLine) -> Finding:
 def _related_after_move(finding: Finding, subject: DayLine, partner: DayLine) -> tuple[RelatedClaim, ...]:
     """The claims a moved finding names: the earlier night's claim it was about first, then
     the others the edit named, less the claim it now sits on."""
-    prior = subject.prior
-    first = RelatedClaim(claim_id=subject.claim.claim_id, file=prior.file_name if prior else subject.claim.file,
-                         line=subject.line.number, billed_on=prior.run_date if prior else None)
-    here = RelatedClaim(claim_id=partner.claim.claim_id, file=partner.claim.file, line=partner.line.number)
-    out = dict.fromkeys([first])
+    out = dict.fromkeys([related_claim(subject.claim, subject)])
     for other in finding.related:
-        if (other.claim_id, other.file, other.billed_on) != (here.claim_id, here.file, None):
+        if (other.claim_id, other.file, other.billed_on) != (partner.claim.claim_id, partner.claim.file, None):
             out[other] = None
     return tuple(out)
+
+
+def related_claim(claim: Claim, entry: Optional[DayLine] = None) -> RelatedClaim:
+    """One related claim: ``claim``, at the line of ``entry`` when given."""
+    prior = entry.prior if entry is not None else None
+    return RelatedClaim(
+        claim_id=claim.claim_id,
+        file=prior.file_name if prior is not None else claim.file,
+        line=entry.line.number if entry is not None else None,
+        billed_on=prior.run_date if prior is not None else None,
+    )
 
 
 def line_group_key(claim: Claim, line: ServiceLine) -> Optional[tuple[tuple[str, ...], date, str]]:

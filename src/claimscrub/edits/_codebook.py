@@ -21,7 +21,7 @@ from typing import Iterable, Optional
 
 from claimscrub.engine import RuleContext
 from claimscrub.findings import RelatedClaim, Severity
-from claimscrub.grouping import DayLine
+from claimscrub.grouping import DayLine, related_claim
 from claimscrub.icd10 import add_months
 from claimscrub.model import Claim, ServiceLine
 
@@ -162,17 +162,6 @@ def related(entries: Iterable[DayLine], relative_to: Optional[Claim] = None) -> 
             continue
         out[related_claim(entry.claim, entry)] = None
     return list(out)
-
-
-def related_claim(claim: Claim, entry: Optional[DayLine] = None) -> RelatedClaim:
-    """One related claim: ``claim``, at the line of ``entry`` when given."""
-    prior = entry.prior if entry is not None else None
-    return RelatedClaim(
-        claim_id=claim.claim_id,
-        file=prior.file_name if prior is not None else claim.file,
-        line=entry.line.number if entry is not None else None,
-        billed_on=prior.run_date if prior is not None else None,
-    )
 
 
 def listing(items: list[str], limit: int = 6) -> str:
