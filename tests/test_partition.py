@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from claimscrub.synth import write_837
-from conftest import AS_OF, FIXTURES, corpus_files, run_claimscrub
+from conftest import AS_OF, FIXTURES, corpus_files, invoke_claimscrub, run_claimscrub
 
 KEY = "test-partition-history-key-0123456789"
 #: The corpus's two files of several hundred claims take most of a corpus run's time; the
@@ -94,6 +94,54 @@ def test_jobs_2_writes_what_jobs_1_writes(tmp_path):
     assert runs["1"].stderr == runs["2"].stderr
     _assert_same(tmp_path / "out1", tmp_path / "out2")
     _assert_same(tmp_path / "acc1", tmp_path / "acc2")
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as handle:
+                found += [int(c) for c in handle.read().split()]
+        except OSError:
+            continue
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_killed_writer_process_loses_no_output(tmp_path):
+    """The outputs are written by forked processes with --jobs 2; one killed while writing
+    (out of memory, an operator's kill) costs time, not an output: what it was writing is
+    written again by the run itself, and every file is what --jobs 1 writes."""
+    import signal
+    import time
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for n in range(3):
+        (folder / f"night{n}.837").write_text(_batch(500, 10 + n, 150, control=n + 1, per_set=200))
+    reference = invoke_claimscrub("scrub", str(folder), "--out", str(tmp_path / "one"), "--as-of", AS_OF,
+                               "--jobs", "1", "--no-validate")
+    out = tmp_path / "two"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "claimscrub", "scrub", str(folder), "--out", str(out), "--as-of", AS_OF,
+         "--jobs", "2", "--no-validate"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    killed = 0
+    deadline = time.time() + 120
+    while time.time() < deadline and process.poll() is None and not killed:
+        if out.exists() and any(p.name.startswith(".claimscrub-") for p in out.iterdir()):
+            # the outputs' temporaries are reserved: the children now are writer processes
+            for child in _children(process.pid):
+                try:
+                    os.kill(child, signal.SIGKILL)
+                    killed += 1
+                except ProcessLookupError:
+                    pass
+        time.sleep(0.005)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == reference.returncode, stderr.decode()
+    assert killed, "the run ended before a writer process could be killed"
+    assert b"Traceback" not in stderr, stderr.decode()
+    _assert_same(tmp_path / "one", out)
 
 
 # -- read units split finely, through the API ----------------------------------------------

@@ -24,6 +24,7 @@ input) in the reports.
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import shutil
@@ -342,28 +343,45 @@ class ScrubResult:
 
         run = self._open_run()
         progress = self.settings.progress
-        written = []
+        writers = {"json": write_json, "html": write_html, "999": write_999, "277": write_277,
+                   "accepted": write_accepted_837}
+        jobs = []  # (report, kind, write, path), in the order one process writes them
         for report in self.files:
             if not report.usable:
                 continue
             file = report.file_result
             for kind in emit:
-                if kind == "json":
-                    path = write_json(run, file, _need(out_dir, kind))
-                elif kind == "html":
-                    path = write_html(run, file, _need(out_dir, kind))
-                elif kind == "999":
-                    path = write_999(run, file, _need(out_dir, kind), options=self._ack_options(report._position, 0))
+                if kind == "999":
+                    args = (run, file, _need(out_dir, kind), self._ack_options(report._position, 0))
                 elif kind == "277":
-                    path = write_277(run, file, _need(out_dir, kind), options=self._ack_options(report._position, 1))
+                    args = (run, file, _need(out_dir, kind), self._ack_options(report._position, 1))
+                elif kind == "accepted":
+                    args = (run, file, accepted_dir or _need(out_dir, kind))
                 else:
-                    path = write_accepted_837(run, file, accepted_dir or _need(out_dir, kind))
-                if path:
-                    written.append(path)
-                    if on_written is not None:
-                        on_written(path)
-                if progress is not None:  # the claims are counted once, the bar per output
-                    progress.advance(file.claim_count, claims=file.claim_count if kind == emit[0] else 0)
+                    args = (run, file, _need(out_dir, kind))
+                path = file.output_path(args[2], OUTPUT_SUFFIX[kind])
+                jobs.append((report, kind, functools.partial(writers[kind], *args), path))
+        written = []
+
+        def done(index: int, path: Optional[str]) -> None:
+            report, kind = jobs[index][:2]
+            file = report.file_result
+            if path:
+                written.append(path)
+                if on_written is not None:
+                    on_written(path)
+            if progress is not None:  # the claims are counted once, the bar per output
+                progress.advance(file.claim_count, claims=file.claim_count if kind == emit[0] else 0)
+
+        processes = self._writer_processes(len(jobs), [job[3] for job in jobs])
+        if processes > 1:
+            from claimscrub.partition.writers import write_parallel
+
+            run.store.commit()
+            write_parallel([(job[2], job[3]) for job in jobs], processes, run.store.reopen_for_reading, done)
+        else:
+            for index, job in enumerate(jobs):
+                done(index, job[2]())
         if "html" in emit and written:  # the run's index.html, beside the reports it links
             from claimscrub.report.html_report import write_index
 
@@ -372,6 +390,18 @@ class ScrubResult:
             if on_written is not None:
                 on_written(path)
         return written
+
+    def _writer_processes(self, jobs: int, paths: list[str]) -> int:
+        """How many processes write the outputs: as many as the run's local workers (one per
+        CPU for a large batch, ``jobs``), never more than there are outputs; one for a run
+        in one process, on a Dask cluster, or where processes cannot be forked."""
+        from claimscrub.partition.writers import can_fork
+
+        settings = self.settings
+        if jobs < 2 or settings.engine != "local" or not can_fork() or len(set(paths)) < len(paths):
+            return 1
+        input_bytes = sum(report.file_result.byte_count for report in self.files)
+        return min(_jobs(settings, input_bytes), jobs)
 
     # -- lifetime -----------------------------------------------------------------------
     def close(self) -> None:
@@ -387,6 +417,10 @@ class ScrubResult:
 
     def __repr__(self) -> str:
         return f"<ScrubResult {len(self.files)} input(s)>"
+
+
+#: what each output adds to the input's name (the accepted-claims 837 keeps it as it is)
+OUTPUT_SUFFIX = {"json": ".json", "html": ".html", "999": ".999", "277": ".277", "accepted": ""}
 
 
 def _need(out_dir: Optional[str], kind: str) -> str:

@@ -8,6 +8,9 @@ import tempfile
 from typing import IO, Iterator
 
 _live_temporaries: set[str] = set()
+#: final path -> the temporary the parent reserved for it, in a writer process that fills
+#: reserved temporaries (:func:`filling_reserved`); the parent publishes them
+_reserved: dict[str, str] = {}
 
 
 def _default_mode() -> int:
@@ -24,6 +27,11 @@ def atomic_writer(path: str, mode: str = "w", encoding: str | None = "utf-8") ->
     If the block raises (or the process is interrupted), the temporary file is removed and
     ``path`` is left as it was.
     """
+    reserved = _reserved.get(os.path.abspath(path))
+    if reserved is not None:
+        with _fill(reserved, path, mode, encoding) as handle:
+            yield handle
+        return
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     # a short temporary name: the final name may already be as long as the file system allows
@@ -47,6 +55,64 @@ def atomic_writer(path: str, mode: str = "w", encoding: str | None = "utf-8") ->
         _live_temporaries.discard(tmp)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+
+
+@contextlib.contextmanager
+def _fill(tmp: str, path: str, mode: str, encoding: str | None) -> Iterator[IO]:
+    """Write a temporary another process reserved (and will publish or remove)."""
+    kwargs = {"encoding": encoding, "newline": ""} if "b" not in mode else {}
+    try:
+        with open(tmp, mode, **kwargs) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as exc:
+        if exc.filename is None or exc.filename == tmp:
+            raise OSError(exc.errno, exc.strerror, path) from None
+        raise
+
+
+def reserve(path: str) -> str:
+    """Create (empty) and track the temporary that a write of ``path`` done by another
+    process fills: a termination signal of this process removes it, as it does the
+    temporaries of this process's own writes. :func:`publish` or :func:`discard` it."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    with _signals_held():
+        fd, tmp = tempfile.mkstemp(prefix=".claimscrub-", suffix=".tmp", dir=directory)
+        _live_temporaries.add(tmp)
+    os.close(fd)
+    return tmp
+
+
+def publish(tmp: str, path: str) -> None:
+    """Rename a filled reserved temporary into place (as :func:`atomic_writer` does)."""
+    try:
+        os.chmod(tmp, _default_mode())
+        os.replace(tmp, path)
+    finally:
+        discard(tmp)
+
+
+def discard(tmp: str) -> None:
+    """Remove a reserved temporary that was not published."""
+    _live_temporaries.discard(tmp)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)
+
+
+@contextlib.contextmanager
+def filling_reserved(reserved: dict[str, str]) -> Iterator[None]:
+    """In a writer process: writes of the paths ``reserved`` maps go into the temporaries
+    the parent reserved for them, never renamed here (the parent publishes the whole ones)."""
+    previous = dict(_reserved)
+    _reserved.clear()
+    _reserved.update({os.path.abspath(path): tmp for path, tmp in reserved.items()})
+    try:
+        yield
+    finally:
+        _reserved.clear()
+        _reserved.update(previous)
 
 
 @contextlib.contextmanager

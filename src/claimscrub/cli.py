@@ -23,6 +23,8 @@ click.UsageError.exit_code = EXIT_USAGE
 
 #: the progress display of the running scrub, closed before an error line is printed
 _display = None
+#: the process that installed :func:`_on_terminate` (forked processes inherit the handler)
+_main_pid = -1
 
 
 def _fail(message: str, code: int) -> None:
@@ -33,8 +35,14 @@ def _fail(message: str, code: int) -> None:
 
 def _on_terminate(signum, frame) -> None:  # pragma: no cover - exercised by a subprocess test
     """SIGTERM or SIGINT: kill the validator workers, remove half-written outputs and the
-    claim store (it holds patient data), say so in one line and exit 128 + signal."""
+    claim store (it holds patient data), say so in one line and exit 128 + signal.
+
+    A process forked by the run (a worker, a writer) that gets the signal before it set its
+    own handlers just ends: the run's files are the run's to clean up, not a worker's."""
     import sys as _sys
+
+    if os.getpid() != _main_pid:
+        os._exit(128 + signum)
 
     for module in ("claimscrub.validate", "claimscrub.partition.local"):
         workers = _sys.modules.get(module)
@@ -156,6 +164,8 @@ def scrub(inputs, out_dir, output_format, emit, as_of, config_path, select, igno
     Exit status: 0 every claim accepted, 1 some claim rejected, 2 some input unusable,
     3 a usage or configuration error, 4 the reports could not be written.
     """
+    global _main_pid
+    _main_pid = os.getpid()
     signal.signal(signal.SIGTERM, _on_terminate)
     signal.signal(signal.SIGINT, _on_terminate)
     from claimscrub import api

@@ -170,6 +170,18 @@ class ClaimStore:
         #: writers walk a set's claims several times; a large set is read each time)
         self._refs: OrderedDict[tuple[int, int], list[ClaimRef]] = OrderedDict()
 
+    def commit(self) -> None:
+        """Make everything added so far visible to other connections (the writer processes
+        of :mod:`claimscrub.partition.writers`), and go on in a new transaction."""
+        self.db.execute("COMMIT")
+        self.db.execute("BEGIN")
+
+    def reopen_for_reading(self) -> None:
+        """In a process forked from the run's: a connection of its own, reading only (an
+        inherited SQLite connection must not be used across a fork)."""
+        self.db = sqlite3.connect(self.path, isolation_level=None)
+        self.db.execute("PRAGMA query_only=ON")
+
     def close(self) -> None:
         self.db.close()
         self._dir.cleanup()

@@ -25,11 +25,11 @@ _live_pools: "set[ProcessPoolExecutor]" = set()
 
 
 def _worker_init(parent: int) -> None:
-    from claimscrub.validate import _die_with_parent
-
     # Ctrl-C and SIGTERM are the main process's to handle: it kills the workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    from claimscrub.validate import _die_with_parent
+
     _die_with_parent(parent)
 
 
