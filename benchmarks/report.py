@@ -49,6 +49,10 @@ def busy(run: dict) -> bool:
 
 
 def failed(run: dict) -> bool:
+    """A run that did not do its whole work: for claimscrub an exit status of 2 or more; for
+    a run that says itself whether it completed (x12valid: ``completed``), that."""
+    if "completed" in run:
+        return not run["completed"]
     return run["exit_code"] >= FAILED_EXIT or run["exit_code"] < 0
 
 
@@ -73,10 +77,11 @@ def derive(results: dict) -> dict:
         headline = runs.get("compiled", {}).get("x_x12valid")
         throughput["x_pyx12"] = headline
         throughput["x_pyx12_target_met"] = None if headline is None else headline >= TARGET_X_PYX12
+        # CPU rather than wall time: on a shared machine the CPU is the fairer figure
         compiled, fast = runs.get("compiled"), runs.get("no_validate")
-        if compiled and fast and compiled["seconds"]:
-            throughput["validation_share_of_wall_time"] = round(
-                max(0.0, (compiled["seconds"] - fast["seconds"]) / compiled["seconds"]), 3)
+        if compiled and fast and cpu_seconds(compiled):
+            throughput["validation_share_of_cpu"] = round(
+                max(0.0, (cpu_seconds(compiled) - cpu_seconds(fast)) / cpu_seconds(compiled)), 3)
 
     scaling = results.get("scaling")
     if scaling:
@@ -139,7 +144,10 @@ def _load(run: dict) -> str:
 
 
 def _exit(run: dict) -> str:
-    return f"{run['exit_code']} FAILED" if failed(run) else str(run["exit_code"])
+    text = str(run["exit_code"])
+    if run.get("verdict"):
+        text += f" ({run['verdict']})"
+    return f"{text} FAILED" if failed(run) else text
 
 
 def _row(cells) -> str:
@@ -163,7 +171,8 @@ def _file_note(results: dict, name: str) -> str:
     if not info:
         return f"`{name}`"
     return (f"`{name}`: {info['claims']:,} claims, {info['segments']:,} segments, "
-            f"{info['transaction_sets']:,} transaction sets, {info['bytes'] / 2**20:.1f} MiB")
+            f"{info['transaction_sets']:,} transaction set{'s' if info['transaction_sets'] != 1 else ''}, "
+            f"{info['bytes'] / 2**20:.1f} MiB")
 
 
 def markdown(results: dict) -> str:
@@ -197,9 +206,9 @@ def markdown(results: dict) -> str:
             out.append(f"**Full scrub (compiled guide) = {throughput['x_pyx12']:.2f}x pyx12 `x12valid`** "
                        f"in segments/s (target {TARGET_X_PYX12:.0f}x, at least {TARGET_X_PYX12_DONE:.0f}x: "
                        f"{_met(throughput['x_pyx12_target_met'])}).")
-        if throughput.get("validation_share_of_wall_time") is not None:
-            out.append(f"Implementation-guide validation: {throughput['validation_share_of_wall_time']:.0%} "
-                       "of the full scrub's wall time (against `--no-validate`).")
+        if throughput.get("validation_share_of_cpu") is not None:
+            out.append(f"Implementation-guide validation: {throughput['validation_share_of_cpu']:.0%} "
+                       "of the full scrub's CPU time (against `--no-validate`).")
         out.append("")
 
     scaling = results.get("scaling")
@@ -267,6 +276,7 @@ def markdown(results: dict) -> str:
                    f"or other processes using more than {OTHERS_LIMIT} of a core): its wall time and "
                    "segments/s are pessimistic; measure again on a quiet machine.")
     if failures:
-        out.append(f"**FAILED**: exit status {FAILED_EXIT} or more (see `stderr_tail` in latest.json); "
-                   "that run's figures do not measure a complete scrub.")
+        out.append(f"**FAILED**: the run did not complete (claimscrub: exit status {FAILED_EXIT} or more; "
+                   "x12valid: no OK or Failure verdict); see `stderr_tail` in latest.json. Its figures "
+                   "do not measure a whole run.")
     return "\n".join(out) + "\n"

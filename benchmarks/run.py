@@ -297,6 +297,14 @@ class Bench:
             runs["x12valid"] = self.run("pyx12 x12valid", [str(BIN / "x12valid"), str(copy)], segments)
         finally:
             copy.unlink()
+        # x12valid's console script exits 1 when it validated the file (sys.exit(True)); what it
+        # found is its last line on standard error: "FILE: OK", or "FILE: Failure" (errors)
+        verdicts = [line.rsplit(": ", 1)[-1] for line in runs["x12valid"]["stderr_tail"]
+                    if line.startswith(str(copy) + ": ")]
+        runs["x12valid"]["verdict"] = verdicts[-1] if verdicts else None
+        runs["x12valid"]["completed"] = bool(verdicts) and verdicts[-1] in ("OK", "Failure")
+        if not runs["x12valid"]["completed"]:
+            print("    x12valid did not complete: " + " / ".join(runs["x12valid"]["stderr_tail"]), flush=True)
         runs["compiled"] = self.scrub(self.name("--validator compiled"), batch, segments,
                                       "--validator", "compiled", *jobs)
         runs["pyx12"] = self.scrub(self.name("--validator pyx12"), batch, segments,
@@ -329,7 +337,7 @@ class Bench:
                          "claims_per_set": math.ceil(self.args.claims / sets), "file": batch.name, **result})
         if throughput and "compiled" in throughput["runs"]:
             info = self.files[throughput["file"]]
-            runs.append({"transaction_sets": info["transaction_sets"], "claims_per_set": CLAIMS_PER_SET,
+            runs.append({"transaction_sets": info["transaction_sets"], "claims_per_set": min(CLAIMS_PER_SET, self.args.claims),
                          "file": throughput["file"], "reference": True, **throughput["runs"]["compiled"]})
         return {"claims": self.args.claims, "jobs": self.args.jobs or "default", "runs": runs}
 

@@ -33,7 +33,7 @@ def _results():
         "meta": {"date": "2026-12-01 07:00 UTC", "command": "python benchmarks/run.py", "cores": 2},
         "files": {"bench-50000.837": {"claims": 50_000, "segments": seg, "transaction_sets": 50, "bytes": 17 << 20}},
         "throughput": {"claims": 50_000, "file": "bench-50000.837", "runs": {
-            "x12valid": _run(100.0, seg, 30.0),
+            "x12valid": {**_run(100.0, seg, 30.0), "verdict": "OK", "completed": True},
             "compiled": _run(5.0, seg, 120.0, load=2.4),  # 160,000 segments/s: 20x
             "pyx12": _run(160.0, seg, 300.0, exit_code=2),
             "no_validate": _run(4.0, seg, 110.0),
@@ -54,7 +54,7 @@ def test_tables_give_the_ratios_the_targets_and_the_warnings():
     assert throughput["x_pyx12"] == 20.0
     assert throughput["x_pyx12_target_met"] is True
     assert "**Full scrub (compiled guide) = 20.00x pyx12 `x12valid`**" in text
-    assert throughput["validation_share_of_wall_time"] == 0.2
+    assert throughput["validation_share_of_cpu"] == 0.182  # (5.5 - 4.5) / 5.5 CPU seconds
 
     scaling = results["scaling"]
     assert scaling["speedup"] == {"5000:jobs2": 1.8, "50000:jobs2": 1.8, "500000:jobs2": 1.8}
@@ -76,6 +76,7 @@ def test_tables_give_the_ratios_the_targets_and_the_warnings():
     # a run that failed (exit 2 or more) says so; a scrub that rejected claims (exit 1) does not
     assert "| 2 FAILED |" in rows[1] and "FAILED" not in rows[0]
     assert "**FAILED**" in text
+    assert "| 1 (OK) |" in next(line for line in text.splitlines() if line.startswith("| pyx12 `x12valid`"))
 
 
 def test_a_quiet_run_has_no_warning_and_a_part_left_out_has_no_table():
@@ -86,6 +87,15 @@ def test_a_quiet_run_has_no_warning_and_a_part_left_out_has_no_table():
     results["throughput"]["runs"]["no_validate"]["others_cpu_cores"] = 0.3  # busy by others' CPU
     text = report.markdown(report.derive(results))
     assert "in one transaction set" not in text and "FAILED" not in text
+
+    # x12valid exits 1 when it has validated the file; without its verdict it did not finish
+    results["throughput"]["runs"]["x12valid"].update(exit_code=0, verdict=None, completed=False)
+    text = report.markdown(report.derive(results))
+    assert "| 0 FAILED |" in next(line for line in text.splitlines() if line.startswith("| pyx12 `x12valid`"))
+    results["throughput"]["runs"]["x12valid"]["exit_code"] = 1
+    assert "| 1 FAILED |" in report.markdown(report.derive(results))
+    results["throughput"]["runs"]["x12valid"].update(exit_code=1, verdict="OK", completed=True)
+    text = report.markdown(report.derive(results))
     assert [line for line in text.splitlines() if " ! |" in line] == [
         line for line in text.splitlines() if line.startswith("| scrub `--no-validate`")]
 
