@@ -1,4 +1,5 @@
-"""The tables of ``make bench``: figures derived from the measured runs, and markdown.
+"""The tables of ``make bench``: figures derived from the measured runs, and markdown
+(``python benchmarks/report.py [RESULTS.json]`` prints them again from a results file).
 
 Pure functions over the results dict that benchmarks/run.py writes to
 benchmarks/results/latest.json, so the ratios and the warnings can be checked without
@@ -130,8 +131,8 @@ def _n(value, digits: int = 0) -> str:
     return f"{value:,.{digits}f}"
 
 
-def _x(value) -> str:
-    return "-" if value is None else f"{value:.2f}x"
+def _x(value, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:.{digits}f}x"
 
 
 def _met(flag) -> str:
@@ -200,7 +201,7 @@ def markdown(results: dict) -> str:
                 failures |= failed(run)
                 cells = _run_cells(run)
                 rows.append([label, *cells[:2], _x(run.get("x_x12valid")), *cells[2:]])
-        out += _table(["run", RUN_HEADER[0], RUN_HEADER[1], "x x12valid", *RUN_HEADER[2:]], rows)
+        out += _table(["run", RUN_HEADER[0], RUN_HEADER[1], "vs x12valid", *RUN_HEADER[2:]], rows)
         out.append("")
         if throughput.get("x_pyx12") is not None:
             out.append(f"**Full scrub (compiled guide) = {throughput['x_pyx12']:.2f}x pyx12 `x12valid`** "
@@ -220,14 +221,21 @@ def markdown(results: dict) -> str:
             failures |= failed(run)
             rows.append([_n(run["claims"]), _n(run["segments"]), f"`--jobs {run['jobs']}`",
                          *_run_cells(run)[:-1], _x(run.get("speedup")), _exit(run)])
-        out += _table(["claims", "segments", "jobs", *RUN_HEADER[:-1], "speed-up over jobs 1", "exit"], rows)
+        out += _table(["claims", "segments", "jobs", *RUN_HEADER[:-1], "speed-up", "exit"], rows)
         out.append("")
         if scaling.get("speedup"):
-            out.append(f"Speed-up of `--jobs 2` over `--jobs 1` (wall time): target {TARGET_SPEEDUP}x at every "
-                       f"size: {_met(scaling['speedup_target_met'])}.")
+            first = scaling["runs"][0]["jobs"] if scaling["runs"] else 1
+            for j in sorted({int(key.split(":jobs")[1]) for key in scaling["speedup"]}):
+                values = {int(key.split(":")[0]): v for key, v in scaling["speedup"].items()
+                          if key.endswith(f":jobs{j}")}
+                met = [f"{claims:,}" for claims, v in values.items() if v is not None and v >= TARGET_SPEEDUP]
+                listed = ", ".join(f"{claims:,} claims {_x(v)}" for claims, v in values.items())
+                verdict = (f"met at {', '.join(met)} claims" if met else "not met at any size")
+                out.append(f"Speed-up of `--jobs {j}` over `--jobs {first}` (wall time): {listed} "
+                           f"(target {TARGET_SPEEDUP}x: {verdict}).")
         if scaling.get("memory_ratio"):
             high, low = scaling["memory_ratio_sizes"]
-            parts = [f"`--jobs {key[4:]}` RSS {_x(m['rss'])}, PSS {_x(m['pss'])}"
+            parts = [f"`--jobs {key[4:]}` RSS {_x(m['rss'], 3)}, PSS {_x(m['pss'], 3)}"
                      for key, m in scaling["memory_ratio"].items()]
             out.append(f"Peak memory {high:,} / {low:,} claims: {'; '.join(parts)} "
                        f"(target within {TARGET_MEMORY:.0%}: {_met(scaling['memory_target_met'])}).")
@@ -249,7 +257,7 @@ def markdown(results: dict) -> str:
         if sets.get("memory_ratio"):
             one, many = sets["memory_ratio_sets"]
             m = sets["memory_ratio"]
-            out.append(f"Peak memory {one} set / {many} sets: RSS {_x(m['rss'])}, PSS {_x(m['pss'])} "
+            out.append(f"Peak memory {one} set / {many} sets: RSS {_x(m['rss'], 3)}, PSS {_x(m['pss'], 3)} "
                        f"(target within {TARGET_MEMORY:.0%}: {_met(sets['memory_target_met'])}).")
             out.append("")
 
@@ -280,3 +288,13 @@ def markdown(results: dict) -> str:
                    "x12valid: no OK or Failure verdict); see `stderr_tail` in latest.json. Its figures "
                    "do not measure a whole run.")
     return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":
+    # the tables again from a results file: python benchmarks/report.py [benchmarks/results/latest.json]
+    import json
+    import sys
+    from pathlib import Path
+
+    path = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent / "results" / "latest.json"
+    print(markdown(derive(json.loads(path.read_text()))), end="")

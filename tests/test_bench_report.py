@@ -58,15 +58,17 @@ def test_tables_give_the_ratios_the_targets_and_the_warnings():
 
     scaling = results["scaling"]
     assert scaling["speedup"] == {"5000:jobs2": 1.8, "50000:jobs2": 1.8, "500000:jobs2": 1.8}
+    assert ("Speed-up of `--jobs 2` over `--jobs 1` (wall time): 5,000 claims 1.80x, 50,000 claims 1.80x, "
+            "500,000 claims 1.80x (target 1.7x: met at 5,000, 50,000, 500,000 claims)") in text
     assert scaling["memory_ratio_sizes"] == [500_000, 50_000]
     assert scaling["memory_ratio"]["jobs1"] == {"rss": 1.05, "pss": 1.055}
     assert scaling["memory_target_met"] is True
-    assert "Peak memory 500,000 / 50,000 claims: `--jobs 1` RSS 1.05x" in text
+    assert "Peak memory 500,000 / 50,000 claims: `--jobs 1` RSS 1.050x, PSS 1.055x" in text
 
     sets = results["sets"]
     assert sets["memory_ratio"]["rss"] == 1.6
     assert sets["memory_target_met"] is False
-    assert "Peak memory 1 set / 10 sets: RSS 1.60x" in text and "not met" in text
+    assert "Peak memory 1 set / 10 sets: RSS 1.600x" in text and "not met" in text
 
     # the one run started at a load average above 1.5 is flagged, and only it
     rows = [line for line in text.splitlines() if line.startswith("| full scrub")]
@@ -85,8 +87,12 @@ def test_a_quiet_run_has_no_warning_and_a_part_left_out_has_no_table():
     results["throughput"]["runs"]["pyx12"]["exit_code"] = 1
     del results["sets"]
     results["throughput"]["runs"]["no_validate"]["others_cpu_cores"] = 0.3  # busy by others' CPU
+    small_jobs2 = results["scaling"]["runs"][1]
+    small_jobs2["seconds"] = results["scaling"]["runs"][0]["seconds"]  # no speed-up at 5,000 claims
     text = report.markdown(report.derive(results))
     assert "in one transaction set" not in text and "FAILED" not in text
+    assert "5,000 claims 1.00x, 50,000 claims 1.80x, 500,000 claims 1.80x (target 1.7x: met at 50,000, " in text
+    assert results["scaling"]["speedup_target_met"] is False
 
     # x12valid exits 1 when it has validated the file; without its verdict it did not finish
     results["throughput"]["runs"]["x12valid"].update(exit_code=0, verdict=None, completed=False)
