@@ -83,7 +83,9 @@ def _inputs(tmp_path: Path) -> list[Path]:
 # -- the local engine, through the command -------------------------------------------------
 
 
-def test_jobs_2_writes_what_jobs_1_writes(tmp_path):
+def test_jobs_2_writes_what_jobs_1_writes(tmp_path, monkeypatch):
+    # a failure in a worker or writer process raises instead of being done again by the run
+    monkeypatch.setenv("CLAIMSCRUB_DEBUG", "1")
     inputs = _inputs(tmp_path)
     runs = {}
     for jobs in ("1", "2"):

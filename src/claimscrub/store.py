@@ -172,7 +172,9 @@ class ClaimStore:
 
     def commit(self) -> None:
         """Make everything added so far visible to other connections (the writer processes
-        of :mod:`claimscrub.partition.writers`), and go on in a new transaction."""
+        of :mod:`claimscrub.partition.writers`), indexed as the readers need it, and go on
+        in a new transaction."""
+        self._finish_loading()
         self.db.execute("COMMIT")
         self.db.execute("BEGIN")
 

@@ -91,6 +91,8 @@ def write_parallel(jobs: Sequence[Job], processes: int, reopen: Callable[[], Non
                 try:
                     written = future.result()
                 except Exception:  # noqa: BLE001 - any failure there: written again here, from the start
+                    if os.environ.get("CLAIMSCRUB_DEBUG"):
+                        raise
                     again = True
             if again:
                 discard(tmp)
