@@ -567,12 +567,14 @@ class Scrubber:
             for pos, texts in read_spill(summary.others_spill, remove=True):
                 store.add_segments(file.index, pos, texts)
         streams = [read_spill(summary.claims_spill, remove=True) for summary in summaries]
-        for ts_idx, _index, blob, segments, ref, claim_findings in heapq.merge(*streams, key=lambda item: item[1]):
-            claim = load_claim(blob)
-            store.add(file.index, ts_idx, claim, segments, load_ref(ref))
-            key = (file.index, claim.index)
-            findings.add(key, [load_finding(f) for f in claim_findings])
+        for ts_idx, index, blob, segments, ref, claim_findings, rows in heapq.merge(*streams, key=lambda item: item[1]):
+            # stored as the worker encoded it: the claim is built here only for the history
+            store.add_encoded(file.index, ts_idx, index, blob, segments, ref, rows)
+            key = (file.index, index)
+            if claim_findings:
+                store.add_encoded_findings(file.index, index, claim_findings)
             if run_history is not None:
+                claim = load_claim(blob)
                 run_history.observe(claim)
                 if checker is not None and claim.frequency_code.strip() in REPLACEMENT_FREQUENCIES:
                     findings.add(key, checker.check_claim(claim))
@@ -926,7 +928,7 @@ def _stored_set(store: ClaimStore, file_index: int, stream: TransactionStream,
     rare set only pyx12 itself validates."""
     element = delimiters.element
     segments = [Segment(pos, text.split(element))
-                for pos, text in store.segment_texts(file_index, stream.st_pos, stream.se_pos)]
+                for pos, text in store.segment_texts(file_index, stream.st_pos, stream.se_pos, ts_idx=stream.index)]
     return _as_set(stream, segments)
 
 

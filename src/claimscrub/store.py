@@ -214,6 +214,18 @@ class ClaimStore:
         if rows:
             self.db.executemany("INSERT INTO day_line VALUES (?, ?, ?, ?, ?, ?)", rows)
 
+    def add_encoded(self, file_idx: int, ts_idx: int, claim_idx: int, body: bytes, segments: list[str],
+                    ref: bytes, rows: list[tuple]) -> None:
+        """:meth:`add` of a claim already encoded (:func:`claimscrub.records.dump_claim`,
+        ``dump_ref``) with its patient-day rows, as a worker of a partitioned run sends it."""
+        self._refs.pop((file_idx, ts_idx), None)
+        self.db.execute(
+            "INSERT INTO claim (file_idx, claim_idx, ts_idx, body, segments, ref) VALUES (?, ?, ?, ?, ?, ?)",
+            (file_idx, claim_idx, ts_idx, body, _texts(segments), ref),
+        )
+        if rows:
+            self.db.executemany("INSERT INTO day_line VALUES (?, ?, ?, ?, ?, ?)", rows)
+
     def add_segments(self, file_idx: int, pos: int, segments: list[str]) -> None:
         """Keep the text of segments outside any claim (envelopes, headers, HL loops):
         ``segments`` follow each other in the file from ordinal ``pos``. With the claims'
@@ -221,18 +233,31 @@ class ClaimStore:
         if segments:
             self.db.execute("INSERT INTO other VALUES (?, ?, ?)", (file_idx, pos, _texts(segments)))
 
-    def segment_texts(self, file_idx: int, first: int = 1, last: Optional[int] = None) -> Iterator[tuple[int, str]]:
+    def segment_texts(self, file_idx: int, first: int = 1, last: Optional[int] = None,
+                      ts_idx: Optional[int] = None) -> Iterator[tuple[int, str]]:
         """``(ordinal, text)`` of every segment of the file that was scrubbed, from ``first``
         to ``last`` (the whole file by default), in file order, as the claims and
         :meth:`add_segments` stored them (a segment of a claim and a segment outside
-        claims are told apart by nothing: this is the file as it was read)."""
+        claims are told apart by nothing: this is the file as it was read). With
+        ``ts_idx``, ``first``..``last`` lie in that transaction set, and only its claims
+        and the stored runs around it are read (a set costs its own size, not the file's)."""
         import heapq
 
         high = last if last is not None else (1 << 62)
-        claims = self.db.execute(
-            "SELECT ref, segments FROM claim WHERE file_idx = ? ORDER BY claim_idx", (file_idx,))
+        if ts_idx is None:
+            claims = self.db.execute(
+                "SELECT ref, segments FROM claim WHERE file_idx = ? ORDER BY claim_idx", (file_idx,))
+            low = 0
+        else:
+            claims = self.db.execute(
+                "SELECT ref, segments FROM claim WHERE file_idx = ? AND ts_idx = ? ORDER BY claim_idx",
+                (file_idx, ts_idx))
+            # the run of segments outside claims holding ``first`` starts at or before it
+            low = self.db.execute("SELECT MAX(pos) FROM other WHERE file_idx = ? AND pos <= ?",
+                                  (file_idx, first)).fetchone()[0] or 0
         others = self.db.execute(
-            "SELECT pos, segments FROM other WHERE file_idx = ? AND pos <= ? ORDER BY pos", (file_idx, high))
+            "SELECT pos, segments FROM other WHERE file_idx = ? AND pos >= ? AND pos <= ? ORDER BY pos",
+            (file_idx, low, high))
         runs = heapq.merge(((load_ref(ref).pos, text) for ref, text in claims), iter(others))
         for pos, text in runs:
             if pos > high:
@@ -293,6 +318,11 @@ class ClaimStore:
             "INSERT INTO finding VALUES (?, ?, ?)",
             [(file_idx, claim_idx, dump_finding(f)) for f in findings],
         )
+
+    def add_encoded_findings(self, file_idx: int, claim_idx: int, bodies: list[bytes]) -> None:
+        """:meth:`add_findings` of findings already encoded (``dump_finding``)."""
+        self.db.executemany("INSERT INTO finding VALUES (?, ?, ?)",
+                            [(file_idx, claim_idx, body) for body in bodies])
 
     def findings(self, file_idx: int, claim_idx: int) -> list[Finding]:
         cursor = self.db.execute(

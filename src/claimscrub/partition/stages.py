@@ -260,8 +260,6 @@ def read_unit(ctx: StageContext, unit: ReadUnit) -> ReadSummary:
                 )
                 # encoded once for both spills (the parent's and the partition's)
                 blob = dump_claim(claim)
-                main.add((ts.index, claim.index, blob, segments, dump_ref(ref),
-                          [dump_finding(f) for f in engine.check_claim(claim)]))
                 rows = []
                 for line_idx, line in enumerate(claim.lines):
                     key = line_group_key(claim, line)
@@ -269,6 +267,9 @@ def read_unit(ctx: StageContext, unit: ReadUnit) -> ReadSummary:
                         patient, day, provider = key
                         rows.append((encode_key(patient), day.isoformat(), provider,
                                      unit.file_index, claim.index, line_idx))
+                # the parent stores the claim as encoded here, with its patient-day rows
+                main.add((ts.index, claim.index, blob, segments, dump_ref(ref),
+                          [dump_finding(f) for f in engine.check_claim(claim)], rows))
                 if rows:
                     # one patient per claim: every line of the claim goes to one partition
                     partition = partition_of(rows[0][0], ctx.partitions)

@@ -226,7 +226,8 @@ def _write(run: RunResult, file: FileResult, accepted: set[int], handle: IO[str]
                 for _ in body:
                     pass
                 continue
-            plan = _Plan(store.segment_texts(file.index, info.st_pos, info.se_pos), spans, element)
+            plan = _Plan(store.segment_texts(file.index, info.st_pos, info.se_pos, ts_idx=info.index),
+                         spans, element)
             if not isa_written:
                 assert isa is not None
                 put(isa)
