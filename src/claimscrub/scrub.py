@@ -251,11 +251,14 @@ class RunResult:
         with ``flagged_only``)."""
         if not file.usable:
             return
+        # the file's findings read alongside its claims, both in claim order
+        found = self.store.file_findings(file.index)
+        next_index, next_findings = next(found, (None, []))
         for claim, segments, ref in self.store.claims(file.index, flagged_only):
-            yield ClaimResult(
-                claim, segments, self.findings.get((file.index, claim.index), []),
-                line_allowed=ref.line_allowed,
-            )
+            while next_index is not None and next_index < claim.index:
+                next_index, next_findings = next(found, (None, []))
+            findings = next_findings if next_index == claim.index else []
+            yield ClaimResult(claim, segments, findings, line_allowed=ref.line_allowed)
 
     def close(self) -> None:
         self.store.close()

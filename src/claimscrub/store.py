@@ -331,6 +331,22 @@ class ClaimStore:
         )
         return [load_finding(row[0]) for row in cursor]
 
+    def file_findings(self, file_idx: int) -> Iterator[tuple[int, list[Finding]]]:
+        """``(claim index, findings)`` of every claim of the file that has findings, in
+        claim order (one query for the file, not one per claim)."""
+        cursor = self.db.execute(
+            "SELECT claim_idx, body FROM finding WHERE file_idx = ? ORDER BY claim_idx, rowid", (file_idx,))
+        current: Optional[int] = None
+        batch: list[Finding] = []
+        for claim_idx, body in cursor:
+            if claim_idx != current:
+                if current is not None:
+                    yield current, batch
+                current, batch = claim_idx, []
+            batch.append(load_finding(body))
+        if current is not None:
+            yield current, batch
+
     def replace_findings(self, file_idx: int, claim_idx: int, findings: Iterable[Finding]) -> None:
         self.db.execute("DELETE FROM finding WHERE file_idx = ? AND claim_idx = ?", (file_idx, claim_idx))
         self.add_findings(file_idx, claim_idx, findings)
