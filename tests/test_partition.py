@@ -164,14 +164,13 @@ def _scrub_api(inputs: list[Path], out: Path, engine=None, validator="compiled")
 @pytest.fixture
 def fine_split(monkeypatch):
     """Read units and partitions as small as they go: every file of more than a few
-    hundred bytes split between the workers, sets of more than three claims shared claim
-    by claim in pairs, and a partition per 2 KiB of input."""
+    hundred bytes split between the workers, claims dealt to them in pairs, and a partition
+    per 2 KiB of input."""
     import claimscrub.partition.stages as stages
     scrub = importlib.import_module("claimscrub.scrub")  # the package's scrub is the API function
 
     monkeypatch.setattr(scrub, "SPLIT_BYTES", 256)
     monkeypatch.setattr(scrub, "PARTITION_BYTES", 2048)
-    monkeypatch.setattr(stages, "WHOLE_SET_CLAIMS", 3)
     monkeypatch.setattr(stages, "CLAIM_CHUNK", 2)
 
 

@@ -13,7 +13,7 @@ import re
 from collections import OrderedDict
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from typing import Iterator, Optional
+from typing import Callable, Iterator, NamedTuple, Optional, Union
 
 from claimscrub.model import (
     BillingProvider,
@@ -227,12 +227,37 @@ class _Recent(OrderedDict):
         super().__setitem__(key, value)
 
 
+class ClaimSpan(NamedTuple):
+    """Where a claim that was not built lies: its index in the file and its first (CLM)
+    and last segment ordinals."""
+
+    index: int
+    pos: int
+    last_pos: int
+
+
+class _Skipped:
+    """A claim passed over (:func:`build_claims` with ``wanted``): only its span is kept."""
+
+    def __init__(self, index: int, pos: int):
+        self.index, self.pos, self.last_pos = index, pos, pos
+
+    def add(self, segment: Segment) -> None:
+        self.last_pos = segment.pos
+
+    def build(self) -> ClaimSpan:
+        return ClaimSpan(self.index, self.pos, self.last_pos)
+
+
 def build_claims(ts: TransactionSet, delimiters: Delimiters, file: str,
-                 first_index: int = 0, file_index: int = -1) -> Iterator[Claim]:
+                 first_index: int = 0, file_index: int = -1,
+                 wanted: Optional[Callable[[int], bool]] = None) -> Iterator[Union[Claim, ClaimSpan]]:
     """Yield the claims of one transaction set in file order.
 
     ``first_index`` numbers the claims within the file (0-based), so that each claim has
-    a unique ``(file, index)`` even when CLM01 repeats.
+    a unique ``(file, index)`` even when CLM01 repeats. With ``wanted``, a claim whose
+    index it refuses is not built: a :class:`ClaimSpan` stands in its place (a read unit
+    of a partitioned run builds its share of a file's claims).
     """
     comp = delimiters.component
     group = ts.group
@@ -327,7 +352,10 @@ def build_claims(ts: TransactionSet, delimiters: Delimiters, file: str,
             close_entity()
             if info is None:
                 info = InterchangeInfo(**header)
-            claim = _ClaimBuilder(file, index, segment, delimiters, {**claim_context(), **file_fields})
+            if wanted is not None and not wanted(index):
+                claim = _Skipped(index, segment.pos)
+            else:
+                claim = _ClaimBuilder(file, index, segment, delimiters, {**claim_context(), **file_fields})
             index += 1
             continue
         if claim is not None:

@@ -799,13 +799,6 @@ def plan_units(files: list[FileResult], sizes: list[int], workers: int) -> list:
     return units
 
 
-def set_character_errors(reader: X12Reader, info: TransactionInfo, ts: TransactionSet) -> list[IGError]:
-    """:func:`character_errors` of a transaction set read whole (``ts.segments``)."""
-    if not reader.unsafe:
-        return []
-    return character_errors(reader, info, {s.pos: s.id for s in ts.segments})
-
-
 def character_errors(reader: X12Reader, info: TransactionInfo, ids: dict[int, str]) -> list[IGError]:
     """Implementation-guide errors (IK403 6, invalid character) for the elements of the
     transaction set that hold a control character or a byte that is not text. They are

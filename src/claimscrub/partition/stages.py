@@ -5,14 +5,15 @@ Dask workers) and return small summaries, the claims themselves going through sp
 from __future__ import annotations
 
 import hashlib
-import os
 import marshal
+import os
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Iterator, Optional
 
-from claimscrub.claims import build_claims
+from claimscrub.claims import ClaimSpan, build_claims
 from claimscrub.engine import Engine, RuleContext, Scope
 from claimscrub.errors import InputError
 from claimscrub.grouping import (
@@ -25,13 +26,11 @@ from claimscrub.grouping import (
 from claimscrub.pricing import price_claim, unpriced_charges
 from claimscrub.records import dump_claim, dump_finding, dump_ref, load_claim
 from claimscrub.store import ClaimRef
-from claimscrub.x12.envelope import iter_transaction_sets
+from claimscrub.x12.envelope import TransactionSet, iter_transaction_sets, stream_transaction_sets
 from claimscrub.x12.reader import X12Reader
 
-#: A transaction set of at most this many claims is read whole by one part of a split
-#: file (sets dealt round-robin); a larger one is shared by every part, its claims dealt in
-#: chunks of :data:`CLAIM_CHUNK` (in file order).
-WHOLE_SET_CLAIMS = 2048
+#: The claims of a file split into parts are dealt to the parts in chunks of this many
+#: (in file order), whatever transaction set they are in.
 CLAIM_CHUNK = 256
 #: Items per batch of a spill file (what a reader holds at a time).
 SPILL_BATCH = 512
@@ -138,11 +137,13 @@ def history_rules(engine: Engine) -> dict:
 def warm(ctx: StageContext, path: str, name: str) -> None:
     """Load what the edits load on first use (code sets, tables) by checking the first
     claim of ``path`` here, before the workers are forked, so they share it."""
+    from claimscrub.scrub import _StreamView
+
     engine = stage_engine(ctx)
     try:
         reader = X12Reader(path, name)
-        for ts in iter_transaction_sets(reader):
-            for claim in build_claims(ts, reader.delimiters, name, 0, 0):
+        for stream in stream_transaction_sets(reader):  # streamed: only the first claim is read
+            for claim in build_claims(_StreamView(stream, stream.segments()), reader.delimiters, name, 0, 0):
                 price_claim(claim, ctx.tables)
                 engine.check_claim(claim)
                 return
@@ -206,52 +207,62 @@ class ReadSummary:
 
 def read_unit(ctx: StageContext, unit: ReadUnit) -> ReadSummary:
     """Stage 1 of one read unit: what :meth:`claimscrub.scrub.Scrubber._read_file` does for
-    a whole file, for this part's share of the claims and transaction sets."""
-    from claimscrub.scrub import TransactionInfo, _merge_errors, set_character_errors
+    a whole file, for this part's share of it. Every part streams the whole file (each
+    transaction set read as it goes by, never held whole); the file's claims are dealt
+    between the parts in chunks of :data:`CLAIM_CHUNK`, each part building, pricing and
+    editing only its own, and each transaction set is validated by one part (dealt round
+    robin), which also keeps the set's segments outside claims; part 0 keeps the
+    envelope's. What a part holds is one claim's worth, whatever the size of the set."""
+    from claimscrub.scrub import TransactionInfo, _merge_errors, _StreamView, character_errors
 
     engine = stage_engine(ctx)
     validator = _validator(ctx.validator)
+    streaming = getattr(validator, "stream", None)
     summary = ReadSummary(unit=unit, claims_spill=unit.spill(ctx, "claims"), others_spill=unit.spill(ctx, "others"))
     main = SpillWriter(summary.claims_spill)
     spills: dict[int, SpillWriter] = {}
     reader = X12Reader(unit.path, unit.name)
-    others = _Others(reader, SpillWriter(summary.others_spill))
+    recorder = _PartRecorder(reader, SpillWriter(summary.others_spill), envelope=unit.part == 0)
     infos = []
     claim_index = 0
+    chunk, parts, part = CLAIM_CHUNK, unit.parts, unit.part
+
+    def mine(index: int) -> bool:
+        return (index // chunk) % parts == part
+
     try:
-        for ts in iter_transaction_sets(others):
+        for stream in stream_transaction_sets(recorder):  # type: ignore[arg-type]
             summary.delimiters = delimiters = reader.delimiters
             info = TransactionInfo(
-                index=ts.index,
-                control_number=ts.control_number,
-                version=ts.version,
-                st_pos=ts.segments[0].pos,
-                se_pos=ts.segments[-1].pos,
-                segment_count=len(ts.segments),
-                group=ts.group,
-                issues=ts.issues,
+                index=stream.index,
+                control_number=stream.control_number,
+                version=stream.version,
+                st_pos=stream.st_pos,
+                se_pos=stream.st_pos,
+                segment_count=0,
+                group=stream.group,
+                issues=stream.issues,
                 file_index=unit.file_index,
             )
-            info.ig_errors = set_character_errors(reader, info, ts)
             infos.append(info)
-            first_pos = ts.segments[0].pos
+            own_set = stream.index % parts == part
+            recorder.begin_set(stream.st_pos, own_set)
+            check = whole = None
+            if own_set and validator is not None:
+                if streaming is not None:
+                    check = streaming((unit.file_index, stream.index), stream.st_pos, delimiters)
+                else:
+                    whole = []  # a validator of whole sets (pyx12 itself)
+            unsafe_ids: dict[int, str] = {}
+            segments = _watched(stream.segments(), reader, unsafe_ids, check, whole)
             before = claim_index
-            own_set = ts.index % unit.parts == unit.part
-            in_set = sum(1 for s in ts.segments if s.id == "CLM")  # build_claims yields one per CLM
-            shared = in_set > WHOLE_SET_CLAIMS
-            if not (own_set or shared):
-                claim_index += in_set
-            spans = []
-            for claim in (build_claims(ts, delimiters, unit.name, claim_index, unit.file_index)
-                          if own_set or shared else ()):
-                mine = (claim_index // CLAIM_CHUNK) % unit.parts == unit.part if shared else True
+            for claim in build_claims(_StreamView(stream, segments), delimiters, unit.name, claim_index,
+                                      unit.file_index, wanted=mine):
                 claim_index += 1
-                spans.append((claim.pos, claim.last_pos))
-                if not mine:
+                if isinstance(claim, ClaimSpan):
+                    recorder.take(claim.pos, claim.last_pos, keep=False)
                     continue
-                segments = [
-                    s.text(delimiters) for s in ts.segments[claim.pos - first_pos: claim.last_pos - first_pos + 1]
-                ]
+                claim_texts = recorder.take(claim.pos, claim.last_pos, keep=True)
                 line_allowed = price_claim(claim, ctx.tables)
                 ref = ClaimRef(
                     unit.name, claim.index, claim.claim_id, claim.pos, claim.last_pos, claim.charge,
@@ -268,7 +279,7 @@ def read_unit(ctx: StageContext, unit: ReadUnit) -> ReadSummary:
                         rows.append((encode_key(patient), day.isoformat(), provider,
                                      unit.file_index, claim.index, line_idx))
                 # the parent stores the claim as encoded here, with its patient-day rows
-                main.add((ts.index, claim.index, blob, segments, dump_ref(ref),
+                main.add((stream.index, claim.index, blob, claim_texts, dump_ref(ref),
                           [dump_finding(f) for f in engine.check_claim(claim)], rows))
                 if rows:
                     # one patient per claim: every line of the claim goes to one partition
@@ -278,22 +289,29 @@ def read_unit(ctx: StageContext, unit: ReadUnit) -> ReadSummary:
                         spill = spills[partition] = SpillWriter(unit.spill(ctx, f"p{partition}"))
                     spill.add((blob, rows))
                     summary.patients.setdefault(partition, set()).update(row[0] for row in rows)
+            for _ in segments:  # the rest of the set, up to SE
+                pass
+            recorder.end_set(stream.se_pos)
+            info.se_pos = stream.se_pos
+            info.segment_count = stream.segment_count
+            info.ig_errors = character_errors(reader, info, unsafe_ids)
             if claim_index == before:
-                summary.empty_sets.append(ts.index)
-            # the segments read so far outside claims: the envelope's (part 0), the set's (its owner)
-            others.keep(ts.segments[0].pos, ts.segments[-1].pos, spans, envelope=unit.part == 0, in_set=own_set)
+                summary.empty_sets.append(stream.index)
             if own_set:
                 errors, codes, checked = info.ig_errors, [], False
                 if validator is not None:
-                    validator.submit((unit.file_index, ts.index), ts, delimiters)
+                    if check is not None:
+                        validator.done(check, lambda index=stream.index: _reread_set(unit, index))
+                    else:
+                        validator.submit((unit.file_index, stream.index), _whole_set(stream, whole), delimiters)
                     for _key, found, ts_codes in validator.completed(block=True):
                         errors, codes, checked = _merge_errors(info.ig_errors, found), ts_codes, True
-                summary.validation[ts.index] = (errors, codes, checked)
-        others.keep(None, None, [], envelope=unit.part == 0, in_set=False)
+                summary.validation[stream.index] = (errors, codes, checked)
+        recorder.flush()
     except InputError as error:
         summary.error = (error.file, error.detail, error.segment)
     finally:
-        others.spill.close()
+        recorder.spill.close()
         main.close()
         for spill in spills.values():
             spill.close()
@@ -309,49 +327,99 @@ def read_unit(ctx: StageContext, unit: ReadUnit) -> ReadSummary:
     return summary
 
 
-class _Others:
-    """The reader's segments, passed on to the envelope walk, with the text of each kept
-    until its transaction set is read; then those outside the set's claims are spilled
-    (:meth:`keep`): with the claims' own segments they are every segment that was scrubbed,
-    which the accepted-claims 837 is written from (as :class:`claimscrub.scrub._Recorder`
-    keeps them in a run in one process)."""
+def _watched(segments: Iterator, reader: X12Reader, unsafe_ids: dict, check, whole: Optional[list]) -> Iterator:
+    """A set's segments on their way to the claim builder: fed to the streaming validator
+    (or kept for one of whole sets), the id of a segment holding an unsafe character noted."""
+    unsafe = reader.unsafe
+    feed = check.feed if check is not None else None
+    for segment in segments:
+        if feed is not None:
+            feed(segment)
+        elif whole is not None:
+            whole.append(segment)
+        if unsafe and segment.pos in unsafe:
+            unsafe_ids[segment.pos] = segment.id
+        yield segment
 
-    def __init__(self, reader: X12Reader, spill: SpillWriter):
+
+def _whole_set(stream, segments: list) -> TransactionSet:
+    return TransactionSet(control_number=stream.control_number, version=stream.version, segments=segments,
+                          group=stream.group, index=stream.index, issues=stream.issues)
+
+
+def _reread_set(unit: ReadUnit, index: int) -> TransactionSet:
+    """Transaction set ``index`` of the unit's file read again whole, for the rare set the
+    compiled guide hands to pyx12 itself."""
+    for ts in iter_transaction_sets(X12Reader(unit.path, unit.name)):
+        if ts.index == index:
+            return ts
+    raise InputError(unit.name, "the file changed while it was read; it is still being written")
+
+
+class _PartRecorder:
+    """The reader's segments, passed on as they come, with the text of each held until it
+    is known to be in one of this part's claims (:meth:`take` returns it), in another
+    part's claim (dropped) or outside claims (spilled when this part keeps it: the
+    envelope's segments in part 0, a set's in the part that owns the set). With the claims'
+    own segments they are every segment that was scrubbed, which the accepted-claims 837 is
+    written from, as :class:`claimscrub.scrub._Recorder` keeps them in one process. What is
+    held is one claim's worth of text, not a set's."""
+
+    def __init__(self, reader: X12Reader, spill: "SpillWriter", envelope: bool):
         self.reader = reader
         self.name = reader.name
         self.spill = spill
-        self.window: list[tuple[int, str]] = []
+        self.envelope = envelope
+        self.window: deque = deque()
+        self._st_pos: Optional[int] = None
+        self._own_set = False
 
     def __getattr__(self, name: str):
         return getattr(self.reader, name)
 
     def __iter__(self):
         window = self.window
+        element = None
         for segment in self.reader:
-            window.append((segment.pos, self.reader.delimiters.element.join(segment.elements)))
+            if element is None:
+                element = self.reader.delimiters.element
+            window.append((segment.pos, element.join(segment.elements)))
             yield segment
 
-    def keep(self, st_pos: Optional[int], se_pos: Optional[int], spans: list[tuple[int, int]],
-             envelope: bool, in_set: bool) -> None:
-        """Spill what was read up to ``se_pos`` (all of it with None) and is in no claim of
-        ``spans``: before ``st_pos`` (the envelope) when ``envelope``, within the set when
-        ``in_set``; later segments (read ahead) stay."""
-        window, kept = self.window, []
-        rest, span = len(window), 0  # spans are in file order, as the window is
-        for index, (pos, text) in enumerate(window):
-            if se_pos is not None and pos > se_pos:
-                rest = index
-                break
-            while span < len(spans) and spans[span][1] < pos:
-                span += 1
-            in_claim = span < len(spans) and spans[span][0] <= pos
-            inside = st_pos is not None and pos >= st_pos
-            if (in_set if inside else envelope) and not in_claim:
-                kept.append((pos, text))
-        del window[:rest]
+    def begin_set(self, st_pos: int, own_set: bool) -> None:
+        self._st_pos, self._own_set = st_pos, own_set
+
+    def take(self, first: int, last: int, keep: bool) -> list[str]:
+        """The text of segments ``first``..``last`` (a claim's; empty unless ``keep``),
+        after what came before them and belongs to no claim is spilled or dropped."""
+        self._outside(first)
+        window = self.window
+        out: list[str] = []
+        while window and window[0][0] <= last:
+            text = window.popleft()[1]
+            if keep:
+                out.append(text)
+        return out
+
+    def end_set(self, se_pos: int) -> None:
+        self._outside(se_pos + 1)
+        self._st_pos = None
+
+    def flush(self) -> None:
+        self._outside(None)
+
+    def _outside(self, before: Optional[int]) -> None:
+        """Segments outside claims read before ordinal ``before`` (all with None): kept
+        in runs of consecutive ordinals, or dropped."""
+        window = self.window
+        st_pos = self._st_pos
         run: list[str] = []
         start = 0
-        for pos, text in kept:  # runs of consecutive ordinals, as the store keeps them
+        while window and (before is None or window[0][0] < before):
+            pos, text = window.popleft()
+            inside = st_pos is not None and pos >= st_pos
+            if not (self._own_set if inside else self.envelope):
+                continue
             if run and pos != start + len(run):
                 self.spill.add((start, run))
                 run = []
