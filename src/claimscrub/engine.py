@@ -277,11 +277,17 @@ class Engine:
         """Line- and claim-scope edits of one claim."""
         out: list[Finding] = []
         payer = claim.payer.id
+        ctx = self.ctx
+        # without a configuration, every finding stands as the edit gave it
+        configured = ctx.decisions.config is not None
         for rule in self._runnable(Scope.CLAIM):
-            out.extend(self._apply_config(rule, payer, rule.check(claim, self.ctx)))
+            found = rule.check(claim, ctx)
+            out.extend(self._apply_config(rule, payer, found) if configured else found)
+        lines = claim.lines
         for rule in self._runnable(Scope.LINE):
-            for line in claim.lines:
-                out.extend(self._apply_config(rule, payer, rule.check((claim, line), self.ctx)))
+            for line in lines:
+                found = rule.check((claim, line), ctx)
+                out.extend(self._apply_config(rule, payer, found) if configured else found)
         return out
 
     def check_patient_day(self, day: "PatientDay") -> list[Finding]:
@@ -306,10 +312,13 @@ class Engine:
     def _run_grouped(self, scope: Scope, subject: Any, payer: str,
                      sees_duplicates: Optional[bool] = None) -> list[Finding]:
         out: list[Finding] = []
+        ctx = self.ctx
+        configured = ctx.decisions.config is not None
         for rule in self._runnable(scope):
             if sees_duplicates is not None and rule.sees_duplicates != sees_duplicates:
                 continue
-            out.extend(self._apply_config(rule, payer, rule.check(subject, self.ctx)))
+            found = rule.check(subject, ctx)
+            out.extend(self._apply_config(rule, payer, found) if configured else found)
         # lines billed in earlier runs are context only: findings attach to the run's claims
         # (a finding on an earlier night's side of a pair moves onto tonight's side)
         return rehome_prior_findings(out)

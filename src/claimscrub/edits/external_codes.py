@@ -14,6 +14,8 @@ A procedure code that no loaded table knows is reported as unchecked by EPI-TBL-
 
 from __future__ import annotations
 
+import functools
+
 from datetime import date
 from typing import Iterable, Optional
 
@@ -48,6 +50,7 @@ NPI_STATUS_ENTITY = {"85": "85", "82": "82", "77": "77"}
 POS_TABLE = "pos_codes"
 
 
+@functools.lru_cache(maxsize=8192)  # a batch names the same few providers on every claim
 def npi_problem(npi: str) -> Optional[str]:
     """Why ``npi`` is not a valid NPI, or None when it is."""
     if len(npi) != 10 or not npi.isdigit():
