@@ -98,6 +98,15 @@ class TransactionInfo:
     def all_issues(self) -> list[EnvelopeIssue]:
         return self.issues + self.group.issues + self.group.interchange.issues
 
+    @classmethod
+    def of_stream(cls, stream: TransactionStream, file_index: int,
+                  store: Optional[ClaimStore] = None) -> "TransactionInfo":
+        """The set a stream starts; its end (``se_pos``, ``segment_count``) is filled in
+        once the stream has reached SE, its trailer issues as they are read."""
+        return cls(index=stream.index, control_number=stream.control_number, version=stream.version,
+                   st_pos=stream.st_pos, se_pos=stream.st_pos, segment_count=0, group=stream.group,
+                   issues=stream.issues, file_index=file_index, store=store)
+
 
 @dataclass
 class FileResult:
@@ -599,23 +608,12 @@ class Scrubber:
                 file.delimiters = reader.delimiters
                 delimiters = reader.delimiters
                 assert delimiters is not None
-                info = TransactionInfo(
-                    index=stream.index,
-                    control_number=stream.control_number,
-                    version=stream.version,
-                    st_pos=stream.st_pos,
-                    se_pos=stream.st_pos,
-                    segment_count=0,
-                    group=stream.group,
-                    issues=stream.issues,
-                    file_index=file.index,
-                    store=store,
-                )
+                info = TransactionInfo.of_stream(stream, file.index, store)
                 file.transactions.append(info)
                 key = (file.index, stream.index)
                 check = streaming(key, stream.st_pos, delimiters) if streaming is not None else None
                 whole: Optional[list] = [] if validator is not None and check is None else None
-                segments = _watch(stream.segments(), reader, recorder, check, whole)
+                segments = _watch(stream.segments(), reader, recorder.unsafe_ids, check, whole)
                 before = claim_index
                 for claim in build_claims(_StreamView(stream, segments), delimiters, file.name,
                                           claim_index, file.index):
@@ -894,13 +892,12 @@ class _StreamView:
         self.segments = segments
 
 
-def _watch(segments: Iterator[Segment], reader: X12Reader, recorder: _Recorder, check,
+def _watch(segments: Iterator[Segment], reader: X12Reader, ids: dict[int, str], check,
            whole: Optional[list]) -> Iterator[Segment]:
     """The set's segments on their way to the claim builder: each is also fed to the
     streaming validator (or kept for a validator that takes whole sets), and the id of a
-    segment holding an unsafe character is noted for :func:`character_errors`."""
+    segment holding an unsafe character is noted in ``ids`` for :func:`character_errors`."""
     unsafe = reader.unsafe
-    ids = recorder.unsafe_ids
     feed = check.feed if check is not None else None
     for segment in segments:
         if feed is not None:

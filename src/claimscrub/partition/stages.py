@@ -213,7 +213,7 @@ def read_unit(ctx: StageContext, unit: ReadUnit) -> ReadSummary:
     editing only its own, and each transaction set is validated by one part (dealt round
     robin), which also keeps the set's segments outside claims; part 0 keeps the
     envelope's. What a part holds is one claim's worth, whatever the size of the set."""
-    from claimscrub.scrub import TransactionInfo, _merge_errors, _StreamView, character_errors
+    from claimscrub.scrub import TransactionInfo, _as_set, _merge_errors, _StreamView, _watch, character_errors
 
     engine = stage_engine(ctx)
     validator = _validator(ctx.validator)
@@ -233,17 +233,7 @@ def read_unit(ctx: StageContext, unit: ReadUnit) -> ReadSummary:
     try:
         for stream in stream_transaction_sets(recorder):  # type: ignore[arg-type]
             summary.delimiters = delimiters = reader.delimiters
-            info = TransactionInfo(
-                index=stream.index,
-                control_number=stream.control_number,
-                version=stream.version,
-                st_pos=stream.st_pos,
-                se_pos=stream.st_pos,
-                segment_count=0,
-                group=stream.group,
-                issues=stream.issues,
-                file_index=unit.file_index,
-            )
+            info = TransactionInfo.of_stream(stream, unit.file_index)
             infos.append(info)
             own_set = stream.index % parts == part
             recorder.begin_set(stream.st_pos, own_set)
@@ -254,7 +244,7 @@ def read_unit(ctx: StageContext, unit: ReadUnit) -> ReadSummary:
                 else:
                     whole = []  # a validator of whole sets (pyx12 itself)
             unsafe_ids: dict[int, str] = {}
-            segments = _watched(stream.segments(), reader, unsafe_ids, check, whole)
+            segments = _watch(stream.segments(), reader, unsafe_ids, check, whole)
             before = claim_index
             for claim in build_claims(_StreamView(stream, segments), delimiters, unit.name, claim_index,
                                       unit.file_index, wanted=mine):
@@ -303,7 +293,7 @@ def read_unit(ctx: StageContext, unit: ReadUnit) -> ReadSummary:
                     if check is not None:
                         validator.done(check, lambda index=stream.index: _reread_set(unit, index))
                     else:
-                        validator.submit((unit.file_index, stream.index), _whole_set(stream, whole), delimiters)
+                        validator.submit((unit.file_index, stream.index), _as_set(stream, whole), delimiters)
                     for _key, found, ts_codes in validator.completed(block=True):
                         errors, codes, checked = _merge_errors(info.ig_errors, found), ts_codes, True
                 summary.validation[stream.index] = (errors, codes, checked)
@@ -325,26 +315,6 @@ def read_unit(ctx: StageContext, unit: ReadUnit) -> ReadSummary:
     if unit.part == 0:
         summary.transactions = infos
     return summary
-
-
-def _watched(segments: Iterator, reader: X12Reader, unsafe_ids: dict, check, whole: Optional[list]) -> Iterator:
-    """A set's segments on their way to the claim builder: fed to the streaming validator
-    (or kept for one of whole sets), the id of a segment holding an unsafe character noted."""
-    unsafe = reader.unsafe
-    feed = check.feed if check is not None else None
-    for segment in segments:
-        if feed is not None:
-            feed(segment)
-        elif whole is not None:
-            whole.append(segment)
-        if unsafe and segment.pos in unsafe:
-            unsafe_ids[segment.pos] = segment.id
-        yield segment
-
-
-def _whole_set(stream, segments: list) -> TransactionSet:
-    return TransactionSet(control_number=stream.control_number, version=stream.version, segments=segments,
-                          group=stream.group, index=stream.index, issues=stream.issues)
 
 
 def _reread_set(unit: ReadUnit, index: int) -> TransactionSet:
