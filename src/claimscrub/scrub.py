@@ -440,7 +440,7 @@ class Scrubber:
             workers = engine.workers
             ctx = StageContext(as_of=self.options.as_of, config=self.options.config, tables=self.options.tables,
                                validator=kind, spill_dir=spill_dir,
-                               partitions=partition_count(sum(sizes), workers))
+                               partitions=partition_count(sum(sizes), workers), history=run_history is not None)
             if paths and getattr(engine, "forks", False):
                 warm(ctx, paths[0], files[0].name)
             engine.start(ctx)

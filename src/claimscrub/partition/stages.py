@@ -107,6 +107,9 @@ class StageContext:
     validator: Optional[str]
     spill_dir: str
     partitions: int
+    #: whether the run has a claim history (the parent then reads each partition's
+    #: patients' earlier lines, so the read units name their patients)
+    history: bool = False
     token: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
@@ -193,7 +196,7 @@ class ReadSummary:
     #: ts indexes of the sets holding no claim (part 0 only)
     empty_sets: list = field(default_factory=list)
     claim_count: int = 0
-    #: partition -> encoded patient keys of this part's dated lines
+    #: partition -> encoded patient keys of this part's dated lines (with a claim history)
     patients: dict = field(default_factory=dict)
     #: the spill of this part's claims: (ts index, claim, segments, ref, findings)
     claims_spill: str = ""
@@ -278,7 +281,8 @@ def read_unit(ctx: StageContext, unit: ReadUnit) -> ReadSummary:
                     if spill is None:
                         spill = spills[partition] = SpillWriter(unit.spill(ctx, f"p{partition}"))
                     spill.add((blob, rows))
-                    summary.patients.setdefault(partition, set()).update(row[0] for row in rows)
+                    if ctx.history:
+                        summary.patients.setdefault(partition, set()).update(row[0] for row in rows)
             for _ in segments:  # the rest of the set, up to SE
                 pass
             recorder.end_set(stream.se_pos)
