@@ -34,6 +34,10 @@ from claimscrub.x12.reader import X12Reader
 CLAIM_CHUNK = 256
 #: Items per batch of a spill file (what a reader holds at a time).
 SPILL_BATCH = 512
+#: Claims a read unit holds in the buffers of its partition spills together: each spill's
+#: batch is this shared out between the partitions, so what a worker holds does not grow
+#: with the number of partitions (which grows with the batch).
+PARTITION_BUFFER = 4096
 
 
 def partition_of(encoded_patient_key: str, partitions: int) -> int:
@@ -53,8 +57,9 @@ class SpillWriter:
     findings go in as their compact records (:mod:`claimscrub.records`), never as pickled
     models. A spill lives only as long as the run that wrote it."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, batch: int = 0):
         self.path = path
+        self.batch = batch or SPILL_BATCH
         self.count = 0
         self._batch: list = []
         self._handle = open(path, "wb")
@@ -62,7 +67,7 @@ class SpillWriter:
     def add(self, item) -> None:
         self._batch.append(item)
         self.count += 1
-        if len(self._batch) >= SPILL_BATCH:
+        if len(self._batch) >= self.batch:
             self._flush()
 
     def _flush(self) -> None:
@@ -229,6 +234,7 @@ def read_unit(ctx: StageContext, unit: ReadUnit) -> ReadSummary:
     infos = []
     claim_index = 0
     chunk, parts, part = CLAIM_CHUNK, unit.parts, unit.part
+    batch = max(16, min(SPILL_BATCH, PARTITION_BUFFER // max(1, ctx.partitions)))
 
     def mine(index: int) -> bool:
         return (index // chunk) % parts == part
@@ -279,7 +285,7 @@ def read_unit(ctx: StageContext, unit: ReadUnit) -> ReadSummary:
                     partition = partition_of(rows[0][0], ctx.partitions)
                     spill = spills.get(partition)
                     if spill is None:
-                        spill = spills[partition] = SpillWriter(unit.spill(ctx, f"p{partition}"))
+                        spill = spills[partition] = SpillWriter(unit.spill(ctx, f"p{partition}"), batch=batch)
                     spill.add((blob, rows))
                     if ctx.history:
                         summary.patients.setdefault(partition, set()).update(row[0] for row in rows)
