@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -50,6 +51,32 @@ def invoke_claimscrub(*args: str) -> subprocess.CompletedProcess:
 @pytest.fixture
 def cli():
     return run_claimscrub
+
+
+class CorpusNight(NamedTuple):
+    """One run of the whole public corpus (see ``corpus_night``)."""
+
+    files: list[Path]  #: every corpus file, the one without ISA included, in this order
+    out: Path  #: the --out folder: NAME.json, NAME.html, NAME.999, NAME.277 per usable file
+    result: subprocess.CompletedProcess  #: exit status, standard output and error
+
+
+@pytest.fixture(scope="session")
+def corpus_night(tmp_path_factory) -> CorpusNight:
+    """The whole public corpus scrubbed as one night's batch with the user's defaults:
+    ``claimscrub scrub FILES --out OUT --as-of AS_OF`` (every edit, the compiled guide, the
+    JSON, HTML, 999 and 277CA of every file). A corpus run takes over ten seconds, so the
+    tests of reading, the 999 and the 277CA read this one run instead of each scrubbing the
+    corpus again (once per test process: pytest-xdist runs session fixtures per worker).
+
+    Run in-process (``invoke_claimscrub``): the command in a process of its own gave the
+    same exit status, standard output, standard error and files byte for byte."""
+    files = corpus_files()
+    if not files:
+        pytest.skip("public corpus not present")
+    out = tmp_path_factory.mktemp("corpus_night") / "out"
+    result = invoke_claimscrub("scrub", *map(str, files), "--out", str(out), "--as-of", AS_OF)
+    return CorpusNight(files, out, result)
 
 
 def report_validator():

@@ -121,13 +121,13 @@ def two_provider_837(claims_a: list[dict], claims_b: list[dict]) -> str:
 
 # -- the corpus ---------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def corpus_run(tmp_path_factory):
-    files = corpus_inputs()
-    tmp = tmp_path_factory.mktemp("corpus277")
-    out = scrub(tmp, files, structural=False)
-    return files, out
+def corpus_run(corpus_night):
+    """The usable corpus files and the out folder of conftest's one run of the whole corpus
+    (every edit, default outputs)."""
+    return corpus_inputs(), corpus_night.out
 
 
+@pytest.mark.xdist_group("corpus_night")
 def test_corpus_277_passes_pyx12_and_acknowledges_every_claim(corpus_run):
     files, out = corpus_run
     for path in files:
@@ -145,6 +145,7 @@ def test_corpus_277_passes_pyx12_and_acknowledges_every_claim(corpus_run):
             assert category in ("A2", "A3", "A6", "A7", "A8"), path.name
 
 
+@pytest.mark.xdist_group("corpus_night")
 def test_corpus_totals_equal_the_json_summary(corpus_run):
     files, out = corpus_run
     for path in files:
