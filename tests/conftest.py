@@ -34,15 +34,25 @@ def run_claimscrub(*args: str, cwd: Path | None = None) -> subprocess.CompletedP
     )
 
 
-def invoke_claimscrub(*args: str) -> subprocess.CompletedProcess:
+def invoke_claimscrub(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
     """The same command line run in the test's process (click's runner): the same exit
     status, standard output and error, without an interpreter start per run. For tests
-    that need nothing of a process of their own (signals, limits, a working folder)."""
+    that need nothing of a process of their own (signals, limits, standard input, a
+    terminal). ``cwd``: the working folder during the run (configuration discovery);
+    ``env``: variables set during the run, a value of None unsets one."""
+    import os
+
     from click.testing import CliRunner
 
     from claimscrub.cli import main
 
-    result = CliRunner().invoke(main, [str(a) for a in args])
+    before = os.getcwd()
+    if cwd is not None:
+        os.chdir(cwd)
+    try:
+        result = CliRunner(env=env).invoke(main, [str(a) for a in args])
+    finally:
+        os.chdir(before)
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception
     return subprocess.CompletedProcess(list(args), result.exit_code, result.stdout, result.stderr)
