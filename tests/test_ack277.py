@@ -127,7 +127,6 @@ def corpus_run(corpus_night):
     return corpus_inputs(), corpus_night.out
 
 
-@pytest.mark.xdist_group("corpus_night")
 def test_corpus_277_passes_pyx12_and_acknowledges_every_claim(corpus_run):
     files, out = corpus_run
     for path in files:
@@ -145,7 +144,6 @@ def test_corpus_277_passes_pyx12_and_acknowledges_every_claim(corpus_run):
             assert category in ("A2", "A3", "A6", "A7", "A8"), path.name
 
 
-@pytest.mark.xdist_group("corpus_night")
 def test_corpus_totals_equal_the_json_summary(corpus_run):
     files, out = corpus_run
     for path in files:

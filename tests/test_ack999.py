@@ -73,7 +73,6 @@ def corpus_run(corpus_night):
     return corpus_inputs(), corpus_night.out
 
 
-@pytest.mark.xdist_group("corpus_night")
 def test_corpus_with_jobs_2_writes_the_same_999s(corpus_night, tmp_path):
     """The whole corpus with --jobs 2 (its two large files split between the workers, which
     test_partition leaves to make partitiontest) writes byte for byte the 999s and JSON
@@ -90,7 +89,6 @@ def test_corpus_with_jobs_2_writes_the_same_999s(corpus_night, tmp_path):
     assert not different, different
 
 
-@pytest.mark.xdist_group("corpus_night")
 def test_corpus_999_passes_pyx12(corpus_run):
     files, out = corpus_run
     for path in files:
@@ -101,7 +99,6 @@ def test_corpus_999_passes_pyx12(corpus_run):
         assert [s for s in head if s[0] == "ST"] and all(s[3] == "005010X231A1" for s in head if s[0] == "ST")
 
 
-@pytest.mark.xdist_group("corpus_night")
 def test_corpus_acknowledges_what_pyx12_says_of_each_file(corpus_run):
     files, out = corpus_run
     verdicts = manifest_verdicts()
@@ -124,7 +121,6 @@ def test_corpus_acknowledges_what_pyx12_says_of_each_file(corpus_run):
     assert rejected_files == 14  # the imsweb fixtures (but the one without ISA) and badX12 oxygen
 
 
-@pytest.mark.xdist_group("corpus_night")
 def test_corpus_ik3_positions_and_claims_match_the_input(corpus_run):
     """IK302 names the segment's position in its ST, CTX the claim (CLM01) it is in."""
     files, out = corpus_run

@@ -37,7 +37,6 @@ def scrub_one(path: Path, out: Path, *extra: str):
     return result
 
 
-@pytest.mark.xdist_group("corpus_night")
 def test_every_corpus_file_is_read_and_every_claim_has_one_disposition(corpus_night):
     """The whole public corpus in one run, as a night's batch (conftest's ``corpus_night``):
     every claim of every usable file is in its report with one disposition; the file with
