@@ -77,7 +77,8 @@ def corpus_night(tmp_path_factory) -> CorpusNight:
     ``claimscrub scrub FILES --out OUT --as-of AS_OF`` (every edit, the compiled guide, the
     JSON, HTML, 999 and 277CA of every file). A corpus run takes over ten seconds, so the
     tests of reading, the 999 and the 277CA read this one run instead of each scrubbing the
-    corpus again (once per test process: pytest-xdist runs session fixtures per worker).
+    corpus again (once in the session: its tests are grouped onto one pytest-xdist worker,
+    see pytest_collection_modifyitems).
 
     Run in-process (``invoke_claimscrub``): the command in a process of its own gave the
     same exit status, standard output, standard error and files byte for byte."""
@@ -165,7 +166,8 @@ def pytest_collection_modifyitems(config, items):
     shared_of = []
     for item in items:
         shared = []
-        for name, definitions in getattr(item, "_fixtureinfo").name2fixturedefs.items():
+        fixtures = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+        for name, definitions in fixtures.items():
             definition = definitions[-1]
             if definition.scope not in _SCOPES or name == "every_json_report_matches_the_schema":
                 continue
@@ -241,7 +243,7 @@ def pytest_runtest_teardown(item, nextitem):
     """The reports a test wrote under its own tmp_path are checked as it ends (so the
     checks are spread over the run and its workers rather than all left to the end);
     the session's end checks every other one, and any changed since."""
-    tmp_path = (item.funcargs or {}).get("tmp_path")
+    tmp_path = (getattr(item, "funcargs", None) or {}).get("tmp_path")
     result = yield
     if tmp_path is not None and Path(tmp_path).is_dir():
         errors = _schema_check.errors(Path(tmp_path))
