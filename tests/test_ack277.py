@@ -121,11 +121,10 @@ def two_provider_837(claims_a: list[dict], claims_b: list[dict]) -> str:
 
 # -- the corpus ---------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def corpus_run(tmp_path_factory):
-    files = corpus_inputs()
-    tmp = tmp_path_factory.mktemp("corpus277")
-    out = scrub(tmp, files, structural=False)
-    return files, out
+def corpus_run(corpus_night):
+    """The usable corpus files and the out folder of conftest's one run of the whole corpus
+    (every edit, default outputs)."""
+    return corpus_inputs(), corpus_night.out
 
 
 def test_corpus_277_passes_pyx12_and_acknowledges_every_claim(corpus_run):

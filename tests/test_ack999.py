@@ -22,7 +22,7 @@ from claimscrub.validate import Pyx12Validator
 
 import ackhelpers
 from ackhelpers import corpus_inputs, scrub, segments
-from conftest import AS_OF, CORPUS, corpus_files
+from conftest import AS_OF, CORPUS, corpus_files, invoke_claimscrub
 
 EXPECTED = Path(__file__).parent / "expected" / "999"
 
@@ -66,10 +66,27 @@ def manifest_verdicts() -> dict[str, bool]:
 
 # -- the corpus ---------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def corpus_run(tmp_path_factory):
-    files = corpus_inputs()
-    out = scrub(tmp_path_factory.mktemp("corpus999"), files, "--jobs", "2", structural=False)
-    return files, out
+def corpus_run(corpus_night):
+    """The usable corpus files and the out folder of conftest's one run of the whole corpus
+    (every edit, default outputs, one process); test_corpus_with_jobs_2_writes_the_same_999s
+    shows that a run partitioned in two writes the same 999s and reports."""
+    return corpus_inputs(), corpus_night.out
+
+
+def test_corpus_with_jobs_2_writes_the_same_999s(corpus_night, tmp_path):
+    """The whole corpus with --jobs 2 (its two large files split between the workers, which
+    test_partition leaves to make partitiontest) writes byte for byte the 999s and JSON
+    reports of the one-process run, so the corpus tests here hold for a partitioned run
+    too; the same exit status and standard error."""
+    out = tmp_path / "out"
+    result = invoke_claimscrub("scrub", *map(str, corpus_night.files), "--out", str(out), "--as-of", AS_OF,
+                               "--emit", "json,999", "--jobs", "2")
+    assert (result.returncode, result.stderr) == (corpus_night.result.returncode, corpus_night.result.stderr)
+    written = sorted(p.name for p in out.iterdir())
+    assert written == sorted(p.name for p in corpus_night.out.iterdir() if p.suffix in (".json", ".999"))
+    assert len(written) == 2 * len(corpus_inputs())
+    different = [name for name in written if (out / name).read_bytes() != (corpus_night.out / name).read_bytes()]
+    assert not different, different
 
 
 def test_corpus_999_passes_pyx12(corpus_run):

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from claimscrub.cli import main
 from claimscrub.engine import load_rules
-from conftest import AS_OF, FIXTURES, run_claimscrub
+from conftest import AS_OF, FIXTURES, invoke_claimscrub
 
 #: internal notes, third-party reference sites and the word a user cannot act on
 NOT_FOR_USERS = re.compile(
@@ -49,7 +49,7 @@ def test_rule_list_and_tables_cite_primary_sources(runner):
 
 def test_findings_cite_primary_sources(tmp_path):
     out = tmp_path / "out"
-    result = run_claimscrub("scrub", str(FIXTURES), "--out", str(out), "--as-of", AS_OF)
+    result = invoke_claimscrub("scrub", str(FIXTURES), "--out", str(out), "--as-of", AS_OF)
     assert result.returncode in (0, 1), result.stderr
     seen = 0
     for report in out.glob("*.json"):

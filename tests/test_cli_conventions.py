@@ -1,6 +1,12 @@
 """The command line's conventions, driven as a pipeline drives them: standard input and
 output, output formats, --emit, rule selection with the configuration's precedence, -q/-v,
---exit-zero, --fail-on, configuration discovery, acknowledgment ids and the progress display."""
+--exit-zero, --fail-on, configuration discovery, acknowledgment ids and the progress display.
+
+What is about the process itself (standard input, the formats on standard output, the
+working folder and environment of configuration discovery, whether standard error is a
+terminal) runs ``claimscrub`` in a process of its own (``run``); the rest runs the same
+command line in the test's process (``invoke``: the same exit status and output, without
+an interpreter start per run)."""
 
 from __future__ import annotations
 
@@ -17,7 +23,7 @@ import pytest
 from claimscrub.synth import write_837
 
 import ackhelpers
-from conftest import AS_OF, FIXTURES
+from conftest import AS_OF, FIXTURES, invoke_claimscrub
 
 DEMO = FIXTURES / "demo" / "pain-clinic-2025-03-03-am.837"
 #: a claim whose charge (900) is not the sum of its line (500): EPI-BAL-001, an error
@@ -32,6 +38,14 @@ def run(*args: str, cwd: Path, stdin: bytes | None = None, env: dict | None = No
                             cwd=cwd, env=full_env, timeout=300)
     result.stdout_text = result.stdout.decode()  # type: ignore[attr-defined]
     result.stderr_text = result.stderr.decode()  # type: ignore[attr-defined]
+    return result
+
+
+def invoke(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    """``claimscrub ARGS`` in the test's process, in the working folder ``cwd`` (where the
+    configuration is found), without CLAIMSCRUB_CONFIG unless ``env`` sets it."""
+    result = invoke_claimscrub(*args, cwd=cwd, env={"CLAIMSCRUB_CONFIG": None, **(env or {})})
+    result.stdout_text, result.stderr_text = result.stdout, result.stderr  # type: ignore[attr-defined]
     return result
 
 
@@ -88,13 +102,13 @@ def test_emit_chooses_the_files(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["stdin.999", "stdin.json"]
     assert json.loads((out / "stdin.json").read_text())["input"] == "<stdin>"
     # --format with --emit: both
-    result = run("scrub", str(DEMO), "--format", "csv", "--emit", "accepted", "--accepted-out",
+    result = invoke("scrub", str(DEMO), "--format", "csv", "--emit", "accepted", "--accepted-out",
                  str(tmp_path / "acc"), "--as-of", AS_OF, cwd=tmp_path)
     assert result.stdout_text.startswith("input,claim_id")
     assert [p.name for p in (tmp_path / "acc").iterdir()] == [DEMO.name]
-    bad = run("scrub", str(DEMO), "--emit", "json,pdf", "--out", str(out), cwd=tmp_path)
+    bad = invoke("scrub", str(DEMO), "--emit", "json,pdf", "--out", str(out), cwd=tmp_path)
     assert bad.returncode == 3 and "unknown output pdf" in bad.stderr_text
-    no_out = run("scrub", str(DEMO), "--emit", "json", cwd=tmp_path)
+    no_out = invoke("scrub", str(DEMO), "--emit", "json", cwd=tmp_path)
     assert no_out.returncode == 3 and "--out" in no_out.stderr_text
 
 
@@ -105,33 +119,33 @@ def test_command_line_selection_over_the_configuration(tmp_path):
     (tmp_path / "in.837").write_text(write_837(UNBALANCED))
     args = ("scrub", "in.837", "--format", "json", "--as-of", AS_OF, "--no-validate")
     (tmp_path / "claimscrub.toml").write_text('ignore = ["EPI-BAL"]\n')
-    assert "EPI-BAL-001" not in rules_of(run(*args, cwd=tmp_path))
+    assert "EPI-BAL-001" not in rules_of(invoke(*args, cwd=tmp_path))
     # --select replaces the file's selection (its ignore too), as ruff's does
-    assert rules_of(run(*args, "--select", "EPI-BAL", cwd=tmp_path)) == {"EPI-BAL-001"}
+    assert rules_of(invoke(*args, "--select", "EPI-BAL", cwd=tmp_path)) == {"EPI-BAL-001"}
     # --extend-select adds to it, --ignore takes away whatever the file selected
-    assert "EPI-BAL-001" in rules_of(run(*args, "--extend-select", "EPI-BAL-001", cwd=tmp_path))
+    assert "EPI-BAL-001" in rules_of(invoke(*args, "--extend-select", "EPI-BAL-001", cwd=tmp_path))
     (tmp_path / "claimscrub.toml").write_text('select = ["EPI-BAL-001"]\n')
-    result = run(*args, "--ignore", "EPI-BAL", cwd=tmp_path)
+    result = invoke(*args, "--ignore", "EPI-BAL", cwd=tmp_path)
     assert rules_of(result) == set() and result.returncode == 0
-    bad = run(*args, "--select", "NOPE", cwd=tmp_path)
+    bad = invoke(*args, "--select", "NOPE", cwd=tmp_path)
     assert bad.returncode == 3 and "--select 'NOPE' matches no rule" in bad.stderr_text
 
 
 def test_exit_zero_and_fail_on(tmp_path):
     (tmp_path / "in.837").write_text(write_837(UNBALANCED))
     base = ("scrub", "in.837", "--format", "json", "--as-of", AS_OF, "--no-validate", "-q")
-    assert run(*base, cwd=tmp_path).returncode == 1
-    assert run(*base, "--exit-zero", cwd=tmp_path).returncode == 0
+    assert invoke(*base, cwd=tmp_path).returncode == 1
+    assert invoke(*base, "--exit-zero", cwd=tmp_path).returncode == 0
     (tmp_path / "claimscrub.toml").write_text('[severity]\n"EPI-BAL-001" = "warning"\n')
-    assert run(*base, cwd=tmp_path).returncode == 0  # a warning rejects nothing
-    assert run(*base, "--fail-on", "warning", cwd=tmp_path).returncode == 1
-    assert run(*base, "--fail-on", "warning", "--exit-zero", cwd=tmp_path).returncode == 0
+    assert invoke(*base, cwd=tmp_path).returncode == 0  # a warning rejects nothing
+    assert invoke(*base, "--fail-on", "warning", cwd=tmp_path).returncode == 1
+    assert invoke(*base, "--fail-on", "warning", "--exit-zero", cwd=tmp_path).returncode == 0
     (tmp_path / "bad.837").write_text("not x12")
-    assert run("scrub", "bad.837", "--format", "json", "--exit-zero", cwd=tmp_path).returncode == 2
+    assert invoke("scrub", "bad.837", "--format", "json", "--exit-zero", cwd=tmp_path).returncode == 2
 
 
 def test_verbose_prints_the_configuration_and_stage_timings(tmp_path):
-    result = run("scrub", str(DEMO), "--format", "json", "--as-of", AS_OF, "-v", cwd=tmp_path)
+    result = invoke("scrub", str(DEMO), "--format", "json", "--as-of", AS_OF, "-v", cwd=tmp_path)
     lines = result.stderr_text.splitlines()
     assert "configuration: none found (every edit at its default severity)" in lines
     timing = [line for line in lines if line.startswith("timings: ")]
@@ -139,9 +153,9 @@ def test_verbose_prints_the_configuration_and_stage_timings(tmp_path):
 
 
 def test_rules_as_json(tmp_path):
-    result = run("rules", "--format", "json", cwd=tmp_path)
+    result = invoke("rules", "--format", "json", cwd=tmp_path)
     rules = json.loads(result.stdout_text)
-    text = run("rules", cwd=tmp_path).stdout_text.splitlines()
+    text = invoke("rules", cwd=tmp_path).stdout_text.splitlines()
     assert [r["id"] for r in rules] == [line.split()[0] for line in text]
     assert all(r["severity"] in ("error", "warning", "info") and r["summary"] for r in rules)
 
@@ -182,10 +196,10 @@ def test_payer_level_select_runs_only_those_edits_for_that_payer(tmp_path):
     (tmp_path / "in.837").write_text(write_837(UNBALANCED))  # payer 00435
     args = ("scrub", "in.837", "--format", "json", "--as-of", AS_OF, "--no-validate")
     (tmp_path / "claimscrub.toml").write_text('[payer."00435"]\nselect = ["EPI-MOD"]\n')
-    result = run(*args, cwd=tmp_path)
+    result = invoke(*args, cwd=tmp_path)
     assert rules_of(result) == set() and result.returncode == 0, result.stderr_text
     (tmp_path / "claimscrub.toml").write_text('[payer."99999"]\nselect = ["EPI-MOD"]\n')
-    assert rules_of(run(*args, cwd=tmp_path)) == {"EPI-BAL-001"}  # another payer's section
+    assert rules_of(invoke(*args, cwd=tmp_path)) == {"EPI-BAL-001"}  # another payer's section
 
 
 @pytest.mark.parametrize("text, words", [
@@ -199,7 +213,7 @@ def test_payer_level_select_runs_only_those_edits_for_that_payer(tmp_path):
 def test_configuration_mistakes_are_one_line_naming_the_key(tmp_path, text, words):
     (tmp_path / "claimscrub.toml").write_text(text)
     (tmp_path / "in.837").write_text(write_837(UNBALANCED))
-    result = run("scrub", "in.837", "--format", "json", cwd=tmp_path)
+    result = invoke("scrub", "in.837", "--format", "json", cwd=tmp_path)
     assert result.returncode == 3
     lines = result.stderr_text.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("claimscrub: ") and "claimscrub.toml" in lines[0], lines
@@ -217,7 +231,7 @@ def _envelope(text: str) -> tuple[list[str], list[str]]:
 def test_acknowledgment_ids_from_the_command_line_and_the_configuration(tmp_path):
     (tmp_path / "in.837").write_text(write_837([{"id": "C1", "lines": [{"code": "62323"}]}]))
     out = tmp_path / "out"
-    result = run("scrub", "in.837", "--out", str(out), "--as-of", AS_OF, "--ack-sender", "ZZ:CLEARHOUSE01",
+    result = invoke("scrub", "in.837", "--out", str(out), "--as-of", AS_OF, "--ack-sender", "ZZ:CLEARHOUSE01",
                  "--ack-receiver", "30:123456789", cwd=tmp_path)
     assert result.returncode == 0, result.stderr_text
     for suffix in (".999", ".277"):
@@ -226,12 +240,12 @@ def test_acknowledgment_ids_from_the_command_line_and_the_configuration(tmp_path
         assert gs[2:4] == ["CLEARHOUSE01", "123456789"]
     assert ackhelpers.pyx12_errors((out / "in.837.999").read_text(), "005010X231A1") == []
     # the default: the input's ids swapped
-    run("scrub", "in.837", "--out", str(tmp_path / "plain"), "--as-of", AS_OF, cwd=tmp_path)
+    invoke("scrub", "in.837", "--out", str(tmp_path / "plain"), "--as-of", AS_OF, cwd=tmp_path)
     isa, gs = _envelope((tmp_path / "plain" / "in.837.999").read_text())
     assert (isa[6].strip(), isa[8].strip(), gs[2], gs[3]) == ("RECEIVER01", "SUBMITTER01", "RECEIVER01", "SUBMITTER01")
     # from the configuration; the command line wins over it
     (tmp_path / "claimscrub.toml").write_text('[ack]\nsender = "01:987654321"\nreceiver = "ZZ:PRACTICE"\n')
-    run("scrub", "in.837", "--out", str(tmp_path / "conf"), "--as-of", AS_OF, "--ack-receiver", "ZZ:OTHER",
+    invoke("scrub", "in.837", "--out", str(tmp_path / "conf"), "--as-of", AS_OF, "--ack-receiver", "ZZ:OTHER",
         cwd=tmp_path)
     isa, gs = _envelope((tmp_path / "conf" / "in.837.999").read_text())
     assert (isa[5], isa[6].strip(), isa[7], isa[8].strip()) == ("01", "987654321", "ZZ", "OTHER")
@@ -247,7 +261,7 @@ def test_acknowledgment_ids_from_the_command_line_and_the_configuration(tmp_path
 ])
 def test_bad_acknowledgment_ids_are_usage_errors(tmp_path, value, words):
     (tmp_path / "in.837").write_text(write_837([{"id": "C1", "lines": [{"code": "62323"}]}]))
-    result = run("scrub", "in.837", "--out", str(tmp_path / "o"), "--ack-sender", value, cwd=tmp_path)
+    result = invoke("scrub", "in.837", "--out", str(tmp_path / "o"), "--ack-sender", value, cwd=tmp_path)
     assert result.returncode == 3 and words in result.stderr_text and "--ack-sender" in result.stderr_text
     assert not (tmp_path / "o").exists()
 

@@ -1,6 +1,7 @@
 """CMS files as users download them: recognised by their content under CMS download names
 (ZIPs included), columns read by header, and any other file in ``--rules`` refused with one
-line naming it (exit 3). Through the CLI: ``claimscrub tables`` and ``claimscrub scrub``."""
+line naming it (exit 3). Through the CLI: ``claimscrub tables`` and ``claimscrub scrub``, in the
+test's process (the same exit status and output as a process of its own)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pytest
 from claimscrub.synth import write_837
 from claimscrub.tables import load_tables
 
-from conftest import AS_OF, ROOT, run_claimscrub
+from conftest import AS_OF, ROOT, invoke_claimscrub
 from test_cms_loaders import MUE_CSV, ptp_text, rvu_text
 
 CMS = ROOT.parent / "shared" / "cms-data"
@@ -71,7 +72,7 @@ def test_download_names_and_zips_are_recognised_by_content(downloads):
 
 
 def test_tables_command_lists_every_table_with_release_and_rows(downloads):
-    result = run_claimscrub("tables", "--rules", str(downloads))
+    result = invoke_claimscrub("tables", "--rules", str(downloads))
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     heads = {line.split()[0]: line for line in lines if line and not line.startswith(" ")}
@@ -100,7 +101,7 @@ def test_a_file_recognised_as_nothing_is_exit_3_naming_it(downloads, tmp_path, i
     batch.write_text(write_837([{"id": "C1", "lines": [{"code": "62323"}]}]))
     for args in (["tables", "--rules", str(downloads)],
                  ["scrub", str(batch), "--out", str(tmp_path / "out"), "--rules", str(downloads)]):
-        result = run_claimscrub(*args)
+        result = invoke_claimscrub(*args)
         assert result.returncode == 3, result.stdout + result.stderr
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and name in lines[0] and "not a rule file claimscrub recognises" in lines[0]
@@ -110,7 +111,7 @@ def test_a_file_recognised_as_nothing_is_exit_3_naming_it(downloads, tmp_path, i
 
 def test_a_subfolder_in_the_rules_folder_is_an_error(downloads):
     (downloads / "rvu25d_0").mkdir()
-    result = run_claimscrub("tables", "--rules", str(downloads))
+    result = invoke_claimscrub("tables", "--rules", str(downloads))
     assert result.returncode == 3
     assert "rvu25d_0: is a folder" in result.stderr
 
@@ -154,7 +155,7 @@ def test_real_cms_layouts_under_download_names(tmp_path):
         {"id": "OFF26", "date": "2026-03-03", "member": "MBR0003", "pos": "11", "lines": [{"code": "64483"}]},
     ]))
     out = tmp_path / "out"
-    result = run_claimscrub("scrub", str(batch), "--out", str(out), "--rules", str(folder), "--as-of", AS_OF)
+    result = invoke_claimscrub("scrub", str(batch), "--out", str(out), "--rules", str(folder), "--as-of", AS_OF)
     assert result.returncode in (0, 1), result.stderr
     report = json.loads((out / "batch.837.json").read_text())
     allowed = {c["claim_id"]: c["expected_allowed"] for c in report["claims"]}

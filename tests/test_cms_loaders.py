@@ -23,7 +23,7 @@ from claimscrub.scrub import ScrubOptions, Scrubber
 from claimscrub.synth import write_837
 from claimscrub.tables import load_tables
 
-from conftest import AS_OF, run_claimscrub
+from conftest import AS_OF, invoke_claimscrub
 
 COPYRIGHT = "CPT codes, descriptions and other data only are copyright 2025 American Medical Association. All rights reserved."
 PTP_HEADER = [
@@ -306,7 +306,7 @@ def test_scrub_with_rules_folder_reports_the_releases(cms_dir, tmp_path):
     batch = tmp_path / "batch.837"
     batch.write_text(write_837([{"id": "C1", "date": "2026-03-03", "lines": [{"code": "64483"}, {"code": "96372"}]}]))
     out = tmp_path / "out"
-    result = run_claimscrub("scrub", str(batch), "--out", str(out), "--as-of", AS_OF, "--rules", str(cms_dir))
+    result = invoke_claimscrub("scrub", str(batch), "--out", str(out), "--as-of", AS_OF, "--rules", str(cms_dir))
     assert result.returncode == 1, result.stderr
     report = json.loads((out / "batch.837.json").read_text())
     releases = {t["table"]: t.get("release") for t in report["tables"]}

@@ -5,6 +5,9 @@ header, two of the parts inside ZIPs as CMS ships them; the practitioner MUE CSV
 notice record, zipped), then given to ``claimscrub scrub --rules``. An edit then fires for
 pairs and codes outside this specialty, which the bundled tables do not hold, while the demo
 batch gets the same verdicts as with the bundled tables (their rows are the same release's).
+The command runs in the test's process (``invoke_claimscrub``: the same exit status and
+output as a process of its own), so the whole tables are read once, by the first run, and
+the later runs use claimscrub's own cache of the loaded release (about 5 s of CPU each).
 
 The copy of the PTP table lacks CMS's Effective Date column: every row is written as in force
 from 1996-01-01 (the start of NCCI), so rows are in force on the test's dates unless CMS
@@ -25,7 +28,7 @@ import pytest
 
 from claimscrub.synth import write_837
 
-from conftest import AS_OF, ROOT, run_claimscrub
+from conftest import AS_OF, ROOT, invoke_claimscrub
 
 NCCI = ROOT.parent / "shared" / "cms-data" / "ncci"
 SAMPLES = ROOT.parent / "shared" / "cms-data" / "layout-samples"
@@ -118,13 +121,14 @@ def test_whole_tables_fire_for_pairs_and_codes_the_bundle_does_not_hold(whole, t
         {"id": "TKA", "date": "2025-03-03", "member": "MBR0002", "lines": [{"code": "27447", "units": 2, "charge": 2000}]},
     ]))
 
-    bundled = run_claimscrub("scrub", str(batch), "--out", str(tmp_path / "bundled"), "--as-of", AS_OF, "--no-validate")
+    bundled = invoke_claimscrub("scrub", str(batch), "--out", str(tmp_path / "bundled"), "--as-of", AS_OF,
+                                "--no-validate")
     assert bundled.returncode in (0, 1), bundled.stderr
     before = _findings(json.loads((tmp_path / "bundled" / "batch.837.json").read_text()))
     assert not any(rule in ("EPI-PTP-001", "EPI-MUE-001") for found in before.values() for rule, _, _ in found)
 
-    result = run_claimscrub("scrub", str(batch), "--out", str(tmp_path / "cms"), "--as-of", AS_OF,
-                            "--no-validate", "--rules", str(folder))
+    result = invoke_claimscrub("scrub", str(batch), "--out", str(tmp_path / "cms"), "--as-of", AS_OF,
+                               "--no-validate", "--rules", str(folder))
     assert result.returncode == 1, result.stderr
     report = json.loads((tmp_path / "cms" / "batch.837.json").read_text())
     after = _findings(report)
@@ -141,7 +145,7 @@ def test_whole_tables_fire_for_pairs_and_codes_the_bundle_does_not_hold(whole, t
 
 def test_tables_command_shows_the_whole_releases(whole):
     folder, ptp_rows, mue_rows = whole
-    result = run_claimscrub("tables", "--rules", str(folder))
+    result = invoke_claimscrub("tables", "--rules", str(folder))
     assert result.returncode == 0, result.stderr
     heads = {line.split()[0]: line.split()[1:] for line in result.stdout.splitlines() if line and not line[0].isspace()}
     assert heads["ptp"] == [f"{ptp_rows:,}", "rows", "v302r0"]
@@ -155,7 +159,7 @@ def test_the_demo_gets_the_same_verdicts_from_the_whole_releases_as_from_the_bun
     demo = ROOT / "fixtures" / "837" / "demo"
     outcomes = []
     for name, extra in (("bundled", []), ("cms", ["--rules", str(folder)])):
-        result = run_claimscrub("scrub", str(demo), "--out", str(tmp_path / name), "--as-of", AS_OF, *extra)
+        result = invoke_claimscrub("scrub", str(demo), "--out", str(tmp_path / name), "--as-of", AS_OF, *extra)
         assert result.returncode == 1, result.stderr
         outcome = {}
         for report in sorted((tmp_path / name).glob("*.json")):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-from conftest import AS_OF, run_claimscrub
+from conftest import AS_OF, invoke_claimscrub
 from claimscrub.synth import write_837
 from ackhelpers import claim_ids
 
@@ -25,8 +25,8 @@ def _scrub_pair(tmp_path, first: list[dict], second: list[dict]):
     (inputs / "a.837").write_text(write_837(first, control=1))
     (inputs / "b.837").write_text(write_837(second, control=2))
     out, accepted = tmp_path / "out", tmp_path / "accepted"
-    result = run_claimscrub("scrub", str(inputs), "--out", str(out), "--accepted-out", str(accepted),
-                            "--as-of", AS_OF)
+    result = invoke_claimscrub("scrub", str(inputs), "--out", str(out), "--accepted-out", str(accepted),
+                               "--as-of", AS_OF)
     reports = {name: json.loads((out / f"{name}.json").read_text()) for name in ("a.837", "b.837")}
     return result, reports, accepted
 

@@ -1,6 +1,9 @@
 """Hostile input, file names and layouts (issue 8): every case ends with its documented
 exit code, one clean line on stderr, every claim accounted for, and no harm to a file that
-is not an output. Everything runs the command as a user would."""
+is not an output. Everything runs the command line as a user would: in a process of its own
+where the process is the point (signals, file-size limits, CPU time, inputs that could keep
+a run from ending), else in the test's process (``invoke_claimscrub``: the same exit status,
+standard output and error, without an interpreter start per run)."""
 
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ import pytest
 
 from claimscrub.synth import write_837
 
-from conftest import AS_OF, FIXTURES, run_claimscrub
+from conftest import AS_OF, FIXTURES, invoke_claimscrub, run_claimscrub
 
 CLAIMS = [
     {"id": "PCN1", "member": "MBR1001", "lines": [{"code": "62323", "charge": 500}]},
@@ -28,10 +31,12 @@ def good_text() -> str:
     return write_837(CLAIMS)
 
 
-def scrub(tmp_path: Path, *inputs, extra=(), out: Path | None = None):
+def scrub(tmp_path: Path, *inputs, extra=(), out: Path | None = None, process: bool = False):
+    """``claimscrub scrub INPUTS --out OUT --as-of AS_OF --no-validate EXTRA``, in the test's
+    process unless ``process``."""
     out = out or tmp_path / "out"
-    result = run_claimscrub("scrub", *map(str, inputs), "--out", str(out), "--as-of", AS_OF,
-                            "--no-validate", *extra)
+    command = run_claimscrub if process else invoke_claimscrub
+    result = command("scrub", *map(str, inputs), "--out", str(out), "--as-of", AS_OF, "--no-validate", *extra)
     return result, out
 
 
@@ -142,8 +147,8 @@ def test_input_name_of_255_bytes(tmp_path):
 def test_corrupted_clm_id_is_never_a_clean_file(tmp_path):
     one = write_837(CLAIMS[:1]).replace("CLM*PCN1*", "CLX*PCN1*")
     (tmp_path / "clx.837").write_text(one)
-    result = run_claimscrub("scrub", str(tmp_path / "clx.837"), "--out", str(tmp_path / "out"),
-                            "--as-of", AS_OF)
+    result = invoke_claimscrub("scrub", str(tmp_path / "clx.837"), "--out", str(tmp_path / "out"),
+                               "--as-of", AS_OF)
     assert result.returncode == 1, result.stderr
     assert_clean_stderr(result.stderr)
     assert "no readable claim" in result.stderr
@@ -154,8 +159,8 @@ def test_transaction_set_rejected_in_the_999_is_never_exit_0(tmp_path):
     # two claims; the second's CLM is corrupted: the 999 rejects the set (IK5 R)
     text = write_837(CLAIMS[:2]).replace("CLM*PCN2*", "CLX*PCN2*")
     (tmp_path / "clx2.837").write_text(text)
-    result = run_claimscrub("scrub", str(tmp_path / "clx2.837"), "--out", str(tmp_path / "out"),
-                            "--as-of", AS_OF)
+    result = invoke_claimscrub("scrub", str(tmp_path / "clx2.837"), "--out", str(tmp_path / "out"),
+                               "--as-of", AS_OF)
     assert result.returncode == 1, result.stderr
     ack = x12_segments(tmp_path / "out" / "clx2.837.999")
     assert any(s.startswith("IK5*R") for s in ack)
@@ -274,7 +279,7 @@ def test_fifo_in_an_input_folder_is_skipped(tmp_path):
     inputs.mkdir()
     (inputs / "x.837").write_text(good_text())
     os.mkfifo(inputs / "pipe.837")
-    result, out = scrub(tmp_path, inputs)
+    result, out = scrub(tmp_path, inputs, process=True)  # a process: a blocked read would never end
     assert result.returncode == 2, result.stderr
     assert_clean_stderr(result.stderr)
     assert "pipe.837: skipped: a FIFO" in result.stderr

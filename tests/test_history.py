@@ -38,7 +38,9 @@ def postgres():
     server.stop()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+#: the PostgreSQL tests share one server (a session fixture, asked for by name below, so
+#: conftest's grouping cannot see it): one pytest-xdist worker runs them all
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.xdist_group("postgres"))])
 def history_url(request, tmp_path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'history.sqlite'}"

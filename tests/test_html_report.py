@@ -18,7 +18,7 @@ from claimscrub.report.html_report import MASK, write_html
 from claimscrub.scrub import ScrubOptions, Scrubber
 from claimscrub.synth import write_837
 
-from conftest import AS_OF, FIXTURES, corpus_files, run_claimscrub
+from conftest import AS_OF, FIXTURES, corpus_files, invoke_claimscrub
 
 # Distinctive person data that must never reach the page.
 MEMBER_ID = "ZQX98765432"
@@ -114,7 +114,7 @@ def report(tmp_path_factory):
     (tmp / "batch.837").write_text(source)
     (tmp / "claimscrub.toml").write_text('[severity]\n"EPI-SYN-002" = "warning"\n')
     out = tmp / "out"
-    done = run_claimscrub(
+    done = invoke_claimscrub(
         "scrub", str(tmp / "batch.837"), "--out", str(out), "--as-of", AS_OF,
         "--config", str(tmp / "claimscrub.toml"),
     )
@@ -294,7 +294,7 @@ def test_findings_outside_the_claim_are_shown_at_its_top(tmp_path):
     parts[1] = str(int(parts[1]) + 1)
     segs[se] = "*".join(parts)
     (tmp_path / "env.837").write_text("".join(s + "~\n" for s in segs))
-    done = run_claimscrub("scrub", str(tmp_path / "env.837"), "--out", str(tmp_path / "out"), "--as-of", AS_OF)
+    done = invoke_claimscrub("scrub", str(tmp_path / "env.837"), "--out", str(tmp_path / "out"), "--as-of", AS_OF)
     assert done.returncode == 1, done.stderr
     doc = html.fromstring((tmp_path / "out" / "env.837.html").read_bytes())
     article = _claim(doc, "ENV1")
@@ -393,7 +393,7 @@ def test_claims_carry_what_the_search_and_sort_read(report):
 def test_rule_documentation_renders_without_markup_marks(tmp_path):
     source = FIXTURES / "edits" / "EPI-MOD-010.837"
     out = tmp_path / "out"
-    done = run_claimscrub("scrub", str(source), "--out", str(out), "--as-of", AS_OF)
+    done = invoke_claimscrub("scrub", str(source), "--out", str(out), "--as-of", AS_OF)
     assert done.returncode == 1, done.stderr
     doc = html.fromstring((out / "EPI-MOD-010.837.html").read_bytes())
     rules = doc.xpath('//section[@id="rules"]')[0]
@@ -422,7 +422,7 @@ def test_index_links_every_input_with_its_totals(tmp_path):
     (inputs / "more" / "a.837").write_text(write_837([CLAIMS[0]], control=2))  # same base name
     (inputs / "broken.837").write_bytes(b"ISA*00*  *00\n")
     out = tmp_path / "out"
-    done = run_claimscrub("scrub", str(inputs), "--out", str(out), "--as-of", AS_OF)
+    done = invoke_claimscrub("scrub", str(inputs), "--out", str(out), "--as-of", AS_OF)
     assert done.returncode == 2, done.stderr  # one input unusable
     doc = html.fromstring((out / "index.html").read_bytes())
     rows = {row.get("data-file"): row for row in doc.xpath('//table[@id="files"]//tr[@data-file]')}

