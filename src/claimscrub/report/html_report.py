@@ -222,8 +222,8 @@ class _Summary:
         self.rule_severities: dict[str, Counter] = defaultdict(Counter)
         self.rule_at_risk: dict[str, Decimal] = defaultdict(Decimal)
         self.rule_category: dict[str, str] = {}
-        for (file_idx, claim_idx), findings in run.findings.items():
-            if file_idx != file.index or claim_idx is None or not findings:
+        for _claim_idx, findings in run.store.file_findings(file.index):  # this file's only
+            if not findings:
                 continue
             self.flagged += 1
             for finding in findings:
