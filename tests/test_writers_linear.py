@@ -51,3 +51,43 @@ def test_thousands_of_lines_are_written_in_one_pass(tmp_path):
     # six times the lines: about six times the time (the square would be 36 times)
     assert large_time < 15 * max(small_time, 0.05), (small_time, large_time)
     assert large_time < 30, large_time
+
+
+def _sqlite_steps(tmp_path, monkeypatch, claims: int, per_set: int) -> int:
+    """The SQLite virtual-machine instructions (in hundreds) the run's claim store executes
+    to scrub a batch of ``claims`` claims in sets of ``per_set`` and write every output: a
+    measure of the work done in the store that does not depend on the machine's load."""
+    from claimscrub.store import ClaimStore
+
+    steps = [0]
+
+    def count() -> int:
+        steps[0] += 1
+        return 0
+
+    opened = ClaimStore.__init__
+
+    def counting(self, *args, **kwargs):
+        opened(self, *args, **kwargs)
+        self.db.set_progress_handler(count, 100)
+
+    monkeypatch.setattr(ClaimStore, "__init__", counting)
+    specs = [{"id": f"C{i:05d}", "member": f"MBR{i // 2:05d}",
+              "lines": [{"code": "64483", "charge": 400, "date": "2024-03-04"},
+                        {"code": "77003", "charge": 90, "date": "2024-03-04"}]}
+             for i in range(claims)]
+    path = tmp_path / f"sets-{claims}.837"
+    path.write_text(write_837(specs, claims_per_transaction=per_set))
+    with claimscrub.scrub(path, as_of=AS_OF, config=False, jobs=1) as result:
+        result.write(str(tmp_path / f"out-{claims}"), emit=["json", "html", "999", "277", "accepted"],
+                     accepted_dir=str(tmp_path / f"accepted-{claims}"))
+    return steps[0]
+
+
+def test_many_transaction_sets_cost_their_claims_not_the_square(tmp_path, monkeypatch):
+    # four times the claims in four times the sets: about four times the store's work.
+    # Reading a set's claims by walking the whole file's once cost the claims times the
+    # sets (10 times here), and a 500,000-claim nightly file twice as long per claim.
+    small = _sqlite_steps(tmp_path, monkeypatch, 200, 5)
+    large = _sqlite_steps(tmp_path, monkeypatch, 800, 5)
+    assert large < 5 * small, (small, large)

@@ -242,7 +242,7 @@ def scrub(inputs, out_dir, output_format, emit, as_of, config_path, select, igno
             from claimscrub.report.formats import write_format
 
             try:
-                write_format(result, output_format, click.get_text_stream("stdout"))
+                write_format(result, output_format, sys.stdout)
                 sys.stdout.flush()
             except BrokenPipeError:
                 # the reader went away (`| head`): stop writing, as other tools do
