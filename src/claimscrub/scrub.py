@@ -579,9 +579,9 @@ class Scrubber:
             for pos, texts in read_spill(summary.others_spill, remove=True):
                 store.add_segments(file.index, pos, texts)
         streams = [read_spill(summary.claims_spill, remove=True) for summary in summaries]
-        for ts_idx, index, blob, segments, ref, claim_findings, rows in heapq.merge(*streams, key=lambda item: item[1]):
+        for ts_idx, index, blob, segments, ref, claim_findings in heapq.merge(*streams, key=lambda item: item[1]):
             # stored as the worker encoded it: the claim is built here only for the history
-            store.add_encoded(file.index, ts_idx, index, blob, segments, ref, rows)
+            store.add_encoded(file.index, ts_idx, index, blob, segments, ref)
             key = (file.index, index)
             if claim_findings:
                 store.add_encoded_findings(file.index, index, claim_findings)

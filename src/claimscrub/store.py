@@ -215,16 +215,15 @@ class ClaimStore:
             self.db.executemany("INSERT INTO day_line VALUES (?, ?, ?, ?, ?, ?)", rows)
 
     def add_encoded(self, file_idx: int, ts_idx: int, claim_idx: int, body: bytes, segments: list[str],
-                    ref: bytes, rows: list[tuple]) -> None:
+                    ref: bytes) -> None:
         """:meth:`add` of a claim already encoded (:func:`claimscrub.records.dump_claim`,
-        ``dump_ref``) with its patient-day rows, as a worker of a partitioned run sends it."""
+        ``dump_ref``), as a worker of a partitioned run sends it. Its patient-day rows are
+        not kept: the run's patient partitions group them, not this store."""
         self._refs.pop((file_idx, ts_idx), None)
         self.db.execute(
             "INSERT INTO claim (file_idx, claim_idx, ts_idx, body, segments, ref) VALUES (?, ?, ?, ?, ?, ?)",
             (file_idx, claim_idx, ts_idx, body, _texts(segments), ref),
         )
-        if rows:
-            self.db.executemany("INSERT INTO day_line VALUES (?, ?, ?, ?, ?, ?)", rows)
 
     def add_segments(self, file_idx: int, pos: int, segments: list[str]) -> None:
         """Keep the text of segments outside any claim (envelopes, headers, HL loops):

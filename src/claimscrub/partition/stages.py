@@ -277,9 +277,10 @@ def read_unit(ctx: StageContext, unit: ReadUnit) -> ReadSummary:
                         patient, day, provider = key
                         rows.append((encode_key(patient), day.isoformat(), provider,
                                      unit.file_index, claim.index, line_idx))
-                # the parent stores the claim as encoded here, with its patient-day rows
+                # the parent stores the claim as encoded here (its patient-days are the
+                # partitions' alone: the parent never groups them)
                 main.add((stream.index, claim.index, blob, claim_texts, dump_ref(ref),
-                          [dump_finding(f) for f in engine.check_claim(claim)], rows))
+                          [dump_finding(f) for f in engine.check_claim(claim)]))
                 if rows:
                     # one patient per claim: every line of the claim goes to one partition
                     partition = partition_of(rows[0][0], ctx.partitions)
