@@ -273,7 +273,8 @@ def test_two_runs_at_once_do_not_double_count(history_url, tmp_path):
              for n, other in enumerate((b, _file(tmp_path, "c.837", [{"id": "C0", "member": "MBC0000",
                                                                       "lines": [{"code": "99213", "charge": 90}]}], 23)))]
     results = [p.communicate(timeout=300) for p in procs]
-    assert all(p.returncode == 0 for p in procs), results
+    # neither run may judge a.837 against the other's record of it, whichever commits first
+    assert [p.returncode for p in procs] == [0, 0], results
     stderr = "".join(err for _, err in results)
     assert stderr.count("a.837 was already recorded by run") == 1
     info = stats(history_url)
@@ -282,6 +283,35 @@ def test_two_runs_at_once_do_not_double_count(history_url, tmp_path):
     acks = {isa13(tmp_path / f"out{n}" / f"{name}.{kind}") for n in (0, 1)
             for name in ("a.837",) for kind in ("999", "277")}
     assert len(acks) == 4
+
+
+def test_a_file_another_run_records_mid_run_is_not_its_own_prior(history_url, tmp_path, monkeypatch):
+    """The other run of the test above commits the shared file at the worst moment: after
+    this run has looked up which of its files are recorded, before it reads the earlier
+    lines. The file is still not judged against itself (no duplicate, every claim accepted),
+    and it is not recorded twice."""
+    from claimscrub.history.store import History
+
+    a = _file(tmp_path, "a.837", [{"id": f"A{i}", "member": f"MBA{i:04d}",
+                                   "lines": [{"code": "62323", "charge": 500}]} for i in range(20)], 41)
+    looked_up = History.file_ids
+    recorded = []
+
+    def file_ids_then_the_other_run_commits(self, content_hashes):
+        ids = looked_up(self, content_hashes)
+        if not recorded:
+            recorded.append(subprocess.run(
+                [sys.executable, "-m", "claimscrub", "history", "import", str(a), "--history", history_url],
+                env={**os.environ, "CLAIMSCRUB_HISTORY_KEY": KEY}, capture_output=True, text=True, timeout=300))
+        return ids
+
+    monkeypatch.setattr(History, "file_ids", file_ids_then_the_other_run_commits)
+    night = scrub(history_url, tmp_path / "o", a)
+    assert recorded and recorded[0].returncode == 0, recorded and recorded[0].stderr
+    assert night.returncode == 0, night.stderr
+    assert findings(tmp_path / "o", "a.837") == []
+    assert "a.837 was already recorded by run 1" in night.stderr
+    assert re.search(r"claims:\s+20 billed", stats(history_url))
 
 
 def test_a_killed_run_leaves_nothing(history_url, tmp_path):

@@ -156,7 +156,8 @@ class RunHistory:
         # only the lines that can matter to the run's dates (see claimscrub.history.prior)
         windows = {h: window(*self._dates[key]) for h, key in by_hash.items() if key in self._dates}
         with gc_paused():
-            lines = self.history.prior_lines(by_hash, exclude_files=own, exclude_claims=replaced, windows=windows)
+            lines = self.history.prior_lines(by_hash, exclude_files=own, exclude_claims=replaced, windows=windows,
+                                             exclude_hashes=self.content_hashes.values())
             return {by_hash[h]: prior_entries(rows) for h, rows in lines.items()}
 
     def prior_loader(self, patient_keys: list[tuple[str, ...]]) -> "PriorLoader":

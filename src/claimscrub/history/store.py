@@ -379,18 +379,22 @@ class History:
 
     def prior_lines(self, patients: Iterable[str], exclude_files: Iterable[int] = (),
                     exclude_claims: Iterable[int] = (),
-                    windows: Optional[dict[str, tuple[date, date]]] = None) -> dict[str, list[PriorLine]]:
+                    windows: Optional[dict[str, tuple[date, date]]] = None,
+                    exclude_hashes: Iterable[str] = ()) -> dict[str, list[PriorLine]]:
         """The active billed lines of the given patients, by patient, in bulk (one query per
         ``CHUNK`` patients, on the patient-day index), leaving out the given files (the
-        run's own files recorded before) and claims (the ones the run replaces or voids).
+        run's own files recorded before), the files of the given content hashes (left out
+        by the query itself, so a concurrent run that commits one of them between two
+        queries cannot slip it in) and claims (the ones the run replaces or voids).
         With ``windows`` (patient -> first and last date), only the lines of those dates
         (a patient without a window has none). A run's rows only exist once its transaction
         committed, complete."""
         wanted = sorted(set(patients))
         excluded_files = set(exclude_files)
         excluded_claims = set(exclude_claims)
+        hashes = sorted(set(exclude_hashes))
         out: dict[str, list[PriorLine]] = {}
-        L, C = s.line, s.claim
+        L, C, F = s.line, s.claim, s.file
         columns = (
             C.c.id, C.c.file_id, C.c.claim_id, C.c.frequency_code, C.c.filing_indicator, C.c.place_of_service,
             L.c.patient, L.c.service_date, L.c.provider_npi, L.c.line_number, L.c.code, L.c.modifiers,
@@ -405,6 +409,8 @@ class History:
                     .where(L.c.patient.in_(chunk), L.c.active.is_(True))
                     .order_by(L.c.patient, L.c.service_date, C.c.id, L.c.id)
                 )
+                if hashes:
+                    query = query.where(C.c.file_id.not_in(select(F.c.id).where(F.c.content_hash.in_(hashes))))
                 if windows is not None:
                     bounds = [windows[p] for p in chunk if p in windows]
                     if not bounds:
