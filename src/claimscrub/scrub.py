@@ -552,7 +552,7 @@ class Scrubber:
         """The lines earlier runs billed for the partition's patients, spilled for its
         stage 2 (read here, a chunk of patients at a time), or None without a history."""
         from claimscrub.history.store import CHUNK
-        from claimscrub.partition.stages import SpillWriter, encode_entries
+        from claimscrub.partition.stages import SpillWriter, encode_prior_lines
 
         run_history = self.options.history
         if run_history is None:
@@ -561,9 +561,9 @@ class Scrubber:
         spill = SpillWriter(os.path.join(ctx.spill_dir, f"p{partition}-prior.spill"))
         try:
             for start in range(0, len(keys), CHUNK):
-                for key, entries in run_history.prior_for(keys[start:start + CHUNK]).items():
-                    if entries:
-                        spill.add((key, encode_entries(entries)))
+                for key, lines in run_history.prior_rows(keys[start:start + CHUNK]).items():
+                    if lines:
+                        spill.add((key, encode_prior_lines(lines)))
         finally:
             spill.close()
         return spill.path
@@ -575,17 +575,24 @@ class Scrubber:
         input order, as in one process) and the edits that read the history run on the
         replacement and void claims."""
         run_history = self.options.history
+        if run_history is not None:
+            from claimscrub.history.run import decode_record
         for summary in summaries:  # the segments outside claims, for the accepted-claims 837
             for pos, texts in read_spill(summary.others_spill, remove=True):
                 store.add_segments(file.index, pos, texts)
         streams = [read_spill(summary.claims_spill, remove=True) for summary in summaries]
-        for ts_idx, index, blob, segments, ref, claim_findings in heapq.merge(*streams, key=lambda item: item[1]):
-            # stored as the worker encoded it: the claim is built here only for the history
+        for ts_idx, index, blob, segments, ref, claim_findings, draft in heapq.merge(*streams,
+                                                                                   key=lambda item: item[1]):
+            # stored as the worker encoded it: the claim is built here only for the history,
+            # and only when it is a replacement or void (the worker drafted the others' records)
             store.add_encoded(file.index, ts_idx, index, blob, segments, ref)
             key = (file.index, index)
             if claim_findings:
                 store.add_encoded_findings(file.index, index, claim_findings)
-            if run_history is not None:
+            if run_history is not None and draft is not None:
+                patient_key, record = draft
+                run_history.observe_record(file.index, index, tuple(patient_key), decode_record(record))
+            elif run_history is not None:
                 claim = load_claim(blob)
                 run_history.observe(claim)
                 if checker is not None and claim.frequency_code.strip() in REPLACEMENT_FREQUENCIES:

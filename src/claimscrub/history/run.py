@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import pickle
 import tempfile
+from datetime import date
+from decimal import Decimal
 from typing import Iterable, Iterator, Optional
 
 from claimscrub.grouping import REPLACEMENT_FREQUENCIES, DayLine, PatientHistory
@@ -16,6 +18,7 @@ from claimscrub.history.store import (
     FileRecord,
     History,
     LineRecord,
+    PriorLine,
     file_hash,
     gc_paused,
     patient_hash,
@@ -27,9 +30,17 @@ from claimscrub.model import Claim
 def claim_record(key: bytes, claim: Claim, billed: bool, patient: Optional[str] = None) -> ClaimRecord:
     """What the history keeps of a claim: no name, member id or birth date (``patient`` is
     the claim's patient hash when the caller has it already)."""
+    record = unkeyed_record(claim, billed)
+    record.patient = patient or patient_hash(key, claim.patient_key())
+    return record
+
+
+def unkeyed_record(claim: Claim, billed: bool) -> ClaimRecord:
+    """:func:`claim_record` without the patient hash (left empty): what a worker process,
+    which has no history key, makes of a claim for the parent to record."""
     record = ClaimRecord(
         claim_id=claim.claim_id,
-        patient=patient or patient_hash(key, claim.patient_key()),
+        patient="",
         frequency_code=claim.frequency_code.strip(),
         billed=billed,
         payer_claim_control_number=claim.payer_claim_control_number.strip(),
@@ -57,6 +68,42 @@ def claim_record(key: bytes, claim: Claim, billed: bool, patient: Optional[str] 
             diagnoses=_pointed(claim, line),
         ))
     return record
+
+
+def encode_record(record: ClaimRecord) -> tuple:
+    """A claim record in plain values (dates as ordinals, amounts as their exact text), to
+    pass between processes; :func:`decode_record` gives it back."""
+    return (
+        record.claim_id, record.patient, record.frequency_code, record.billed,
+        record.payer_claim_control_number, record.filing_indicator, record.payer_id, record.place_of_service,
+        _text(record.charge), tuple(record.diagnoses),
+        tuple((l.service_date.toordinal(), l.provider_npi, l.line_number, l.code, tuple(l.modifiers),
+               _text(l.units), _text(l.charge), l.rendering_taxonomy, l.billing_npi, l.billing_tax_id,
+               l.payer_id, tuple(l.diagnoses)) for l in record.lines),
+    )
+
+
+def decode_record(values: tuple) -> ClaimRecord:
+    (claim_id, patient, frequency_code, billed, pccn, filing, payer_id, pos, charge, diagnoses, lines) = values
+    return ClaimRecord(
+        claim_id=claim_id, patient=patient, frequency_code=frequency_code, billed=billed,
+        payer_claim_control_number=pccn, filing_indicator=filing, payer_id=payer_id, place_of_service=pos,
+        charge=_amount(charge), diagnoses=list(diagnoses),
+        lines=[LineRecord(service_date=date.fromordinal(day), provider_npi=npi, line_number=number, code=code,
+                          modifiers=list(modifiers), units=_amount(units), charge=_amount(line_charge),
+                          rendering_taxonomy=taxonomy, billing_npi=billing_npi, billing_tax_id=tax_id,
+                          payer_id=line_payer, diagnoses=list(line_diagnoses))
+               for (day, npi, number, code, modifiers, units, line_charge, taxonomy, billing_npi, tax_id,
+                    line_payer, line_diagnoses) in lines],
+    )
+
+
+def _text(value: Optional[Decimal]) -> Optional[str]:
+    return None if value is None else str(value)
+
+
+def _amount(value: Optional[str]) -> Optional[Decimal]:
+    return None if value is None else Decimal(value)
 
 
 def _pointed(claim: Claim, line) -> list[str]:
@@ -124,17 +171,27 @@ class RunHistory:
         earlier claims it stands for (by REF*F8 or CLM01, same patient)."""
         patient_key = claim.patient_key()
         patient = self.patient(patient_key)
-        record = claim_record(self.key, claim, True, patient)
-        self._spool.add(claim.file_index, claim.index, record)
+        self._spool_record(claim.file_index, claim.index, patient_key, claim_record(self.key, claim, True, patient))
+        if claim.frequency_code.strip() not in REPLACEMENT_FREQUENCIES:
+            return
+        refs = [claim.payer_claim_control_number, claim.claim_id]
+        self._originals[(claim.file, claim.index)] = self.history.originals(patient, refs)
+
+    def observe_record(self, file_index: int, claim_index: int, patient_key: tuple[str, ...],
+                       record: ClaimRecord) -> None:
+        """:meth:`observe` for a claim that is neither a replacement nor a void, from the
+        record a worker made of it (:func:`unkeyed_record`): the claim need not be built."""
+        record.patient = self.patient(patient_key)
+        self._spool_record(file_index, claim_index, patient_key, record)
+
+    def _spool_record(self, file_index: int, claim_index: int, patient_key: tuple[str, ...],
+                      record: ClaimRecord) -> None:
+        self._spool.add(file_index, claim_index, record)
         if record.lines:
             first = min(line.service_date for line in record.lines)
             last = max(line.service_date for line in record.lines)
             known = self._dates.get(patient_key)
             self._dates[patient_key] = (min(first, known[0]), max(last, known[1])) if known else (first, last)
-        if claim.frequency_code.strip() not in REPLACEMENT_FREQUENCIES:
-            return
-        refs = [claim.payer_claim_control_number, claim.claim_id]
-        self._originals[(claim.file, claim.index)] = self.history.originals(patient, refs)
 
     def originals_of(self, claim: Claim) -> Optional[list[dict]]:
         """The earlier billed claims a replacement or void matches ([] for none), or None
@@ -143,7 +200,16 @@ class RunHistory:
 
     # -- prior lines ---------------------------------------------------------------------
     def prior_for(self, patient_keys: Iterable[tuple[str, ...]]) -> dict[tuple[str, ...], list[DayLine]]:
-        """The lines earlier runs billed for these patients, as prior entries, in one bulk read.
+        """The lines earlier runs billed for these patients, as prior entries, in one bulk read
+        (see :meth:`prior_rows`)."""
+        rows = self.prior_rows(patient_keys)
+        with gc_paused():
+            return {key: prior_entries(lines) for key, lines in rows.items()}
+
+    def prior_rows(self, patient_keys: Iterable[tuple[str, ...]]) -> dict[tuple[str, ...], list[PriorLine]]:
+        """The lines earlier runs billed for these patients, as the history holds them, in
+        one bulk read (a partitioned run hands them to its workers as they are, and each
+        worker makes its prior entries).
 
         Left out: lines of this run's own files recorded before (scrubbing a file again
         judges it as the first time) and the claims this run's replacements and voids
@@ -158,7 +224,7 @@ class RunHistory:
         with gc_paused():
             lines = self.history.prior_lines(by_hash, exclude_files=own, exclude_claims=replaced, windows=windows,
                                              exclude_hashes=self.content_hashes.values())
-            return {by_hash[h]: prior_entries(rows) for h, rows in lines.items()}
+        return {by_hash[h]: rows for h, rows in lines.items()}
 
     def prior_loader(self, patient_keys: list[tuple[str, ...]]) -> "PriorLoader":
         """Prior entries for the run's patients, read in bulk ``CHUNK`` patients at a time

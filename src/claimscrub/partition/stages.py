@@ -11,13 +11,13 @@ import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Iterator, Optional
+from decimal import Decimal
+from typing import TYPE_CHECKING, Iterator, Optional
 
 from claimscrub.claims import ClaimSpan, build_claims
 from claimscrub.engine import Engine, RuleContext, Scope
 from claimscrub.errors import InputError
 from claimscrub.grouping import (
-    DayLine,
     PatientHistory,
     encode_key,
     line_group_key,
@@ -28,6 +28,9 @@ from claimscrub.records import dump_claim, dump_finding, dump_ref, load_claim
 from claimscrub.store import ClaimRef
 from claimscrub.x12.envelope import TransactionSet, iter_transaction_sets, stream_transaction_sets
 from claimscrub.x12.reader import X12Reader
+
+if TYPE_CHECKING:
+    from claimscrub.history.store import PriorLine
 
 #: The claims of a file split into parts are dealt to the parts in chunks of this many
 #: (in file order), whatever transaction set they are in.
@@ -280,7 +283,8 @@ def read_unit(ctx: StageContext, unit: ReadUnit) -> ReadSummary:
                 # the parent stores the claim as encoded here (its patient-days are the
                 # partitions' alone: the parent never groups them)
                 main.add((stream.index, claim.index, blob, claim_texts, dump_ref(ref),
-                          [dump_finding(f) for f in engine.check_claim(claim)]))
+                          [dump_finding(f) for f in engine.check_claim(claim)],
+                          _history_draft(claim) if ctx.history else None))
                 if rows:
                     # one patient per claim: every line of the claim goes to one partition
                     partition = partition_of(rows[0][0], ctx.partitions)
@@ -326,6 +330,19 @@ def read_unit(ctx: StageContext, unit: ReadUnit) -> ReadSummary:
     if unit.part == 0:
         summary.transactions = infos
     return summary
+
+
+def _history_draft(claim) -> Optional[tuple]:
+    """What the claim history will record of a claim, without the patient hash (this
+    process has no history key): the parent hashes the patient and records it without
+    building the claim again. None for a replacement or void, which the parent builds
+    to match to the claims it stands for."""
+    from claimscrub.grouping import REPLACEMENT_FREQUENCIES
+    from claimscrub.history.run import encode_record, unkeyed_record
+
+    if claim.frequency_code.strip() in REPLACEMENT_FREQUENCIES:
+        return None
+    return claim.patient_key(), encode_record(unkeyed_record(claim, True))
 
 
 def _reread_set(unit: ReadUnit, index: int) -> TransactionSet:
@@ -427,7 +444,8 @@ def group_partition(ctx: StageContext, partition: int, sources: list[str],
     """Stage 2 of one partition: the patient-day and patient edits of its patients, with
     the lines earlier runs billed for them (``prior_spill``: patient key -> prior entries,
     or None without a claim history). Returns the spill of its findings and their count."""
-    from claimscrub.history.prior import with_prior
+    from claimscrub.history.prior import prior_entries, with_prior
+    from claimscrub.history.store import gc_paused
 
     engine = stage_engine(ctx)
     claims: dict[tuple[int, int], object] = {}
@@ -440,7 +458,8 @@ def group_partition(ctx: StageContext, partition: int, sources: list[str],
             rows.extend(claim_rows)
     priors: Optional[dict] = None
     if prior_spill is not None:
-        priors = {tuple(key): decode_entries(data) for key, data in read_spill(prior_spill)}
+        with gc_paused():
+            priors = {tuple(key): prior_entries(decode_prior_lines(data)) for key, data in read_spill(prior_spill)}
     out = SpillWriter(os.path.join(ctx.spill_dir, f"p{partition}-findings.spill"))
     try:
         if engine.by_scope[Scope.PATIENT_DAY] or engine.by_scope[Scope.PATIENT]:
@@ -462,34 +481,28 @@ def group_partition(ctx: StageContext, partition: int, sources: list[str],
 # -- earlier nights' lines in a spill --------------------------------------------------------
 
 
-def encode_entries(entries: list[DayLine]) -> tuple:
-    """Prior entries (lines billed on earlier nights) as plain values: each claim's record
-    once, then (claim, line, run id, run date, file) per entry."""
-    from claimscrub.grouping import PriorClaim  # noqa: F401 - the type decode_entries builds
-
-    claims: dict[int, int] = {}
-    blobs: list[bytes] = []
-    rows = []
-    for entry in entries:
-        slot = claims.get(id(entry.claim))
-        if slot is None:
-            slot = claims[id(entry.claim)] = len(blobs)
-            blobs.append(dump_claim(entry.claim))
-        prior = entry.prior
-        rows.append((slot, entry.claim.lines.index(entry.line),
-                     prior.run_id if prior else None, prior.run_date.toordinal() if prior else None,
-                     prior.file_name if prior else None))
-    return tuple(blobs), tuple(rows)
+def encode_prior_lines(lines: list[PriorLine]) -> tuple:
+    """Lines earlier nights billed, as the history holds them, in plain values (dates as
+    ordinals, amounts as their exact text): the worker makes the prior entries itself."""
+    return tuple(
+        (l.claim_pk, l.claim_id, l.frequency_code, l.filing_indicator, l.place_of_service, l.patient,
+         l.service_date.toordinal(), l.provider_npi, l.line_number, l.code, tuple(l.modifiers),
+         None if l.units is None else str(l.units), None if l.charge is None else str(l.charge),
+         l.rendering_taxonomy, l.billing_npi, l.billing_tax_id, l.payer_id, l.run_id, l.run_date.toordinal(),
+         l.file_name)
+        for l in lines
+    )
 
 
-def decode_entries(data: tuple) -> list[DayLine]:
-    from claimscrub.grouping import PriorClaim
+def decode_prior_lines(data: tuple) -> list[PriorLine]:
+    from claimscrub.history.store import PriorLine
 
-    blobs, rows = data
-    claims = [load_claim(blob) for blob in blobs]
-    out = []
-    for slot, line_idx, run_id, run_date, file_name in rows:
-        claim = claims[slot]
-        prior = PriorClaim(run_id, date.fromordinal(run_date), file_name) if run_id is not None else None
-        out.append(DayLine(claim, claim.lines[line_idx], prior))
-    return out
+    fromordinal = date.fromordinal
+    return [
+        PriorLine(pk, claim_id, frequency, filing, pos, patient, fromordinal(day), npi, number, code,
+                  list(modifiers), None if units is None else Decimal(units),
+                  None if charge is None else Decimal(charge), taxonomy, billing_npi, tax_id, payer, run_id,
+                  fromordinal(run_date), file_name)
+        for (pk, claim_id, frequency, filing, pos, patient, day, npi, number, code, modifiers, units, charge,
+             taxonomy, billing_npi, tax_id, payer, run_id, run_date, file_name) in data
+    ]
