@@ -57,10 +57,13 @@ def can_fork() -> bool:
 
 
 def write_parallel(jobs: Sequence[Job], processes: int, reopen: Callable[[], None],
-                   done: Callable[[int, Optional[str]], None]) -> None:
+                   done: Callable[[int, Optional[str]], None], costs: Optional[Sequence[float]] = None) -> None:
     """Run ``jobs`` in ``processes`` forked processes; ``done(i, path)`` is called here for
     each job in job order once its output is in place (``path`` None: no output).
-    ``reopen`` runs first in each process (its own connection to the store)."""
+    ``reopen`` runs first in each process (its own connection to the store). With
+    ``costs`` (an estimate of each job's work), the costliest jobs are handed out first, so
+    the processes finish close together (a batch's JSON is several of its 999s); what is
+    written, and the order outputs are put in place, do not change."""
     global _jobs, _reserved, _reopen
     from claimscrub.partition.local import _live_pools
 
@@ -76,12 +79,13 @@ def write_parallel(jobs: Sequence[Job], processes: int, reopen: Callable[[], Non
                                    mp_context=multiprocessing.get_context("fork"),
                                    initializer=_writer_init, initargs=(os.getpid(),))
         _live_pools.add(pool)
-        futures: list[Optional[Future]] = []
-        for index in range(len(jobs)):
+        futures: list[Optional[Future]] = [None] * len(jobs)
+        order = range(len(jobs)) if costs is None else sorted(range(len(jobs)), key=lambda i: -costs[i])
+        for index in order:
             try:
-                futures.append(pool.submit(_run_job, index))
+                futures[index] = pool.submit(_run_job, index)
             except RuntimeError:  # the pool broke (a process was killed): written here
-                futures.append(None)
+                pass
         for index, future in enumerate(futures):
             write, path = jobs[index]
             tmp = pending.pop(path)
