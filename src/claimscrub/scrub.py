@@ -728,31 +728,52 @@ class Scrubber:
         if not file.usable:
             return
         for info in file.transactions:
-            for ref in info.claims:
-                claim_findings = [
-                    with_amount_at_risk(f, ref.line_allowed)
-                    for f in _dedupe(findings.get((file.index, ref.index), []))
-                ]
-                file.expected_allowed += ref.expected_allowed or Decimal(0)
-                file.unpriced_lines += sum(1 for amount in ref.line_allowed.values() if amount is None)
-                file.amount_at_risk += claim_amount_at_risk(claim_findings, ref.line_allowed)
-                unpriced_charge, unpriced_count = claim_unpriced_at_risk(claim_findings, ref.unpriced_charge)
-                file.unpriced_charge_at_risk += unpriced_charge
-                file.unpriced_lines_at_risk += unpriced_count
-                if claim_findings:
-                    findings[(file.index, ref.index)] = claim_findings
-                for finding in claim_findings:
-                    file.findings_by_rule[finding.rule] += 1
-                    file.findings_by_category[finding.category.value] += 1
-                charge = ref.charge or Decimal(0)
-                if self.options.progress is not None:
-                    self.options.progress.advance(1, claims=1)
-                if disposition(claim_findings) == REJECTED:
-                    file.rejected += 1
-                    file.rejected_charge += charge
-                else:
-                    file.accepted += 1
-                    file.accepted_charge += charge
+            for refs in _chunks(info.claims, TALLY_CHUNK):
+                # the findings of a run of claims in one read (the reads are done before
+                # this run's findings are written back)
+                found = findings.between(file.index, refs[0].index, refs[-1].index)
+                for ref in refs:
+                    self._tally_claim(file, findings, ref, found.get(ref.index, []))
+
+    def _tally_claim(self, file: FileResult, findings: FindingStore, ref: ClaimRef,
+                     stored: list[Finding]) -> None:
+        claim_findings = [with_amount_at_risk(f, ref.line_allowed) for f in _dedupe(stored)]
+        file.expected_allowed += ref.expected_allowed or Decimal(0)
+        file.unpriced_lines += sum(1 for amount in ref.line_allowed.values() if amount is None)
+        file.amount_at_risk += claim_amount_at_risk(claim_findings, ref.line_allowed)
+        unpriced_charge, unpriced_count = claim_unpriced_at_risk(claim_findings, ref.unpriced_charge)
+        file.unpriced_charge_at_risk += unpriced_charge
+        file.unpriced_lines_at_risk += unpriced_count
+        if claim_findings:
+            findings[(file.index, ref.index)] = claim_findings
+        for finding in claim_findings:
+            file.findings_by_rule[finding.rule] += 1
+            file.findings_by_category[finding.category.value] += 1
+        charge = ref.charge or Decimal(0)
+        if self.options.progress is not None:
+            self.options.progress.advance(1, claims=1)
+        if disposition(claim_findings) == REJECTED:
+            file.rejected += 1
+            file.rejected_charge += charge
+        else:
+            file.accepted += 1
+            file.accepted_charge += charge
+
+
+#: Claims whose findings the tally reads at a time (one query for them all).
+TALLY_CHUNK = 512
+
+
+def _chunks(items: Iterable, size: int) -> Iterator[list]:
+    """``items`` in lists of up to ``size``, in order."""
+    chunk: list = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 #: A file of at least this many bytes is read by several workers when the run has few files.

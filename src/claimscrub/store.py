@@ -333,6 +333,17 @@ class ClaimStore:
         )
         return [load_finding(row[0]) for row in cursor]
 
+    def findings_between(self, file_idx: int, first: int, last: int) -> dict[int, list[Finding]]:
+        """claim index -> findings of the file's claims ``first`` to ``last`` that have any
+        (one query for a run of claims, not one per claim)."""
+        out: dict[int, list[Finding]] = {}
+        for claim_idx, body in self.db.execute(
+            "SELECT claim_idx, body FROM finding WHERE file_idx = ? AND claim_idx BETWEEN ? AND ? "
+            "ORDER BY claim_idx, rowid", (file_idx, first, last)
+        ).fetchall():
+            out.setdefault(claim_idx, []).append(load_finding(body))
+        return out
+
     def file_findings(self, file_idx: int) -> Iterator[tuple[int, list[Finding]]]:
         """``(claim index, findings)`` of every claim of the file that has findings, in
         claim order (one query for the file, not one per claim)."""
@@ -460,6 +471,10 @@ class FindingStore:
     def get(self, key: tuple[int, int], default=None) -> list[Finding]:
         found = self._store.findings(*key)
         return found if found else ([] if default is None else default)
+
+    def between(self, file_idx: int, first: int, last: int) -> dict[int, list[Finding]]:
+        """claim index -> findings of the file's claims ``first`` to ``last`` that have any."""
+        return self._store.findings_between(file_idx, first, last)
 
     def __getitem__(self, key: tuple[int, int]) -> list[Finding]:
         return self._store.findings(*key)
