@@ -452,13 +452,14 @@ class Scrubber:
                 by_file[summary.unit.file_index].append(summary)
             for file in files:
                 self._assemble(file, by_file[file.index], store)
-            # With a claim history the claims go into the store first: each is observed in
-            # input order (its record spooled, a replacement or void matched), as the run in
-            # one process does while reading, and the priors of each partition are read for
-            # the run's patients and dates. Without one, stage 2 runs while they go in.
+            # With a claim history each claim is observed first, in input order (its record
+            # spooled, a replacement or void matched), as the run in one process does while
+            # reading, so that the priors of each partition are read for the run's patients
+            # and dates; the claims themselves go into the store while stage 2 runs.
             checker = self._history_checker()
+            history_findings: dict[tuple[int, int], list[Finding]] = {}
             if run_history is not None:
-                self._ingest_all(files, by_file, store, findings, checker)
+                history_findings = self._observe_all(files, by_file, checker)
             tasks = []
             grouped = self.engine.by_scope[Scope.PATIENT_DAY] or self.engine.by_scope[Scope.PATIENT]
             if grouped:
@@ -477,8 +478,8 @@ class Scrubber:
                     tasks.append((engine.submit(group_partition, partition, sources[partition], prior), done))
             if progress is not None:
                 progress.stage("edit", total=sum(f.claim_count for f in files))
-            if run_history is None:
-                self._ingest_all(files, by_file, store, findings, checker)
+            # the claims go into the store while the partitions' stage 2 runs
+            self._ingest_all(files, by_file, store, findings, history_findings)
             for file in files:
                 if file.usable:
                     self._envelope_findings(file, findings)
@@ -543,10 +544,39 @@ class Scrubber:
         return Engine(self.engine.ctx, rules=rules) if rules else None
 
     def _ingest_all(self, files: list[FileResult], by_file: dict, store: ClaimStore, findings: FindingStore,
-                    checker: Optional[Engine]) -> None:
+                    history_findings: dict) -> None:
         for file in files:
             if file.usable:
-                self._ingest(file, by_file[file.index], store, findings, checker)
+                self._ingest(file, by_file[file.index], store, findings, history_findings)
+
+    def _observe_all(self, files: list[FileResult], by_file: dict,
+                     checker: Optional[Engine]) -> dict[tuple[int, int], list[Finding]]:
+        """With a claim history, every claim observed in input order (its record spooled, a
+        replacement or void matched), as the run in one process does while reading, before
+        the priors of each partition are read for the run's patients and dates. Returns
+        the findings of the edits that read the history, run here on the replacements and
+        voids (few), for :meth:`_ingest` to store after the claim's own."""
+        from claimscrub.history.run import decode_record
+
+        run_history = self.options.history
+        produced: dict[tuple[int, int], list[Finding]] = {}
+        for file in files:
+            if not file.usable:
+                continue
+            streams = [read_spill(summary.history_spill, remove=True) for summary in by_file[file.index]]
+            for index, draft, blob in heapq.merge(*streams, key=lambda item: item[0]):
+                if draft is not None:
+                    patient_key, record = draft
+                    run_history.observe_record(file.index, index, tuple(patient_key), decode_record(record))
+                    continue
+                # a replacement or void: built, to be matched to the claims it stands for
+                claim = load_claim(blob)
+                run_history.observe(claim)
+                if checker is not None and claim.frequency_code.strip() in REPLACEMENT_FREQUENCIES:
+                    found = list(checker.check_claim(claim))
+                    if found:
+                        produced[(file.index, index)] = found
+        return produced
 
     def _prior_spill(self, ctx, partition: int, patients: set) -> Optional[str]:
         """The lines earlier runs billed for the partition's patients, spilled for its
@@ -569,34 +599,22 @@ class Scrubber:
         return spill.path
 
     def _ingest(self, file: FileResult, summaries: list, store: ClaimStore, findings: FindingStore,
-                checker: Optional[Engine]) -> None:
+                history_findings: dict) -> None:
         """The claims of a file into the store in file order, merged from its read units,
-        with their claim and line findings; with a claim history each claim is observed (in
-        input order, as in one process) and the edits that read the history run on the
-        replacement and void claims."""
-        run_history = self.options.history
-        if run_history is not None:
-            from claimscrub.history.run import decode_record
+        with their claim and line findings, then the findings of the edits that read the
+        claim history (``history_findings``, from :meth:`_observe_all`)."""
         for summary in summaries:  # the segments outside claims, for the accepted-claims 837
             for pos, texts in read_spill(summary.others_spill, remove=True):
                 store.add_segments(file.index, pos, texts)
         streams = [read_spill(summary.claims_spill, remove=True) for summary in summaries]
-        for ts_idx, index, blob, segments, ref, claim_findings, draft in heapq.merge(*streams,
-                                                                                   key=lambda item: item[1]):
-            # stored as the worker encoded it: the claim is built here only for the history,
-            # and only when it is a replacement or void (the worker drafted the others' records)
+        for ts_idx, index, blob, segments, ref, claim_findings in heapq.merge(*streams, key=lambda item: item[1]):
+            # stored as the worker encoded it: the claim is not built here
             store.add_encoded(file.index, ts_idx, index, blob, segments, ref)
-            key = (file.index, index)
             if claim_findings:
                 store.add_encoded_findings(file.index, index, claim_findings)
-            if run_history is not None and draft is not None:
-                patient_key, record = draft
-                run_history.observe_record(file.index, index, tuple(patient_key), decode_record(record))
-            elif run_history is not None:
-                claim = load_claim(blob)
-                run_history.observe(claim)
-                if checker is not None and claim.frequency_code.strip() in REPLACEMENT_FREQUENCIES:
-                    findings.add(key, checker.check_claim(claim))
+            found = history_findings.pop((file.index, index), None)
+            if found:
+                findings.add((file.index, index), found)
 
     # -- stage 1: read ----------------------------------------------------------------
     def _read_file(self, file: FileResult, store: ClaimStore, findings: FindingStore) -> None:

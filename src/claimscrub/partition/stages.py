@@ -208,6 +208,10 @@ class ReadSummary:
     patients: dict = field(default_factory=dict)
     #: the spill of this part's claims: (ts index, claim, segments, ref, findings)
     claims_spill: str = ""
+    #: with a claim history, the spill of what the history will record of this part's
+    #: claims: (claim index, record draft, claim) with the claim only for a replacement or
+    #: void (see :func:`_history_draft`)
+    history_spill: str = ""
     #: what follows a segment terminator in the file ("", "\n", "\r\n"): the accepted 837 keeps it
     line_break: str = ""
     #: the spill of the segments outside claims this part keeps: (ordinal, texts) runs
@@ -231,6 +235,10 @@ def read_unit(ctx: StageContext, unit: ReadUnit) -> ReadSummary:
     streaming = getattr(validator, "stream", None)
     summary = ReadSummary(unit=unit, claims_spill=unit.spill(ctx, "claims"), others_spill=unit.spill(ctx, "others"))
     main = SpillWriter(summary.claims_spill)
+    drafts: Optional[SpillWriter] = None
+    if ctx.history:
+        summary.history_spill = unit.spill(ctx, "history")
+        drafts = SpillWriter(summary.history_spill)
     spills: dict[int, SpillWriter] = {}
     reader = X12Reader(unit.path, unit.name)
     recorder = _PartRecorder(reader, SpillWriter(summary.others_spill), envelope=unit.part == 0)
@@ -283,8 +291,10 @@ def read_unit(ctx: StageContext, unit: ReadUnit) -> ReadSummary:
                 # the parent stores the claim as encoded here (its patient-days are the
                 # partitions' alone: the parent never groups them)
                 main.add((stream.index, claim.index, blob, claim_texts, dump_ref(ref),
-                          [dump_finding(f) for f in engine.check_claim(claim)],
-                          _history_draft(claim) if ctx.history else None))
+                          [dump_finding(f) for f in engine.check_claim(claim)]))
+                if drafts is not None:
+                    draft = _history_draft(claim)
+                    drafts.add((claim.index, draft, blob if draft is None else None))
                 if rows:
                     # one patient per claim: every line of the claim goes to one partition
                     partition = partition_of(rows[0][0], ctx.partitions)
@@ -318,6 +328,8 @@ def read_unit(ctx: StageContext, unit: ReadUnit) -> ReadSummary:
     finally:
         recorder.spill.close()
         main.close()
+        if drafts is not None:
+            drafts.close()
         for spill in spills.values():
             spill.close()
         if validator is not None:
