@@ -68,7 +68,7 @@ difftest: $(STAMP)
 partitiontest: $(STAMP)
 	CLAIMSCRUB_PARTITION_FULL=1 $(BIN)/python -m pytest -n 2 tests/test_partition.py
 
-# The benchmark of issue 9 (benchmarks/run.py; about 35-45 minutes on 2 idle cores): tables in
+# The benchmark of issue 9 (benchmarks/run.py; about 16 minutes on 2 idle cores): tables in
 # benchmarks/results/latest.md and .json. BENCH_ARGS='--only throughput' or '--sizes 500,2000
 # --claims 2000' to run a part or try it small (python benchmarks/run.py --help).
 bench: $(STAMP)

@@ -1,7 +1,7 @@
 """Benchmark of issue 9 (``make bench``): claimscrub against pyx12, by batch size, by workers
 and by transaction-set size, in one run.
 
-    make bench                                        # everything below, about 35-45 minutes
+    make bench                                        # everything below, about 16 minutes
     make bench BENCH_ARGS='--only throughput'          # one part
     python benchmarks/run.py --sizes 500,2000 --claims 2000 --history-lines 20000   # a small try
 
