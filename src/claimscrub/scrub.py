@@ -838,7 +838,8 @@ def plan_units(files: list[FileResult], sizes: list[int], workers: int) -> list:
     split = len(files) < 2 * workers
     units = []
     for file, size in zip(files, sizes):
-        parts = min(workers, max(1, size // SPLIT_BYTES)) if split else 1
+        # a file over SPLIT_BYTES is shared by the workers: one of 1.5 MiB by two
+        parts = min(workers, max(1, -(-size // SPLIT_BYTES))) if split else 1
         units.extend(ReadUnit(file.index, file.path, file.name, part, parts) for part in range(parts))
     return units
 
