@@ -146,6 +146,22 @@ def test_a_killed_writer_process_loses_no_output(tmp_path):
     _assert_same(tmp_path / "one", out)
 
 
+def test_a_writer_that_lost_its_reservation_leaves_no_temporary(tmp_path):
+    """The race behind the test above, made certain: a writer process that opens its output
+    after the run gave up on it (the pool broke when another writer was killed, and the run
+    removed the reserved temporary to write the output itself) fails, instead of creating a
+    temporary in the output folder that nobody would remove."""
+    from claimscrub.atomic import atomic_writer, discard, filling_reserved, reserve
+
+    path = str(tmp_path / "night0.837.json")
+    tmp = reserve(path)
+    discard(tmp)
+    with filling_reserved({path: tmp}), pytest.raises(OSError):
+        with atomic_writer(path) as handle:
+            handle.write("{}")
+    assert list(tmp_path.iterdir()) == []
+
+
 # -- read units split finely, through the API ----------------------------------------------
 
 

@@ -59,10 +59,14 @@ def atomic_writer(path: str, mode: str = "w", encoding: str | None = "utf-8") ->
 
 @contextlib.contextmanager
 def _fill(tmp: str, path: str, mode: str, encoding: str | None) -> Iterator[IO]:
-    """Write a temporary another process reserved (and will publish or remove)."""
+    """Write a temporary another process reserved (and will publish or remove). It is
+    opened without being created: a reservation the other process has already removed (it
+    gave up on this process and writes the output itself) fails here instead of leaving a
+    temporary behind that nobody will remove."""
     kwargs = {"encoding": encoding, "newline": ""} if "b" not in mode else {}
     try:
-        with open(tmp, mode, **kwargs) as handle:
+        fd = os.open(tmp, os.O_WRONLY | os.O_TRUNC)
+        with os.fdopen(fd, mode, **kwargs) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
