@@ -29,11 +29,13 @@ from claimscrub.findings import Finding
 from claimscrub.model import BillingProvider, Claim, InterchangeInfo, Patient, Subscriber
 
 
-def _decimal_in(value: Optional[Decimal]) -> Optional[str]:
+def decimal_in(value: Optional[Decimal]) -> Optional[str]:
+    """An amount as its exact text, for a compact record (None stays None)."""
     return None if value is None else str(value)
 
 
-def _decimal_out(value: Optional[str]) -> Optional[Decimal]:
+def decimal_out(value: Optional[str]) -> Optional[Decimal]:
+    """The amount :func:`decimal_in` wrote."""
     return None if value is None else Decimal(value)
 
 
@@ -190,9 +192,9 @@ def load_finding(data: bytes) -> Finding:
 def dump_ref(ref) -> bytes:
     """A :class:`claimscrub.store.ClaimRef` as a plain tuple."""
     return marshal.dumps((
-        ref.file, ref.index, ref.claim_id, ref.pos, ref.last_pos, _decimal_in(ref.charge),
-        tuple((number, _decimal_in(amount)) for number, amount in ref.line_allowed.items()),
-        tuple((number, _decimal_in(amount)) for number, amount in ref.unpriced_charge.items()),
+        ref.file, ref.index, ref.claim_id, ref.pos, ref.last_pos, decimal_in(ref.charge),
+        tuple((number, decimal_in(amount)) for number, amount in ref.line_allowed.items()),
+        tuple((number, decimal_in(amount)) for number, amount in ref.unpriced_charge.items()),
         ref.file_index,
     ))
 
@@ -202,8 +204,8 @@ def load_ref(data: bytes):
 
     file, index, claim_id, pos, last_pos, charge, allowed, unpriced, file_index = marshal.loads(data)
     return ClaimRef(
-        file, index, claim_id, pos, last_pos, _decimal_out(charge),
-        line_allowed={number: _decimal_out(amount) for number, amount in allowed},
-        unpriced_charge={number: _decimal_out(amount) for number, amount in unpriced},
+        file, index, claim_id, pos, last_pos, decimal_out(charge),
+        line_allowed={number: decimal_out(amount) for number, amount in allowed},
+        unpriced_charge={number: decimal_out(amount) for number, amount in unpriced},
         file_index=file_index,
     )

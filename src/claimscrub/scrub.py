@@ -33,7 +33,6 @@ from claimscrub.pricing import (
 )
 from claimscrub.store import ClaimRef, ClaimStore, FindingStore, StoredRefs
 from claimscrub.partition.stages import read_spill
-from claimscrub.grouping import REPLACEMENT_FREQUENCIES
 from claimscrub.records import load_claim, load_finding, load_ref
 from claimscrub.textsafe import visible
 from claimscrub.x12.envelope import (
@@ -569,10 +568,11 @@ class Scrubber:
                     patient_key, record = draft
                     run_history.observe_record(file.index, index, tuple(patient_key), decode_record(record))
                     continue
-                # a replacement or void: built, to be matched to the claims it stands for
+                # a replacement or void (the worker drafted no record of it): built, to be
+                # matched to the claims it stands for
                 claim = load_claim(blob)
                 run_history.observe(claim)
-                if checker is not None and claim.frequency_code.strip() in REPLACEMENT_FREQUENCIES:
+                if checker is not None:
                     found = list(checker.check_claim(claim))
                     if found:
                         produced[(file.index, index)] = found

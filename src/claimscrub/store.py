@@ -327,11 +327,7 @@ class ClaimStore:
                             [(file_idx, claim_idx, body) for body in bodies])
 
     def findings(self, file_idx: int, claim_idx: int) -> list[Finding]:
-        cursor = self.db.execute(
-            "SELECT body FROM finding WHERE file_idx = ? AND claim_idx = ? ORDER BY rowid",
-            (file_idx, claim_idx),
-        )
-        return [load_finding(row[0]) for row in cursor]
+        return self.findings_between(file_idx, claim_idx, claim_idx).get(claim_idx, [])
 
     def findings_between(self, file_idx: int, first: int, last: int) -> dict[int, list[Finding]]:
         """claim index -> findings of the file's claims ``first`` to ``last`` that have any

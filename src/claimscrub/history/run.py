@@ -7,7 +7,6 @@ from __future__ import annotations
 import pickle
 import tempfile
 from datetime import date
-from decimal import Decimal
 from typing import Iterable, Iterator, Optional
 
 from claimscrub.grouping import REPLACEMENT_FREQUENCIES, DayLine, PatientHistory
@@ -24,6 +23,7 @@ from claimscrub.history.store import (
     patient_hash,
 )
 from claimscrub.model import Claim
+from claimscrub.records import decimal_in, decimal_out
 
 
 
@@ -76,9 +76,9 @@ def encode_record(record: ClaimRecord) -> tuple:
     return (
         record.claim_id, record.patient, record.frequency_code, record.billed,
         record.payer_claim_control_number, record.filing_indicator, record.payer_id, record.place_of_service,
-        _text(record.charge), tuple(record.diagnoses),
+        decimal_in(record.charge), tuple(record.diagnoses),
         tuple((l.service_date.toordinal(), l.provider_npi, l.line_number, l.code, tuple(l.modifiers),
-               _text(l.units), _text(l.charge), l.rendering_taxonomy, l.billing_npi, l.billing_tax_id,
+               decimal_in(l.units), decimal_in(l.charge), l.rendering_taxonomy, l.billing_npi, l.billing_tax_id,
                l.payer_id, tuple(l.diagnoses)) for l in record.lines),
     )
 
@@ -88,22 +88,14 @@ def decode_record(values: tuple) -> ClaimRecord:
     return ClaimRecord(
         claim_id=claim_id, patient=patient, frequency_code=frequency_code, billed=billed,
         payer_claim_control_number=pccn, filing_indicator=filing, payer_id=payer_id, place_of_service=pos,
-        charge=_amount(charge), diagnoses=list(diagnoses),
+        charge=decimal_out(charge), diagnoses=list(diagnoses),
         lines=[LineRecord(service_date=date.fromordinal(day), provider_npi=npi, line_number=number, code=code,
-                          modifiers=list(modifiers), units=_amount(units), charge=_amount(line_charge),
+                          modifiers=list(modifiers), units=decimal_out(units), charge=decimal_out(line_charge),
                           rendering_taxonomy=taxonomy, billing_npi=billing_npi, billing_tax_id=tax_id,
                           payer_id=line_payer, diagnoses=list(line_diagnoses))
                for (day, npi, number, code, modifiers, units, line_charge, taxonomy, billing_npi, tax_id,
                     line_payer, line_diagnoses) in lines],
     )
-
-
-def _text(value: Optional[Decimal]) -> Optional[str]:
-    return None if value is None else str(value)
-
-
-def _amount(value: Optional[str]) -> Optional[Decimal]:
-    return None if value is None else Decimal(value)
 
 
 def _pointed(claim: Claim, line) -> list[str]:

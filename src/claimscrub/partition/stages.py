@@ -11,20 +11,20 @@ import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal
 from typing import TYPE_CHECKING, Iterator, Optional
 
 from claimscrub.claims import ClaimSpan, build_claims
 from claimscrub.engine import Engine, RuleContext, Scope
 from claimscrub.errors import InputError
 from claimscrub.grouping import (
+    REPLACEMENT_FREQUENCIES,
     PatientHistory,
     encode_key,
     line_group_key,
     patient_histories,
 )
 from claimscrub.pricing import price_claim, unpriced_charges
-from claimscrub.records import dump_claim, dump_finding, dump_ref, load_claim
+from claimscrub.records import decimal_in, decimal_out, dump_claim, dump_finding, dump_ref, load_claim
 from claimscrub.store import ClaimRef
 from claimscrub.x12.envelope import TransactionSet, iter_transaction_sets, stream_transaction_sets
 from claimscrub.x12.reader import X12Reader
@@ -349,8 +349,7 @@ def _history_draft(claim) -> Optional[tuple]:
     process has no history key): the parent hashes the patient and records it without
     building the claim again. None for a replacement or void, which the parent builds
     to match to the claims it stands for."""
-    from claimscrub.grouping import REPLACEMENT_FREQUENCIES
-    from claimscrub.history.run import encode_record, unkeyed_record
+    from claimscrub.history.run import encode_record, unkeyed_record  # not imported without a history
 
     if claim.frequency_code.strip() in REPLACEMENT_FREQUENCIES:
         return None
@@ -499,7 +498,7 @@ def encode_prior_lines(lines: list[PriorLine]) -> tuple:
     return tuple(
         (l.claim_pk, l.claim_id, l.frequency_code, l.filing_indicator, l.place_of_service, l.patient,
          l.service_date.toordinal(), l.provider_npi, l.line_number, l.code, tuple(l.modifiers),
-         None if l.units is None else str(l.units), None if l.charge is None else str(l.charge),
+         decimal_in(l.units), decimal_in(l.charge),
          l.rendering_taxonomy, l.billing_npi, l.billing_tax_id, l.payer_id, l.run_id, l.run_date.toordinal(),
          l.file_name)
         for l in lines
@@ -512,9 +511,8 @@ def decode_prior_lines(data: tuple) -> list[PriorLine]:
     fromordinal = date.fromordinal
     return [
         PriorLine(pk, claim_id, frequency, filing, pos, patient, fromordinal(day), npi, number, code,
-                  list(modifiers), None if units is None else Decimal(units),
-                  None if charge is None else Decimal(charge), taxonomy, billing_npi, tax_id, payer, run_id,
-                  fromordinal(run_date), file_name)
+                  list(modifiers), decimal_out(units), decimal_out(charge), taxonomy, billing_npi, tax_id, payer,
+                  run_id, fromordinal(run_date), file_name)
         for (pk, claim_id, frequency, filing, pos, patient, day, npi, number, code, modifiers, units, charge,
              taxonomy, billing_npi, tax_id, payer, run_id, run_date, file_name) in data
     ]
