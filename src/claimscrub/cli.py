@@ -169,6 +169,9 @@ def scrub(inputs, out_dir, output_format, emit, as_of, config_path, select, igno
     signal.signal(signal.SIGTERM, _on_terminate)
     signal.signal(signal.SIGINT, _on_terminate)
     from claimscrub import api
+    from claimscrub.gcsettings import tune
+
+    tune()
 
     try:
         emitted = api.check_emit(emit) if emit is not None else None

@@ -28,9 +28,11 @@ def _worker_init(parent: int) -> None:
     # Ctrl-C and SIGTERM are the main process's to handle: it kills the workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    from claimscrub.gcsettings import tune_forked
     from claimscrub.validate import _die_with_parent
 
     _die_with_parent(parent)
+    tune_forked()
 
 
 def _call(fn: Callable, args: tuple):

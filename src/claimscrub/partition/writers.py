@@ -39,9 +39,11 @@ def _writer_init(parent: int) -> None:
     # the run's own handlers first: a termination signal now just ends this process
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    from claimscrub.gcsettings import tune_forked
     from claimscrub.validate import _die_with_parent
 
     _die_with_parent(parent)
+    tune_forked()
     if _reopen is not None:
         _reopen()
 
