@@ -26,8 +26,16 @@ from claimscrub.model import (
     ServiceLine,
     Subscriber,
 )
+from claimscrub.records import trusted_constructor
 from claimscrub.x12.envelope import TransactionSet
 from claimscrub.x12.reader import Delimiters, Segment
+
+# The models are built from values the builder has already parsed to their types, so
+# pydantic's validation of each value is skipped (claimscrub.records.trusted_constructor).
+_BILLING, _SUBSCRIBER, _PAYER, _PATIENT, _INTERCHANGE = (
+    trusted_constructor(cls) for cls in (BillingProvider, Subscriber, Payer, Patient, InterchangeInfo))
+_CLAIM, _LINE, _DIAGNOSIS, _PROVIDER = (
+    trusted_constructor(cls) for cls in (Claim, ServiceLine, Diagnosis, ProviderName))
 
 DIAGNOSIS_QUALIFIERS = {"ABK", "ABF", "BK", "BF"}
 PRINCIPAL_QUALIFIERS = {"ABK", "BK"}
@@ -148,14 +156,12 @@ class _ClaimBuilder:
             code = parts[1] if len(parts) > 1 else ""
             if not qualifier and not code:
                 continue
-            self.diagnoses.append(
-                Diagnosis(
-                    position=len(self.diagnoses) + 1,
-                    qualifier=qualifier,
-                    code=code.replace(".", "").strip().upper(),
-                    pos=segment.pos,
-                )
-            )
+            self.diagnoses.append(_DIAGNOSIS({
+                "position": len(self.diagnoses) + 1,
+                "qualifier": qualifier,
+                "code": code.replace(".", "").strip().upper(),
+                "pos": segment.pos,
+            }))
 
     def _add_to_line(self, line: dict, segment: Segment) -> None:
         seg_id = segment.id
@@ -201,14 +207,16 @@ class _ClaimBuilder:
         for line in self.lines:
             line.setdefault("line_place_of_service", "")
             line["place_of_service"] = line["line_place_of_service"] or claim_pos
-            lines.append(ServiceLine(**line))
-        return Claim(diagnoses=self.diagnoses, providers=self.providers, lines=lines, **self.fields)
+            lines.append(_LINE(line))
+        fields = self.fields
+        fields["diagnoses"], fields["providers"], fields["lines"] = self.diagnoses, self.providers, lines
+        return _CLAIM(fields)
 
 
 def _provider_name(segment: Segment) -> ProviderName:
     """A 2310/2420 provider NM1: entity code, id qualifier and id."""
-    return ProviderName(entity=segment.get(1), qualifier=segment.get(8), id=segment.get(9).strip(),
-                        pos=segment.pos)
+    return _PROVIDER({"entity": segment.get(1), "qualifier": segment.get(8), "id": segment.get(9).strip(),
+                      "pos": segment.pos})
 
 
 class _Recent(OrderedDict):
@@ -296,13 +304,15 @@ def build_claims(ts: TransactionSet, delimiters: Delimiters, file: str,
             return
         kind = entity.pop("_kind")
         if kind == "20":
-            billing[entity["hl_id"]] = BillingProvider(**entity)
+            billing[entity["hl_id"]] = _BILLING(entity)
         elif kind == "22":
             payer = entity.pop("_payer", None)
-            subscriber = Subscriber(payer=Payer(**payer) if payer else Payer(), **entity)
+            entity["payer"] = _PAYER(payer) if payer else _PAYER({})
+            subscriber = _SUBSCRIBER(entity)
             subscribers[entity["hl_id"]] = subscriber
         elif kind == "23":
-            patients[entity["hl_id"]] = Patient(is_subscriber=False, **entity)
+            entity["is_subscriber"] = False
+            patients[entity["hl_id"]] = _PATIENT(entity)
         entity = {}
 
     def claim_context() -> dict:
@@ -312,21 +322,21 @@ def build_claims(ts: TransactionSet, delimiters: Delimiters, file: str,
         subscriber_id = hl_parent.get(current, "") if patient else current
         subscriber = subscribers.get(subscriber_id)
         if subscriber is None:
-            subscriber = Subscriber(hl_id=subscriber_id or current, pos=header["pos"])
+            subscriber = _SUBSCRIBER({"hl_id": subscriber_id or current, "pos": header["pos"]})
         if patient is None:
-            patient = Patient(
-                hl_id=subscriber.hl_id,
-                is_subscriber=True,
-                relationship="18",
-                last_name=subscriber.last_name,
-                first_name=subscriber.first_name,
-                birth_date=subscriber.birth_date,
-                gender=subscriber.gender,
-                pos=subscriber.pos,
-            )
+            patient = _PATIENT({
+                "hl_id": subscriber.hl_id,
+                "is_subscriber": True,
+                "relationship": "18",
+                "last_name": subscriber.last_name,
+                "first_name": subscriber.first_name,
+                "birth_date": subscriber.birth_date,
+                "gender": subscriber.gender,
+                "pos": subscriber.pos,
+            })
         provider = billing.get(hl_parent.get(subscriber.hl_id, ""))
         if provider is None:
-            provider = BillingProvider(hl_id=hl_parent.get(subscriber.hl_id, ""), pos=header["pos"])
+            provider = _BILLING({"hl_id": hl_parent.get(subscriber.hl_id, ""), "pos": header["pos"]})
         return dict(
             billing_provider=provider, subscriber=subscriber, patient=patient, interchange=info
         )
@@ -351,7 +361,7 @@ def build_claims(ts: TransactionSet, delimiters: Delimiters, file: str,
                 yield claim.build()
             close_entity()
             if info is None:
-                info = InterchangeInfo(**header)
+                info = _INTERCHANGE(header)
             if wanted is not None and not wanted(index):
                 claim = _Skipped(index, segment.pos)
             else:
