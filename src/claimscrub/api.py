@@ -172,7 +172,7 @@ class FileReport:
         """The input's claims in file order (only those with findings, with ``flagged_only``),
         read back from the run's store one at a time."""
         run = self._result._open_run()
-        for result in run.claim_results(self._file, flagged_only):
+        for result in run.claim_results(self._file, flagged_only, with_segments=False):
             claim = result.claim
             yield ClaimOutcome(
                 file=self._file.name, claim_id=claim.claim_id, status=result.status,

@@ -33,7 +33,7 @@ from claimscrub.pricing import (
 )
 from claimscrub.store import ClaimRef, ClaimStore, FindingStore, StoredRefs
 from claimscrub.partition.stages import read_spill
-from claimscrub.records import load_claim, load_finding, load_ref
+from claimscrub.records import dump_finding, load_claim
 from claimscrub.textsafe import visible
 from claimscrub.x12.envelope import (
     EnvelopeIssue,
@@ -254,15 +254,17 @@ class RunResult:
         self.findings = findings
         self.engine = engine
 
-    def claim_results(self, file: FileResult, flagged_only: bool = False) -> Iterator[ClaimResult]:
+    def claim_results(self, file: FileResult, flagged_only: bool = False,
+                      with_segments: bool = True) -> Iterator[ClaimResult]:
         """The claims of a file in order, with their findings (only those that have any,
-        with ``flagged_only``)."""
+        with ``flagged_only``) and the text of their segments (left empty, and not read,
+        without ``with_segments``: for the writers that never show it)."""
         if not file.usable:
             return
         # the file's findings read alongside its claims, both in claim order
         found = self.store.file_findings(file.index)
         next_index, next_findings = next(found, (None, []))
-        for claim, segments, ref in self.store.claims(file.index, flagged_only):
+        for claim, segments, ref in self.store.claims(file.index, flagged_only, with_segments):
             while next_index is not None and next_index < claim.index:
                 next_index, next_findings = next(found, (None, []))
             findings = next_findings if next_index == claim.index else []
@@ -485,7 +487,12 @@ class Scrubber:
             for task, done in tasks:
                 path, _count = task.result()
                 for produced in read_spill(path, remove=True):
-                    _add_by_claim(findings, [load_finding(f) for f in produced], lambda finding: finding.file_index)
+                    # stored as the worker encoded them, a claim's in the order it found them
+                    by_claim: dict[tuple[int, int], list[bytes]] = {}
+                    for file_idx, claim_idx, body in produced:
+                        by_claim.setdefault((file_idx, claim_idx), []).append(body)
+                    for (file_idx, claim_idx), bodies in by_claim.items():
+                        store.add_encoded_findings(file_idx, claim_idx, bodies)
                 for spill in done:
                     _remove(spill)
         except BaseException:
@@ -607,14 +614,22 @@ class Scrubber:
             for pos, texts in read_spill(summary.others_spill, remove=True):
                 store.add_segments(file.index, pos, texts)
         streams = [read_spill(summary.claims_spill, remove=True) for summary in summaries]
-        for ts_idx, index, blob, segments, ref, claim_findings in heapq.merge(*streams, key=lambda item: item[1]):
-            # stored as the worker encoded it: the claim is not built here
-            store.add_encoded(file.index, ts_idx, index, blob, segments, ref)
-            if claim_findings:
-                store.add_encoded_findings(file.index, index, claim_findings)
+        claims: list[tuple] = []
+        found_rows: list[tuple[int, int, bytes]] = []
+        for item in heapq.merge(*streams, key=lambda item: item[1]):
+            # stored as the worker encoded it (the claim is not built here), a batch at a time
+            index = item[1]
+            claims.append(item[:5])
+            found_rows.extend((file.index, index, body) for body in item[5])
             found = history_findings.pop((file.index, index), None)
             if found:
-                findings.add((file.index, index), found)
+                found_rows.extend((file.index, index, dump_finding(f)) for f in found)
+            if len(claims) >= INGEST_BATCH:
+                store.add_encoded(file.index, claims)
+                store.add_encoded_finding_rows(found_rows)
+                claims, found_rows = [], []
+        store.add_encoded(file.index, claims)
+        store.add_encoded_finding_rows(found_rows)
 
     # -- stage 1: read ----------------------------------------------------------------
     def _read_file(self, file: FileResult, store: ClaimStore, findings: FindingStore) -> None:
@@ -778,6 +793,8 @@ class Scrubber:
             file.accepted_charge += charge
 
 
+#: Claims a partitioned run puts into its store at a time (one statement for them all).
+INGEST_BATCH = 512
 #: Claims whose findings the tally reads at a time (one query for them all).
 TALLY_CHUNK = 512
 

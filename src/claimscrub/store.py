@@ -90,7 +90,7 @@ class ClaimRef:
         return total_allowed(self.line_allowed)
 
 
-def _texts(segments: list[str]) -> bytes:
+def encode_texts(segments: list[str]) -> bytes:
     """Segment texts as one value (any character may be in a segment of bad input)."""
     return marshal.dumps(tuple(segments))
 
@@ -202,7 +202,7 @@ class ClaimStore:
         self._refs.pop((file_idx, ts_idx), None)
         self.db.execute(
             "INSERT INTO claim (file_idx, claim_idx, ts_idx, body, segments, ref) VALUES (?, ?, ?, ?, ?, ?)",
-            (file_idx, claim.index, ts_idx, dump_claim(claim), _texts(segments), dump_ref(ref)),
+            (file_idx, claim.index, ts_idx, dump_claim(claim), encode_texts(segments), dump_ref(ref)),
         )
         rows = []
         for line_idx, line in enumerate(claim.lines):
@@ -214,15 +214,16 @@ class ClaimStore:
         if rows:
             self.db.executemany("INSERT INTO day_line VALUES (?, ?, ?, ?, ?, ?)", rows)
 
-    def add_encoded(self, file_idx: int, ts_idx: int, claim_idx: int, body: bytes, segments: list[str],
-                    ref: bytes) -> None:
-        """:meth:`add` of a claim already encoded (:func:`claimscrub.records.dump_claim`,
-        ``dump_ref``), as a worker of a partitioned run sends it. Its patient-day rows are
-        not kept: the run's patient partitions group them, not this store."""
-        self._refs.pop((file_idx, ts_idx), None)
-        self.db.execute(
-            "INSERT INTO claim (file_idx, claim_idx, ts_idx, body, segments, ref) VALUES (?, ?, ?, ?, ?, ?)",
-            (file_idx, claim_idx, ts_idx, body, _texts(segments), ref),
+    def add_encoded(self, file_idx: int, rows: list[tuple[int, int, bytes, bytes, bytes]]) -> None:
+        """:meth:`add` of claims already encoded, as a worker of a partitioned run sends
+        them: ``(ts index, claim index, claim, segment texts, ref)`` with the claim as
+        :func:`claimscrub.records.dump_claim` encodes it, the texts as :func:`encode_texts`
+        and the ref as ``dump_ref``. Their patient-day rows are not kept: the run's patient
+        partitions group them, not this store."""
+        self._refs.clear()
+        self.db.executemany(
+            "INSERT INTO claim (file_idx, ts_idx, claim_idx, body, segments, ref) VALUES (?, ?, ?, ?, ?, ?)",
+            [(file_idx, *row) for row in rows],
         )
 
     def add_segments(self, file_idx: int, pos: int, segments: list[str]) -> None:
@@ -230,7 +231,7 @@ class ClaimStore:
         ``segments`` follow each other in the file from ordinal ``pos``. With the claims'
         own segments, the store holds every segment that was scrubbed, in order."""
         if segments:
-            self.db.execute("INSERT INTO other VALUES (?, ?, ?)", (file_idx, pos, _texts(segments)))
+            self.db.execute("INSERT INTO other VALUES (?, ?, ?)", (file_idx, pos, encode_texts(segments)))
 
     def segment_texts(self, file_idx: int, first: int = 1, last: Optional[int] = None,
                       ts_idx: Optional[int] = None) -> Iterator[tuple[int, str]]:
@@ -326,6 +327,10 @@ class ClaimStore:
         self.db.executemany("INSERT INTO finding VALUES (?, ?, ?)",
                             [(file_idx, claim_idx, body) for body in bodies])
 
+    def add_encoded_finding_rows(self, rows: list[tuple[int, int, bytes]]) -> None:
+        """Encoded findings as ``(file index, claim index, finding)``, in the order given."""
+        self.db.executemany("INSERT INTO finding VALUES (?, ?, ?)", rows)
+
     def findings(self, file_idx: int, claim_idx: int) -> list[Finding]:
         return self.findings_between(file_idx, claim_idx, claim_idx).get(claim_idx, [])
 
@@ -415,20 +420,24 @@ class ClaimStore:
         )
         return patient_histories(cursor, self.get)
 
-    def claims(self, file_idx: int, flagged_only: bool = False) -> Iterator[tuple[Claim, list[str], ClaimRef]]:
-        """The claims of one file in file order, with the text of their segments; with
+    def claims(self, file_idx: int, flagged_only: bool = False,
+               with_segments: bool = True) -> Iterator[tuple[Claim, list[str], ClaimRef]]:
+        """The claims of one file in file order, with the text of their segments (an empty
+        list for each without ``with_segments``: the text is then not read at all); with
         ``flagged_only``, just the claims that have findings."""
         self._finish_loading()
         flagged = (
             " AND EXISTS (SELECT 1 FROM finding f WHERE f.file_idx = c.file_idx AND f.claim_idx = c.claim_idx)"
             if flagged_only else ""
         )
+        texts = "segments" if with_segments else "NULL"
         cursor = self.db.execute(
-            f"SELECT body, segments, ref FROM claim c WHERE file_idx = ?{flagged} ORDER BY claim_idx",
+            f"SELECT ref, body, {texts} FROM claim c WHERE file_idx = ?{flagged} ORDER BY claim_idx",
             (file_idx,),
         )
-        for body, segments, ref in cursor:
-            yield load_claim(body), list(marshal.loads(segments)), load_ref(ref)
+        loads = marshal.loads
+        for ref, body, segments in cursor:
+            yield load_claim(body), (list(loads(segments)) if with_segments else []), load_ref(ref)
 
 
 class StoredRefs:

@@ -25,7 +25,7 @@ from claimscrub.grouping import (
 )
 from claimscrub.pricing import price_claim, unpriced_charges
 from claimscrub.records import decimal_in, decimal_out, dump_claim, dump_finding, dump_ref, load_claim
-from claimscrub.store import ClaimRef
+from claimscrub.store import ClaimRef, encode_texts
 from claimscrub.x12.envelope import TransactionSet, iter_transaction_sets, stream_transaction_sets
 from claimscrub.x12.reader import X12Reader
 
@@ -206,7 +206,8 @@ class ReadSummary:
     claim_count: int = 0
     #: partition -> encoded patient keys of this part's dated lines (with a claim history)
     patients: dict = field(default_factory=dict)
-    #: the spill of this part's claims: (ts index, claim, segments, ref, findings)
+    #: the spill of this part's claims, encoded as the store keeps them: (ts index, claim
+    #: index, claim, segment texts, ref, findings)
     claims_spill: str = ""
     #: with a claim history, the spill of what the history will record of this part's
     #: claims: (claim index, record draft, claim) with the claim only for a replacement or
@@ -290,7 +291,7 @@ def read_unit(ctx: StageContext, unit: ReadUnit) -> ReadSummary:
                                      unit.file_index, claim.index, line_idx))
                 # the parent stores the claim as encoded here (its patient-days are the
                 # partitions' alone: the parent never groups them)
-                main.add((stream.index, claim.index, blob, claim_texts, dump_ref(ref),
+                main.add((stream.index, claim.index, blob, encode_texts(claim_texts), dump_ref(ref),
                           [dump_finding(f) for f in engine.check_claim(claim)]))
                 if drafts is not None:
                     draft = _history_draft(claim)
@@ -454,7 +455,8 @@ def group_partition(ctx: StageContext, partition: int, sources: list[str],
                     prior_spill: Optional[str]) -> tuple[str, int]:
     """Stage 2 of one partition: the patient-day and patient edits of its patients, with
     the lines earlier runs billed for them (``prior_spill``: patient key -> prior entries,
-    or None without a claim history). Returns the spill of its findings and their count."""
+    or None without a claim history). Returns the spill of its findings, in batches of
+    ``(file index, claim index, encoded finding)``, and the number of batches."""
     from claimscrub.history.prior import prior_entries, with_prior
     from claimscrub.history.store import gc_paused
 
@@ -483,7 +485,8 @@ def group_partition(ctx: StageContext, partition: int, sources: list[str],
                         produced.extend(engine.check_patient_day(day))
                 produced.extend(engine.check_patient(history))
                 if produced:
-                    out.add([dump_finding(f) for f in produced])
+                    # with the claim each is on, so the parent stores them as encoded here
+                    out.add([(f.file_index, f.claim_index, dump_finding(f)) for f in produced])
     finally:
         out.close()
     return out.path, out.count

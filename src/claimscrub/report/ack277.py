@@ -235,7 +235,7 @@ def _write(run: RunResult, file: FileResult, handle: IO[str], options: AckOption
     number = 0
     batch: Optional[_Batch] = None
     try:
-        for result in run.claim_results(file):
+        for result in run.claim_results(file, with_segments=False):
             claim = result.claim
             ts_index = claim.interchange.transaction_index if claim.interchange else 0
             if batch is None or batch.ts_index != ts_index:

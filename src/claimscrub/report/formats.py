@@ -66,7 +66,7 @@ def write_jsonl(result, out: IO[str]) -> None:
     for report in result.files:
         if not report.usable:
             continue
-        for claim_result in run.claim_results(report.file_result):
+        for claim_result in run.claim_results(report.file_result, with_segments=False):
             document = {"schema_version": SCHEMA_VERSION, "input": report.name,
                         **claim_document(claim_result, report.file_result)}
             out.write(json.dumps(document) + "\n")

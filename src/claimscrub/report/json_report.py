@@ -181,7 +181,7 @@ def _write(run: RunResult, file: FileResult, handle: IO[str]) -> None:
     text = json.dumps(document_head(run, file), indent=2)
     handle.write(text[:-2] + ',\n  "claims": [')
     first = True
-    for result in run.claim_results(file):
+    for result in run.claim_results(file, with_segments=False):
         handle.write(("\n    " if first else ",\n    ") + json.dumps(claim_document(result, file)))
         first = False
     handle.write("\n  ]\n}\n")
