@@ -770,6 +770,17 @@ class Scrubber:
 
     def _tally_claim(self, file: FileResult, findings: FindingStore, ref: ClaimRef,
                      stored: list[Finding]) -> None:
+        if not stored:
+            # accepted, nothing at risk: what the general case below adds, without the work
+            file.expected_allowed += ref.expected_allowed or Decimal(0)
+            file.unpriced_lines += sum(1 for amount in ref.line_allowed.values() if amount is None)
+            file.amount_at_risk += _ZERO  # as the general case adds it (a -0 total becomes 0)
+            file.unpriced_charge_at_risk += _ZERO
+            if self.options.progress is not None:
+                self.options.progress.advance(1, claims=1)
+            file.accepted += 1
+            file.accepted_charge += ref.charge or Decimal(0)
+            return
         claim_findings = [with_amount_at_risk(f, ref.line_allowed) for f in _dedupe(stored)]
         file.expected_allowed += ref.expected_allowed or Decimal(0)
         file.unpriced_lines += sum(1 for amount in ref.line_allowed.values() if amount is None)
@@ -793,6 +804,7 @@ class Scrubber:
             file.accepted_charge += charge
 
 
+_ZERO = Decimal(0)
 #: Claims a partitioned run puts into its store at a time (one statement for them all).
 INGEST_BATCH = 512
 #: Claims whose findings the tally reads at a time (one query for them all).
@@ -912,11 +924,14 @@ class _Recorder:
         window = self.window
         delimiters: Optional[Delimiters] = None
         for segment in self.reader:
-            if delimiters is None:
-                delimiters = self.reader.delimiters
-                assert delimiters is not None
-                element = delimiters.element
-            window.append((segment.pos, element.join(segment.elements)))
+            raw = segment.raw
+            if raw is None:
+                if delimiters is None:
+                    delimiters = self.reader.delimiters
+                    assert delimiters is not None
+                    element = delimiters.element
+                raw = element.join(segment.elements)
+            window.append((segment.pos, raw))
             yield segment
 
     def take(self, first: int, last: int) -> list[str]:

@@ -391,9 +391,12 @@ class _PartRecorder:
         window = self.window
         element = None
         for segment in self.reader:
-            if element is None:
-                element = self.reader.delimiters.element
-            window.append((segment.pos, element.join(segment.elements)))
+            raw = segment.raw
+            if raw is None:
+                if element is None:
+                    element = self.reader.delimiters.element
+                raw = element.join(segment.elements)
+            window.append((segment.pos, raw))
             yield segment
 
     def begin_set(self, st_pos: int, own_set: bool) -> None:

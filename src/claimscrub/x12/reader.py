@@ -39,13 +39,16 @@ class Delimiters:
 
 
 class Segment:
-    """One segment: its 1-based ordinal in the file and its elements (``elements[0]`` is the id)."""
+    """One segment: its 1-based ordinal in the file and its elements (``elements[0]`` is the
+    id); ``raw``, when the reader made it, is its text as read (the elements joined by the
+    element separator), so that what keeps the text need not join them again."""
 
-    __slots__ = ("pos", "elements")
+    __slots__ = ("pos", "elements", "raw")
 
-    def __init__(self, pos: int, elements: list[str]):
+    def __init__(self, pos: int, elements: list[str], raw: Optional[str] = None):
         self.pos = pos
         self.elements = elements
+        self.raw = raw
 
     @property
     def id(self) -> str:
@@ -250,7 +253,7 @@ class X12Reader:
                     elements = piece.split(element)
                     if check and unsafe.search(piece):
                         self.unsafe[pos] = unsafe_places(elements, delimiters.component, unsafe)
-                    yield Segment(pos, elements)
+                    yield Segment(pos, elements, piece)
                 if len(buffer) > MAX_SEGMENT:
                     raise self._fail(
                         f"no segment terminator ({terminator!r}, from the ISA header) in "
@@ -267,4 +270,4 @@ class X12Reader:
                 elements = rest.split(element)
                 if unsafe.search(rest):
                     self.unsafe[pos] = unsafe_places(elements, delimiters.component, unsafe)
-                yield Segment(pos, elements)
+                yield Segment(pos, elements, rest)
