@@ -158,7 +158,8 @@ class ModelCodec:
 def trusted_constructor(cls: type[BaseModel]) -> Callable[[dict], Any]:
     """A constructor of ``cls`` from field values already of the field's type, as the
     claim builder makes them (text from the segment, ``Decimal`` and ``date`` from their
-    parsers, nested models built the same way): pydantic's validation of each value is
+    parsers, nested models built the same way) and the claim history its earlier claims
+    (:mod:`claimscrub.history.prior`): pydantic's validation of each value is
     skipped, as :meth:`ModelCodec.decode` skips it. Fields left out take their default
     (a new empty list for a list, as pydantic gives each instance its own); a field name
     the model does not have raises ``TypeError``, a required field left out ``KeyError``.

@@ -488,11 +488,7 @@ class Scrubber:
                 path, _count = task.result()
                 for produced in read_spill(path, remove=True):
                     # stored as the worker encoded them, a claim's in the order it found them
-                    by_claim: dict[tuple[int, int], list[bytes]] = {}
-                    for file_idx, claim_idx, body in produced:
-                        by_claim.setdefault((file_idx, claim_idx), []).append(body)
-                    for (file_idx, claim_idx), bodies in by_claim.items():
-                        store.add_encoded_findings(file_idx, claim_idx, bodies)
+                    store.add_encoded_findings(produced)
                 for spill in done:
                     _remove(spill)
         except BaseException:
@@ -626,10 +622,10 @@ class Scrubber:
                 found_rows.extend((file.index, index, dump_finding(f)) for f in found)
             if len(claims) >= INGEST_BATCH:
                 store.add_encoded(file.index, claims)
-                store.add_encoded_finding_rows(found_rows)
+                store.add_encoded_findings(found_rows)
                 claims, found_rows = [], []
         store.add_encoded(file.index, claims)
-        store.add_encoded_finding_rows(found_rows)
+        store.add_encoded_findings(found_rows)
 
     # -- stage 1: read ----------------------------------------------------------------
     def _read_file(self, file: FileResult, store: ClaimStore, findings: FindingStore) -> None:
@@ -770,18 +766,8 @@ class Scrubber:
 
     def _tally_claim(self, file: FileResult, findings: FindingStore, ref: ClaimRef,
                      stored: list[Finding]) -> None:
-        if not stored:
-            # accepted, nothing at risk: what the general case below adds, without the work
-            file.expected_allowed += ref.expected_allowed or Decimal(0)
-            file.unpriced_lines += sum(1 for amount in ref.line_allowed.values() if amount is None)
-            file.amount_at_risk += _ZERO  # as the general case adds it (a -0 total becomes 0)
-            file.unpriced_charge_at_risk += _ZERO
-            if self.options.progress is not None:
-                self.options.progress.advance(1, claims=1)
-            file.accepted += 1
-            file.accepted_charge += ref.charge or Decimal(0)
-            return
-        claim_findings = [with_amount_at_risk(f, ref.line_allowed) for f in _dedupe(stored)]
+        # (most claims have no finding: nothing to order or price)
+        claim_findings = [with_amount_at_risk(f, ref.line_allowed) for f in _dedupe(stored)] if stored else []
         file.expected_allowed += ref.expected_allowed or Decimal(0)
         file.unpriced_lines += sum(1 for amount in ref.line_allowed.values() if amount is None)
         file.amount_at_risk += claim_amount_at_risk(claim_findings, ref.line_allowed)
@@ -804,7 +790,6 @@ class Scrubber:
             file.accepted_charge += charge
 
 
-_ZERO = Decimal(0)
 #: Claims a partitioned run puts into its store at a time (one statement for them all).
 INGEST_BATCH = 512
 #: Claims whose findings the tally reads at a time (one query for them all).

@@ -322,13 +322,9 @@ class ClaimStore:
             [(file_idx, claim_idx, dump_finding(f)) for f in findings],
         )
 
-    def add_encoded_findings(self, file_idx: int, claim_idx: int, bodies: list[bytes]) -> None:
-        """:meth:`add_findings` of findings already encoded (``dump_finding``)."""
-        self.db.executemany("INSERT INTO finding VALUES (?, ?, ?)",
-                            [(file_idx, claim_idx, body) for body in bodies])
-
-    def add_encoded_finding_rows(self, rows: list[tuple[int, int, bytes]]) -> None:
-        """Encoded findings as ``(file index, claim index, finding)``, in the order given."""
+    def add_encoded_findings(self, rows: Iterable[tuple[int, int, bytes]]) -> None:
+        """:meth:`add_findings` of findings already encoded (``dump_finding``), as
+        ``(file index, claim index, finding)``; a claim's are read back in the order given."""
         self.db.executemany("INSERT INTO finding VALUES (?, ?, ?)", rows)
 
     def findings(self, file_idx: int, claim_idx: int) -> list[Finding]:

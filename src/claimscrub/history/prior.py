@@ -17,11 +17,12 @@ next day).
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Any, Iterable
+from typing import Iterable
 
 from claimscrub.grouping import DayLine, PatientDay, PatientHistory, PriorClaim
 from claimscrub.history.store import PriorLine
 from claimscrub.model import BillingProvider, Claim, InterchangeInfo, Patient, Payer, ServiceLine, Subscriber
+from claimscrub.records import trusted_constructor
 
 #: how far before the run's earliest date of service earlier days are kept (frequency window)
 LOOK_BACK = timedelta(days=366)
@@ -35,32 +36,10 @@ def window(first: date, last: date) -> tuple[date, date]:
     return first - LOOK_BACK, last + LOOK_AHEAD
 
 
-def _defaults(cls) -> dict[str, Any]:
-    return {name: field.get_default(call_default_factory=True) for name, field in cls.model_fields.items()
-            if not field.is_required()}
-
-
-def _built(cls, defaults: dict, **values):
-    """A model instance from values the history already validated, without validating them
-    again (pydantic's model_construct is several times slower on the benchmark's 100,000s
-    of lines). Mutable defaults are copied."""
-    fields = defaults.copy()
-    for name in _LISTS[cls]:
-        fields[name] = list(defaults[name])
-    fields.update(values)
-    obj = cls.__new__(cls)
-    object.__setattr__(obj, "__dict__", fields)
-    object.__setattr__(obj, "__pydantic_fields_set__", set(values))
-    object.__setattr__(obj, "__pydantic_extra__", None)
-    object.__setattr__(obj, "__pydantic_private__", None)
-    return obj
-
-
-_CLAIM = _defaults(Claim)
-_LINE = _defaults(ServiceLine)
-#: the defaults each instance needs a copy of (mutable lists)
-_LISTS = {cls: [k for k, v in defaults.items() if isinstance(v, list)]
-          for cls, defaults in ((Claim, _CLAIM), (ServiceLine, _LINE))}
+# Claims and lines of the history, built from values it already validated, without
+# pydantic validating them again (model_construct is several times slower on the
+# benchmark's 100,000s of lines)
+_CLAIM, _LINE = trusted_constructor(Claim), trusted_constructor(ServiceLine)
 _PATIENT = Patient.model_construct(hl_id="", is_subscriber=True, pos=0)
 _INTERCHANGE = InterchangeInfo.model_construct(
     sender_qualifier="", sender_id="", receiver_qualifier="", receiver_id="", control_number="",
@@ -96,18 +75,18 @@ def prior_entries(lines: Iterable[PriorLine]) -> list[DayLine]:
                 subscriber = Subscriber.model_construct(hl_id="", claim_filing_indicator=row.filing_indicator,
                                                         payer=Payer.model_construct(id=row.payer_id), pos=0)
                 subscribers[(row.filing_indicator, row.payer_id)] = subscriber
-            claim = _built(
-                Claim, _CLAIM, file=prior.label, index=-row.claim_pk, claim_id=row.claim_id, pos=0, last_pos=0,
+            claim = _CLAIM(dict(
+                file=prior.label, index=-row.claim_pk, claim_id=row.claim_id, pos=0, last_pos=0,
                 frequency_code=row.frequency_code, place_of_service=row.place_of_service,
                 billing_provider=provider, subscriber=subscriber, patient=_PATIENT, interchange=_INTERCHANGE,
-            )
+            ))
             claims[row.claim_pk] = claim
             priors[row.claim_pk] = prior
-        line = _built(
-            ServiceLine, _LINE, number=row.line_number, pos=0, procedure_qualifier="HC", procedure_code=row.code,
+        line = _LINE(dict(
+            number=row.line_number, pos=0, procedure_qualifier="HC", procedure_code=row.code,
             modifiers=row.modifiers, charge=row.charge, units=row.units, date_from=row.service_date,
             rendering_npi=row.provider_npi, rendering_taxonomy=row.rendering_taxonomy, last_pos=0,
-        )
+        ))
         claim.lines.append(line)
         entries.append(DayLine(claim, line, prior=priors[row.claim_pk]))
     return entries
