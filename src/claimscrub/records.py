@@ -65,6 +65,20 @@ def _plain_type(annotation: Any) -> Any:
     return annotation
 
 
+def _instance_source(fields: str, fields_set: str) -> str:
+    """The body of a compiled function that returns an instance of ``cls`` whose
+    ``__dict__`` is the expression ``fields``, without pydantic validating it (as its own
+    unpickling does); ``new`` and ``setattr`` are ``cls.__new__`` and ``object.__setattr__``."""
+    return (
+        "    obj = new(cls)\n"
+        f"    setattr(obj, '__dict__', {fields})\n"
+        f"    setattr(obj, '__pydantic_fields_set__', {fields_set})\n"
+        "    setattr(obj, '__pydantic_extra__', None)\n"
+        "    setattr(obj, '__pydantic_private__', None)\n"
+        "    return obj\n"
+    )
+
+
 class ModelCodec:
     """Encodes one pydantic model class to a tuple of plain values and back.
 
@@ -132,12 +146,7 @@ class ModelCodec:
             "    d = obj.__dict__\n"
             f"    return ({', '.join(f'({e})' for e in encode)},)\n"
             "def build(v):\n"
-            "    obj = new(cls)\n"
-            f"    setattr(obj, '__dict__', {{{fields}}})\n"
-            "    setattr(obj, '__pydantic_fields_set__', set(NAMES))\n"
-            "    setattr(obj, '__pydantic_extra__', None)\n"
-            "    setattr(obj, '__pydantic_private__', None)\n"
-            "    return obj\n"
+            + _instance_source(f"{{{fields}}}", "set(NAMES)")
         )
         exec(compile(self.source, f"<codec of {cls.__name__}>", "exec"), env)
         self.encode: Callable[[BaseModel], tuple] = env["encode"]
@@ -188,12 +197,7 @@ def trusted_constructor(cls: type[BaseModel]) -> Callable[[dict], Any]:
         "def trusted(kw):\n"
         "    if not NAMES.issuperset(kw):\n"
         "        raise TypeError(f'{cls.__name__} has no field {sorted(set(kw) - NAMES)}')\n"
-        "    obj = new(cls)\n"
-        f"    setattr(obj, '__dict__', {{{', '.join(values)}}})\n"
-        "    setattr(obj, '__pydantic_fields_set__', set(kw))\n"
-        "    setattr(obj, '__pydantic_extra__', None)\n"
-        "    setattr(obj, '__pydantic_private__', None)\n"
-        "    return obj\n"
+        + _instance_source(f"{{{', '.join(values)}}}", "set(kw)")
     )
     exec(compile(source, f"<trusted {cls.__name__}>", "exec"), env)
     return env["trusted"]
